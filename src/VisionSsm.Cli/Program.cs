@@ -1,0 +1,4 @@
+using System.CommandLine;
+using VisionSsm.Cli;
+
+return CliApp.Build().Parse(args).Invoke();

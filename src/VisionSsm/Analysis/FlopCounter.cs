@@ -1,0 +1,168 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using VisionSsm.Ops;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Analysis;
+
+/// <summary>How FLOPs are counted: both conventions count one multiply-add as one FLOP.</summary>
+public enum FlopConvention
+{
+    /// <summary>fvcore's JIT-trace rules (conv, linear, norms, pools, matmul/einsum) plus the selective-scan formula
+    /// of reference-spec.md §2.8; what the VMamba README and our Vim figures use.</summary>
+    Fvcore,
+    /// <summary>thop's module-hook rules (reference-spec.md §5.3): only registered module types, no functional
+    /// matmuls and no scan; what the vGamba paper reports.</summary>
+    Thop,
+}
+
+/// <summary>A layer that counts its own FLOPs (functional convolutions, attention, …) instead of relying on hooks.</summary>
+public interface IFlopCounted
+{
+    void CountFlops(FlopCounter counter, Tensor input, Tensor output);
+}
+
+/// <summary>The FLOPs of one forward pass, by category, and the parameters the convention sees.</summary>
+public sealed record FlopReport(FlopConvention Convention, long Total, IReadOnlyDictionary<string, long> ByCategory, long VisibleParameters)
+{
+    public double GFlops => Total / 1e9;
+}
+
+/// <summary>
+/// Counts the FLOPs of one forward pass. Standard TorchSharp modules are counted by forward hooks; layers that
+/// compute functionally implement <see cref="IFlopCounted"/> or call <see cref="Add"/> through <see cref="Current"/>
+/// (the selective scan does so itself). Usage: <c>FlopCounter.Count(model, [1, 3, 224, 224], FlopConvention.Fvcore)</c>.
+/// </summary>
+public sealed class FlopCounter : IDisposable
+{
+    [ThreadStatic] static FlopCounter? current;
+
+    /// <summary>The counter active on this thread, or null when nothing is being counted.</summary>
+    public static FlopCounter? Current => current;
+
+    readonly Dictionary<string, long> byCategory = new();
+    readonly HashSet<nn.Module> visibleModules = new(ReferenceEqualityComparer.Instance);
+    readonly FlopCounter? previous;
+
+    public FlopConvention Convention { get; }
+
+    FlopCounter(FlopConvention convention)
+    {
+        Convention = convention;
+        previous = current;
+        current = this;
+    }
+
+    public void Dispose() => current = previous;
+
+    /// <summary>Adds <paramref name="flops"/> to <paramref name="category"/> (conv, linear, norm, pool, attention, scan, …).</summary>
+    public void Add(string category, long flops)
+    {
+        if (flops == 0) return;
+        byCategory[category] = byCategory.GetValueOrDefault(category) + flops;
+    }
+
+    /// <summary>Marks a module whose own (non-recursive) parameters the convention counts (thop's params).</summary>
+    public void MarkVisible(nn.Module module) => visibleModules.Add(module);
+
+    /// <summary>Counts one selective-scan call: §2.8 in fvcore; nothing in thop (a functional op there).</summary>
+    public void AddScan(ScanArguments a)
+    {
+        if (Convention == FlopConvention.Fvcore)
+            Add("scan", SelectiveScan.Flops(a.Batch, a.Length, a.Channels, a.States, a.D is not null, a.Z is not null));
+    }
+
+    /// <summary>Counts a functional matrix product <c>(…, m, k) @ (…, k, n)</c>: MACs in fvcore, nothing in thop.</summary>
+    public void AddMatmul(string category, long batch, long m, long k, long n)
+    {
+        if (Convention == FlopConvention.Fvcore) Add(category, batch * m * k * n);
+    }
+
+    /// <summary>Runs one forward pass on zeros of <paramref name="inputShape"/> under no_grad and returns the count.</summary>
+    public static FlopReport Count(nn.Module<Tensor, Tensor> model, long[] inputShape, FlopConvention convention)
+    {
+        using var counter = new FlopCounter(convention);
+        var hooks = new List<IDisposable>();
+        foreach (var (_, module) in model.named_modules())
+            if (module is nn.Module<Tensor, Tensor> m) hooks.Add(new HookHandle(m, counter));
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var device = model.parameters().FirstOrDefault()?.device ?? CPU;
+            var dtype = model.parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
+            model.call(zeros(inputShape, dtype: dtype, device: device));
+        }
+        finally
+        {
+            foreach (var h in hooks) h.Dispose();
+            if (wasTraining) model.train();
+        }
+        long visible = counter.visibleModules.Sum(m => m.parameters(recurse: false).Sum(p => p.numel()));
+        return new FlopReport(convention, counter.byCategory.Values.Sum(), new Dictionary<string, long>(counter.byCategory), visible);
+    }
+
+    sealed class HookHandle : IDisposable
+    {
+        readonly Action remove;
+        public HookHandle(nn.Module<Tensor, Tensor> module, FlopCounter counter)
+        {
+            var handle = module.register_forward_hook((m, input, output) =>
+            {
+                counter.CountModule(m, input, output);
+                return output;
+            });
+            remove = handle.remove;
+        }
+        public void Dispose() => remove();
+    }
+
+    void CountModule(nn.Module module, Tensor input, Tensor output)
+    {
+        bool thop = Convention == FlopConvention.Thop;
+        switch (module)
+        {
+            case IFlopCounted self:
+                self.CountFlops(this, input, output);
+                return;
+            case Conv1d or Conv2d:
+            {
+                // numel(out) · (Cin/groups) · kernel volume; bias not counted (fvcore, current thop).
+                var w = module.get_parameter("weight")!;
+                long perOutput = w.shape.Skip(1).Aggregate(1L, (x, y) => x * y);
+                Add("conv", output.numel() * perOutput);
+                MarkVisible(module);
+                return;
+            }
+            case Linear:
+            {
+                var w = module.get_parameter("weight")!;
+                Add("linear", output.numel() * w.shape[1]);
+                MarkVisible(module);
+                return;
+            }
+            case LayerNorm or GroupNorm:
+                Add("norm", (thop ? 2 : 5) * input.numel());   // fvcore: 5·numel with affine
+                MarkVisible(module);
+                return;
+            case BatchNorm1d or BatchNorm2d:
+                Add("norm", (thop ? 4 : 2) * input.numel());   // thop: 4·numel (affine); fvcore eval: 2·numel
+                MarkVisible(module);
+                return;
+            case AdaptiveAvgPool2d:
+                Add("pool", thop ? (input.numel() / output.numel() + 1) * output.numel() : input.numel());
+                MarkVisible(module);
+                return;
+            case AvgPool2d:
+                if (thop) Add("pool", output.numel());
+                MarkVisible(module);
+                return;
+            case Softmax:
+                if (thop) Add("softmax", output.numel() / output.shape[^1] * (3 * output.shape[^1] - 1));
+                MarkVisible(module);
+                return;
+        }
+    }
+}

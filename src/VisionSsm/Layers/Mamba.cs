@@ -1,0 +1,100 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using VisionSsm.Ops;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Layers;
+
+/// <summary>Hyper-parameters of the Mamba mixer (reference-spec.md §4). dt_rank null means "auto" = ceil(d_model/16).</summary>
+public sealed record MambaConfig(int DModel, int DState = 16, int DConv = 4, int Expand = 2, int? DtRank = null,
+    bool ConvBias = true, bool Bias = false)
+{
+    public int DInner => Expand * DModel;
+    public int Rank => DtRank ?? (DModel + 15) / 16;
+}
+
+/// <summary>
+/// The standard Mamba block (mamba_ssm <c>mamba_simple.Mamba</c>, reference-spec.md §4) on (batch, L, d_model):
+/// in_proj → causal depthwise conv1d + SiLU → x_proj → dt_proj (bias fed to the scan as deltaBias) →
+/// selective scan gated by SiLU(z) → out_proj. Parameter names equal the upstream state_dict keys.
+/// </summary>
+public sealed class Mamba : Module<Tensor, Tensor>
+{
+    public MambaConfig Config { get; }
+
+    private readonly Linear in_proj;
+    private readonly Conv1d conv1d;
+    private readonly Linear x_proj;
+    private readonly Linear dt_proj;
+    private readonly Parameter A_log;
+    private readonly Parameter D;
+    private readonly Linear out_proj;
+
+    public Mamba(MambaConfig config, Device? device = null) : base(nameof(Mamba))
+    {
+        Config = config;
+        int di = config.DInner;
+        in_proj = Linear(config.DModel, 2 * di, hasBias: config.Bias);
+        conv1d = Conv1d(di, di, config.DConv, padding: config.DConv - 1, groups: di, bias: config.ConvBias);
+        x_proj = Linear(di, config.Rank + 2 * config.DState, hasBias: false);
+        dt_proj = Linear(config.Rank, di, hasBias: true);
+        MambaInit.DtWeight(dt_proj.weight!, config.Rank);
+        MambaInit.DtBias(dt_proj.bias!);
+        A_log = Parameter(MambaInit.ALog(di, config.DState));
+        D = Parameter(ones(di));
+        out_proj = Linear(di, config.DModel, hasBias: config.Bias);
+        RegisterComponents();
+        if (device is not null) this.to(device);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (x.dim() != 3 || x.shape[2] != Config.DModel)
+            throw new ArgumentException($"Mamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        using var scope = NewDisposeScope();
+        var xz = InProjection(in_proj, x);                           // (B, 2Di, L)
+        var parts = xz.chunk(2, dim: 1);
+        var y = Mixer(parts[0], parts[1], conv1d, x_proj, dt_proj, A_log, D, Config.Rank, Config.DState);
+        return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Step 1 of §4 as upstream computes it: <c>W_in @ xᵀ</c> with the weight used functionally (so module hooks,
+    /// and thop's parameter count, do not see in_proj; fvcore counts the matmul). Returns (batch, out, L).
+    /// </summary>
+    public static Tensor InProjection(Linear inProj, Tensor x)
+    {
+        var w = inProj.weight!;
+        var xz = matmul(w, x.transpose(1, 2));
+        if (inProj.bias is not null) xz = xz + inProj.bias.unsqueeze(-1);
+        Analysis.FlopCounter.Current?.AddMatmul("linear", x.shape[0], w.shape[0], w.shape[1], x.shape[1]);
+        return xz;
+    }
+
+    /// <summary>
+    /// Steps 2–4 of §4 for one direction, on channel-first x and z (batch, Di, L): causal depthwise conv + SiLU,
+    /// x_proj → (dt, B, C), dt_proj's weight applied as a matmul and its bias passed to the scan as deltaBias with
+    /// softplus, then the z-gated scan. Returns (batch, Di, L) before out_proj. Shared with Vim's bidirectional mixer.
+    /// </summary>
+    public static Tensor Mixer(Tensor x, Tensor z, Conv1d conv1d, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip,
+        int dtRank, int dState)
+    {
+        long length = x.shape[2];
+        var xc = nn.functional.silu(conv1d.call(x).narrow(2, 0, length));          // keep the first L outputs: causal
+        var xDbl = xProj.call(xc.transpose(1, 2));                                   // (B, L, R + 2N)
+        var split = xDbl.split([dtRank, dState, dState], dim: 2);
+        var dt = matmul(dtProj.weight!, split[0].transpose(1, 2));                   // (B, Di, L)
+        Analysis.FlopCounter.Current?.AddMatmul("linear", x.shape[0], dtProj.weight!.shape[0], dtRank, length);
+        var b = split[1].transpose(1, 2).contiguous();                               // (B, N, L)
+        var c = split[2].transpose(1, 2).contiguous();
+        return SelectiveScan.Apply(xc, dt, -exp(aLog), b, c, dSkip, z.contiguous(), dtProj.bias, deltaSoftplus: true);
+    }
+
+    /// <summary>Closed-form count: Dm·2Di + 5Di + Di(R+2N) + Di·R + Di + Di·N + Di + Di·Dm (d_conv 4, no proj bias).</summary>
+    public static long ParameterCount(MambaConfig c)
+    {
+        long dm = c.DModel, di = c.DInner, r = c.Rank, n = c.DState;
+        return dm * 2 * di + (c.DConv + 1) * di + di * (r + 2 * n) + di * r + di + di * n + di + di * dm;
+    }
+}

@@ -1,0 +1,82 @@
+using System.Reflection;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Models;
+
+/// <summary>Options every zoo model accepts. Null fields take the variant's default.</summary>
+public sealed record ModelOptions(int NumClasses = 1000, int InChannels = 3, int? ImageSize = null,
+    double? DropPathRate = null, Device? Device = null);
+
+/// <summary>Figures the paper or official README reports for a variant, shown beside ours.</summary>
+public sealed record ReportedFigures(double? ParamsM = null, double? GFlops = null, double? Top1 = null, string Source = "");
+
+/// <summary>One registered variant: its name, family, default input size, and a factory.</summary>
+public sealed record ModelEntry(string Name, string Family, int DefaultImageSize, Func<ModelOptions, Module<Tensor, Tensor>> Factory,
+    Analysis.FlopConvention FlopConvention = Analysis.FlopConvention.Fvcore, ReportedFigures? Reported = null, string Description = "");
+
+/// <summary>A model family registers its variants by implementing this (with a public parameterless constructor).</summary>
+public interface IModelFamily
+{
+    IEnumerable<ModelEntry> Entries { get; }
+}
+
+/// <summary>A model that exposes its multi-scale feature maps (for dense heads, Grad-CAM, ERF), separate from the head.</summary>
+public interface IFeatureModel
+{
+    /// <summary>The feature maps of each stage, finest first (e.g. strides 4, 8, 16, 32), or the token sequence for plain models.</summary>
+    IReadOnlyList<Tensor> ForwardFeatures(Tensor x);
+}
+
+/// <summary>
+/// The model zoo, like timm's <c>create_model</c>: every <see cref="IModelFamily"/> in this assembly registers its
+/// variants by name. <c>ModelZoo.Create("vmamba_tiny_s1l8")</c>.
+/// </summary>
+public static class ModelZoo
+{
+    static readonly Lazy<IReadOnlyDictionary<string, ModelEntry>> entries = new(Discover);
+
+    /// <summary>All registered names, sorted.</summary>
+    public static IReadOnlyList<string> Names => entries.Value.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList();
+
+    /// <summary>All registered entries, sorted by name.</summary>
+    public static IReadOnlyList<ModelEntry> Entries => Names.Select(n => entries.Value[n]).ToList();
+
+    /// <summary>The entry for <paramref name="name"/>; ArgumentException listing the known names otherwise.</summary>
+    public static ModelEntry Get(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (entries.Value.TryGetValue(name, out var e)) return e;
+        throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.", nameof(name));
+    }
+
+    /// <summary>Builds <paramref name="name"/> with <paramref name="numClasses"/> outputs.</summary>
+    public static Module<Tensor, Tensor> Create(string name, int numClasses = 1000) => Create(name, new ModelOptions(numClasses));
+
+    /// <summary>Builds <paramref name="name"/> with the given options.</summary>
+    public static Module<Tensor, Tensor> Create(string name, ModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(options), options.NumClasses, "NumClasses must be ≥ 1");
+        if (options.InChannels < 1) throw new ArgumentOutOfRangeException(nameof(options), options.InChannels, "InChannels must be ≥ 1");
+        Runtime.NativeLibraryCheck.EnsureLoaded();
+        return Get(name).Factory(options);
+    }
+
+    static IReadOnlyDictionary<string, ModelEntry> Discover()
+    {
+        var result = new Dictionary<string, ModelEntry>(StringComparer.Ordinal);
+        var families = typeof(ModelZoo).Assembly.GetTypes()
+            .Where(t => typeof(IModelFamily).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .OrderBy(t => t.FullName, StringComparer.Ordinal);
+        foreach (var type in families)
+        {
+            var family = (IModelFamily)Activator.CreateInstance(type)!;
+            foreach (var entry in family.Entries)
+                if (!result.TryAdd(entry.Name, entry))
+                    throw new InvalidOperationException($"Model name '{entry.Name}' is registered twice ({type.Name}).");
+        }
+        return result;
+    }
+}

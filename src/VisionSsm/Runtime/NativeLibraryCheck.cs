@@ -1,0 +1,50 @@
+using TorchSharp;
+
+namespace VisionSsm.Runtime;
+
+/// <summary>
+/// Start-up check that libtorch and TorchSharp's shim load. The build patches the shim in every output
+/// (build/TorchSharpNativeFix.targets); this covers outputs copied elsewhere without that step: it patches the
+/// shim beside the application in place when the first load fails, and otherwise explains what to do.
+/// </summary>
+public static class NativeLibraryCheck
+{
+    static readonly object Gate = new();
+    static bool loaded;
+
+    public static void EnsureLoaded()
+    {
+        if (loaded) return;
+        lock (Gate)
+        {
+            if (loaded) return;
+            if (OperatingSystem.IsLinux()) PatchShimBesideApplication();
+            try
+            {
+                using var probe = torch.ones(1);
+            }
+            catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException)
+            {
+                throw new InvalidOperationException(
+                    "libtorch / TorchSharp native libraries failed to load: " + (e.InnerException ?? e).Message +
+                    " — rebuild with 'dotnet build' (it patches libLibTorchSharp.so for older libstdc++), or install " +
+                    "libstdc++ from GCC 13 or later.", e);
+            }
+            loaded = true;
+        }
+    }
+
+    static void PatchShimBesideApplication()
+    {
+        string shim = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
+        if (!File.Exists(shim) || ElfSymbolVersionPatcher.SystemLibStdCxxHas(ElfSymbolVersionPatcher.ShimVersion)) return;
+        try
+        {
+            ElfSymbolVersionPatcher.Patch(shim, ElfSymbolVersionPatcher.ShimVersion, ElfSymbolVersionPatcher.ShimAllowedSymbols);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Read-only install: the load below reports the failure with a fix.
+        }
+    }
+}

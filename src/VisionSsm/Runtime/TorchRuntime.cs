@@ -1,0 +1,31 @@
+using TorchSharp;
+
+namespace VisionSsm.Runtime;
+
+/// <summary>
+/// Process-wide thread policy. libtorch's OpenMP pool and .NET's thread pool fight when both spin on a 2-core box
+/// (ecosystem.md §4.4), so one number governs both: libtorch's intra-op threads and the degree of parallelism of
+/// our own C# kernels. They never run at the same time (a model step calls one or the other), so sharing the cores
+/// is safe. Inter-op parallelism stays at libtorch's default: we issue ops from one thread.
+/// Default: every core. Tests use 1 thread per test runner worker (xunit runs two workers on two cores).
+/// </summary>
+public static class TorchRuntime
+{
+    static int threads = Environment.ProcessorCount;
+
+    /// <summary>The thread count in force for libtorch and our kernels.</summary>
+    public static int Threads => threads;
+
+    /// <summary>Options for <c>Parallel.For</c> in our kernels, honouring <see cref="Threads"/>.</summary>
+    public static ParallelOptions KernelParallelism { get; private set; } = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
+    /// <summary>Sets the thread count for libtorch and our kernels. <paramref name="count"/> ≤ 0 means every core.</summary>
+    public static void SetThreads(int count)
+    {
+        if (count > 4096) throw new ArgumentOutOfRangeException(nameof(count), count, "expected a thread count between 1 and 4096 (or ≤ 0 for every core)");
+        threads = count <= 0 ? Environment.ProcessorCount : count;
+        NativeLibraryCheck.EnsureLoaded();
+        torch.set_num_threads(threads);
+        KernelParallelism = new ParallelOptions { MaxDegreeOfParallelism = threads };
+    }
+}
