@@ -112,14 +112,15 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
     void Initialise()
     {
         using var _ = no_grad();
-        var w = patch_embed.Proj.weight!;
+        var embed = patch_embed.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var w = embed["proj.weight"];
         long fanIn = w.shape[1] * w.shape[2] * w.shape[3];
-        init.trunc_normal_(w, std: Math.Sqrt(1.0 / fanIn) / 0.87962566103423978);   // timm lecun_normal_
-        patch_embed.Proj.bias!.zero_();
-        init.trunc_normal_(head.weight!, std: 0.02);
+        WeightInit.TruncNormal(w, Math.Sqrt(1.0 / fanIn) / 0.87962566103423978);   // timm lecun_normal_
+        embed["proj.bias"].zero_();
+        WeightInit.TruncNormal(head.weight!, 0.02);
         head.bias!.zero_();
-        init.trunc_normal_(pos_embed, std: 0.02);
-        init.trunc_normal_(cls_token, std: 0.02);
+        WeightInit.TruncNormal(pos_embed, 0.02);
+        WeightInit.TruncNormal(cls_token, 0.02);
         foreach (var layer in layers)
         {
             // rescale_prenorm_residual: out_proj.weight ← kaiming_uniform(a=√5) / √(n_residuals_per_layer · depth).
@@ -192,21 +193,19 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
     {
         if (posEmbed.dim() != 3 || posEmbed.shape[0] != 1)
             throw new ArgumentException($"pos_embed must be (1, M+1, D); got {Ops.ScanArguments.Fmt(posEmbed.shape)}.", nameof(posEmbed));
-        long m = posEmbed.shape[1] - 1, d = posEmbed.shape[2];
+        long m = posEmbed.shape[1] - 1;
         int grid = (int)Math.Round(Math.Sqrt(m));
         if ((long)grid * grid != m)
             throw new ArgumentException($"pos_embed has {m} patch positions, not a square grid.", nameof(posEmbed));
         if (newGrid < 1) throw new ArgumentOutOfRangeException(nameof(newGrid), newGrid, "expected ≥ 1");
         if (newGrid == grid) return posEmbed.detach().clone();
         using var scope = NewDisposeScope();
-        long mid = m / 2;
-        var cls = posEmbed.narrow(1, mid, 1);
-        var patches = cat([posEmbed.narrow(1, 0, mid), posEmbed.narrow(1, mid + 1, m - mid)], 1);   // (1, M, D)
-        var map = patches.reshape(1, grid, grid, d).permute(0, 3, 1, 2);
-        var resized = functional.interpolate(map, size: [newGrid, newGrid], mode: InterpolationMode.Bicubic, align_corners: false);
-        var flat = resized.permute(0, 2, 3, 1).reshape(1, (long)newGrid * newGrid, d);
-        long newMid = (long)newGrid * newGrid / 2;
-        var result = cat([flat.narrow(1, 0, newMid), cls, flat.narrow(1, newMid, flat.shape[1] - newMid)], 1);
+        // Move the middle class token to the front, resample as ViT does, then re-insert it at the new middle.
+        long mid = m / 2, newMid = (long)newGrid * newGrid / 2;
+        var clsFirst = cat([posEmbed.narrow(1, mid, 1), posEmbed.narrow(1, 0, mid), posEmbed.narrow(1, mid + 1, m - mid)], 1);
+        var resized = Vit.ResamplePositionEmbedding(clsFirst, newGrid);
+        var flat = resized.narrow(1, 1, (long)newGrid * newGrid);
+        var result = cat([flat.narrow(1, 0, newMid), resized.narrow(1, 0, 1), flat.narrow(1, newMid, flat.shape[1] - newMid)], 1);
         return result.detach().MoveToOuterDisposeScope();
     }
 

@@ -73,13 +73,14 @@ public class VimTests
     }
 
     /// <summary>
-    /// Expected fvcore count from the closed form (§2.8, §3.8): per layer in_proj D·4D·T, conv 2·2D·4·T, x_proj
+    /// Expected fvcore count from the closed form (§2.8, §3.8): per layer in_proj D·4D·T, conv 2·2D·4·(T+3) (fvcore
+    /// counts the padded conv's whole output, L+3, before the causal slice), x_proj
     /// 2·2D(R+2N)·T, dt_proj 2·2D·R·T, out_proj 2D·D·T; patch embed M·D·768; head D·1000; plus two scans per layer.
     /// </summary>
     static long ExpectedFlops(long d, ScanFlopFormula formula)
     {
         long di = 2 * d, r = (d + 15) / 16, n = 16, m = 196, t = m + 1;
-        long linear = d * 2 * di * t + 2 * (di * 4 * t + di * (r + 2 * n) * t + di * r * t) + di * d * t;
+        long linear = d * 2 * di * t + 2 * (di * 4 * (t + 3) + di * (r + 2 * n) * t + di * r * t) + di * d * t;
         long scan = formula == ScanFlopFormula.Fn ? SelectiveScan.Flops(1, t, di, n, true, true) : ScanRefFlops.Flops(1, t, di, n, true, true);
         return 24 * (linear + 2 * scan) + m * d * 3 * 16 * 16 + d * 1000;
     }
@@ -142,12 +143,13 @@ public class VimTests
         var feats = model.ForwardFeatures(x);
         Assert.Equal([2L, 50, 96], feats[0].shape);
         Assert.Equal([2L, 96, 7, 7], feats[1].shape);
-        Assert.Equal(25, model.Config.ClsIndex);
+        Assert.Equal(24, model.Config.ClsIndex);   // M//2 with M = 49
         using var logits = model.call(x);
         var head = (TorchSharp.Modules.Linear)model.named_children().First(c => c.name == "head").module;
-        using var expected = head.call(feats[0].select(1, 25));
+        using var expected = head.call(feats[0].select(1, 24));
         Assert.True(allclose(expected, logits, 1e-5, 1e-6));
-        // The map is the patch tokens in raster order with the class token removed: position (1, 2) = token 1·7+2.
+        // The map is the patch tokens in raster order with the class token removed: position (1, 2) = patch 9 =
+        // token 9 (before the class token), position (6, 6) = patch 48 = token 49 (after it).
         Assert.True(allclose(feats[1][.., .., 1, 2], feats[0][.., 9, ..]));
         Assert.True(allclose(feats[1][.., .., 6, 6], feats[0][.., 49, ..]));
         foreach (var f in feats) f.Dispose();
@@ -173,12 +175,12 @@ public class VimTests
         Assert.True(allclose(pe, same, 0, 0));
         using var bigger = Vim.ResamplePosEmbed(pe, 12);
         Assert.Equal([1L, 145, 8], bigger.shape);
-        Assert.True(allclose(pe[.., 25, ..], bigger[.., 72, ..], 0, 0));
+        Assert.True(allclose(pe[.., 24, ..], bigger[.., 72, ..], 0, 0));   // 49//2 → 144//2
         // Bicubic resampling of a constant field is constant.
         using var flat = ones(1, 50, 8) * 3;
-        flat[.., 25, ..] = full(1, 8, -1.0f);
+        flat[.., 24, ..] = full(1, 8, -1.0f);
         using var up = Vim.ResamplePosEmbed(flat, 10);
-        using var patches = cat([up.narrow(1, 0, 50), up.narrow(1, 51, 50)], 1);
+        using var patches = cat([up.narrow(1, 0, 50), up.narrow(1, 51, 50)], 1);   // class token at 100//2 = 50
         Assert.True(allclose(patches, full_like(patches, 3.0), 1e-5, 1e-5));
         Assert.Equal(-1f, up[0, 50, 0].item<float>());
     }
