@@ -198,6 +198,9 @@ public static class SelectiveScanCpu
             var (y, last, saved) = Forward(a, saveStates: true);
             ctx.save_for_backward([a.U, a.Delta, a.A, a.B, a.C, a.D!, a.Z!, a.DeltaBias!, saved!]);
             ctx.save_data("softplus", a.DeltaSoftplus);
+            // No zero-filling of missing output grads: TorchSharp 0.107 fills them from empty_like copies of the
+            // outputs made at forward time, which a caller's dispose scope may already have freed.
+            ctx.set_materialize_grads(false);
             return [y, last];
         }
 
@@ -205,7 +208,8 @@ public static class SelectiveScanCpu
         {
             var s = ctx.get_saved_variables();
             var a = new ScanArguments(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], (bool)ctx.get_data("softplus"));
-            var g = Backward(a, s[8], gradOutputs[0]);
+            var gy = gradOutputs[0];
+            var g = Backward(a, s[8], gy is null || gy.IsInvalid ? zeros_like(a.U) : gy);
             foreach (var t in s) t?.Dispose();
             return [g.DU, g.DDelta, g.DA, g.DB, g.DC, g.DD!, g.DZ!, g.DBias!, null!];
         }
