@@ -29,8 +29,8 @@ public static class VimSuite
         var sizes = s >= 0 ? args[s + 1].Split(',').Select(int.Parse).ToArray() : [224, 384, 512, 768, 1024];
         Console.WriteLine($"threads {threads}, float32, batch 1, median of {reps} after warm-up; peak RSS = VmHWM of a child process per row");
         Console.WriteLine();
-        Console.WriteLine("| model | image | tokens | ms/img | img/s | peak RSS MiB | RSS before build MiB |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| model | image | tokens | ms/img | img/s | peak RSS MiB | RSS before build MiB | page faults / forward |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (int size in sizes)
             foreach (var model in new[] { "vim_small", "deit_small" })
                 Console.WriteLine(Child(model, size, threads, reps));
@@ -48,7 +48,16 @@ public static class VimSuite
         string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         var row = output.Split('\n').LastOrDefault(l => l.StartsWith("| ", StringComparison.Ordinal));
-        return p.ExitCode == 0 && row is not null ? row : $"| {model} | {size} | | failed (exit {p.ExitCode}) | | | |";
+        return p.ExitCode == 0 && row is not null ? row : $"| {model} | {size} | | failed (exit {p.ExitCode}) | | | | |";
+    }
+
+    /// <summary>Minor page faults of this process so far (/proc/self/stat field 10): a load-independent sign of
+    /// buffers being returned to the OS and faulted in again.</summary>
+    static long MinorFaults()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7], CultureInfo.InvariantCulture);   // field 10 overall; 3rd after the command name
     }
 
     static int RunOne(string name, int size, int threads, int reps)
@@ -59,11 +68,17 @@ public static class VimSuite
         model.eval();
         using var x = randn(1, 3, size, size);
         double ms;
+        long faults0, faults1;
         using (no_grad())
+        {
             ms = Measure.MedianMs(() => model.call(x), warmup: 1, reps: reps);
+            faults0 = MinorFaults();
+            using (NewDisposeScope()) model.call(x);
+            faults1 = MinorFaults();
+        }
         int tokens = (size / 16) * (size / 16) + 1;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {name} | {size}² | {tokens} | {ms:F0} | {1000 / ms:F2} | {Measure.PeakRssMiB():F0} | {before:F0} |"));
+            $"| {name} | {size}² | {tokens} | {ms:F0} | {1000 / ms:F2} | {Measure.PeakRssMiB():F0} | {before:F0} | {faults1 - faults0} |"));
         return 0;
     }
 }
