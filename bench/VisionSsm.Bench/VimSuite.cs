@@ -11,7 +11,8 @@ namespace VisionSsm.Bench;
 /// vim_small at 224², then vim_small beside deit_small (DeiT-S, same size class) at growing resolutions. Each
 /// configuration runs in its own child process so its peak RSS (VmHWM) is its own.
 /// Usage: <c>vim [--sizes 224,384,512,768,1024] [--threads 2] [--reps 5]</c>;
-/// one configuration: <c>vim --one MODEL SIZE [--threads 2] [--reps 5]</c>.
+/// one configuration: <c>vim --one MODEL SIZE [--threads 2] [--reps 5]</c>; vim_nano training step:
+/// <c>vim --nano-train [--threads 2]</c>.
 /// </summary>
 public static class VimSuite
 {
@@ -22,6 +23,7 @@ public static class VimSuite
     {
         int threads = Measure.IntOption(args, "--threads", 2);
         int reps = Measure.IntOption(args, "--reps", 5);
+        if (args.Contains("--nano-train")) return NanoTrain(threads, reps);
         int one = Array.IndexOf(args, "--one");
         if (one >= 0) return RunOne(args[one + 1], int.Parse(args[one + 2], CultureInfo.InvariantCulture), threads, reps);
 
@@ -49,6 +51,34 @@ public static class VimSuite
         p.WaitForExit();
         var row = output.Split('\n').LastOrDefault(l => l.StartsWith("| ", StringComparison.Ordinal));
         return p.ExitCode == 0 && row is not null ? row : $"| {model} | {size} | | failed (exit {p.ExitCode}) | | | | |";
+    }
+
+    /// <summary>
+    /// Training-step time of vim_nano on Fashion-MNIST-shaped batches (128 × 1 × 28 × 28, 10 classes: forward,
+    /// cross-entropy, backward, AdamW step), and the implied time of one 60,000-image epoch.
+    /// </summary>
+    static int NanoTrain(int threads, int reps)
+    {
+        TorchRuntime.SetThreads(threads);
+        using var model = ModelZoo.Create("vim_nano", new ModelOptions(NumClasses: 10, InChannels: 1));
+        model.train();
+        using var opt = TorchSharp.torch.optim.AdamW(model.parameters(), 1e-3);
+        using var x = randn(128, 1, 28, 28);
+        using var y = randint(0, 10, [128], dtype: ScalarType.Int64);
+        double ms = Measure.MedianMs(() =>
+        {
+            opt.zero_grad();
+            var loss = nn.functional.cross_entropy(model.call(x), y);
+            loss.backward();
+            opt.step();
+        }, warmup: 2, reps: Math.Max(reps, 5));
+        long parameters = model.parameters().Sum(p => p.numel());
+        Console.WriteLine($"vim_nano ({parameters:N0} parameters), batch 128 × 1 × 28², {threads} threads, float32, median of {Math.Max(reps, 5)} steps");
+        Console.WriteLine();
+        Console.WriteLine("| step ms | img/s | epoch of 60,000 (469 steps) |");
+        Console.WriteLine("|---|---|---|");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {ms:F0} | {128000 / ms:F0} | {469 * ms / 1000:F0} s |"));
+        return 0;
     }
 
     /// <summary>Minor page faults of this process so far (/proc/self/stat field 10): a load-independent sign of
