@@ -162,6 +162,22 @@ public class PrefetchLoaderTests
     }
 
     [Fact]
+    public void BatchTransformProducesSoftTargetsAndKeepsHardLabels()
+    {
+        var ds = new FakeDataset(8);
+        var opts = new LoaderOptions { BatchSize = 4, Shuffle = false, BatchTransform = new Mixup(prob: 0, labelSmoothing: 0.3) };
+        var loader = new PrefetchLoader(ds, opts);
+        using var b = loader.Epoch(0).First();
+        Assert.Equal([4L, 3], b.Targets.shape);
+        Assert.Equal([0L, 1, 2, 0], b.Labels.data<long>().ToArray());
+        Assert.Equal(0.8f, b.Targets[1, 1].item<float>(), 6); // 1 − 0.3 + 0.3/3
+        // the same (seed, epoch) gives the same mixed batches
+        var mixing = new PrefetchLoader(ds, opts with { BatchTransform = new Mixup(), Shuffle = true, Seed = 4 });
+        float[] First(PrefetchLoader l) { using var x = l.Epoch(1).First(); return x.Targets.data<float>().ToArray(); }
+        Assert.Equal(First(mixing), First(mixing));
+    }
+
+    [Fact]
     public void BadOptionsAreRejected()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new PrefetchLoader(new FakeDataset(3), new LoaderOptions { BatchSize = 0 }));
