@@ -25,10 +25,34 @@ public static class VMambaBench
         int mi = Array.IndexOf(args, "--model");
         string name = mi >= 0 && mi + 1 < args.Length ? args[mi + 1] : "vmamba_tiny_s1l8";
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"## vmamba — {name}, {threads} threads, float32, median of {reps} after warm-up; {DateTime.UtcNow:u}");
+        Measure.UseCpuTime = args.Contains("--cpu-time");
+        Console.WriteLine($"## vmamba — {name}, {threads} threads, float32, median of {reps} after warm-up, {(Measure.UseCpuTime ? "process CPU time" : "wall time")}; {DateTime.UtcNow:u}");
         Console.WriteLine($"scan kernel: {(SelectiveScanCpu.Supports(ProbeArgs()) ? "SIMD (SelectiveScanCpu)" : "reference (kernel not available)")}");
         Console.WriteLine();
 
+        if (args.Contains("--breakdown-only"))
+        {
+            var m = (VMamba)ModelZoo.Create(name);
+            m.eval();
+            Breakdown(m, Measure.IntOption(args, "--batch", 8), Measure.IntOption(args, "--size", 224), reps);
+            return 0;
+        }
+        if (args.Contains("--cross-scan"))
+        {
+            // Cross-scan and cross-merge at VMamba-T stage shapes (batch 8), channels-last input as in SS2D.
+            Console.WriteLine("| shape (B, C, H, W) | scan ms | merge ms | MB written by the scan |");
+            Console.WriteLine("|---|---|---|---|");
+            foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            {
+                var x = ChannelsLast.To(randn(8, c, s, s));
+                var ys = randn(8, 4, c, s * s);
+                double a = Measure.MedianMs(() => CrossScan.Scan(x), 2, reps);
+                double m = Measure.MedianMs(() => CrossScan.Merge(ys, s, s), 2, reps);
+                Console.WriteLine($"| (8, {c}, {s}, {s}) | {a:F2} | {m:F2} | {ys.numel() * 4 / 1e6:F0} |");
+            }
+            return 0;
+        }
+        if (args.Contains("--small")) return SmallImages(name == "vmamba_tiny_s1l8" ? "vmamba_nano" : name, reps);
         var model = (VMamba)ModelZoo.Create(name);
         model.eval();
         Console.WriteLine("| mode | input | batch | ms / batch | img/s | peak RSS MiB |");
@@ -58,6 +82,29 @@ public static class VMambaBench
         }
         Console.WriteLine();
         Breakdown(model, 8, 224, reps);
+        return 0;
+    }
+
+    /// <summary>Training-step throughput of a small-image variant on 1×28×28 (Fashion-MNIST shape), batch 128.</summary>
+    static int SmallImages(string name, int reps)
+    {
+        var model = ModelZoo.Create(name, new ModelOptions(NumClasses: 10, InChannels: 1, ImageSize: 28));
+        var x = randn(128, 1, 28, 28);
+        var y = randint(0, 10, [128]);
+        var opt = optim.AdamW(model.parameters(), 1e-3);
+        model.train();
+        var cpu = Process.GetCurrentProcess();
+        var before = cpu.TotalProcessorTime;
+        double ms = Measure.MedianMs(() =>
+        {
+            opt.zero_grad();
+            nn.functional.cross_entropy(model.call(x), y).backward();
+            opt.step();
+        }, warmup: 2, reps: reps);
+        cpu.Refresh();
+        double cpuMs = (cpu.TotalProcessorTime - before).TotalMilliseconds / (reps + 2);
+        long parameters = model.parameters().Sum(p => p.numel());
+        Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | train step batch 128, 1×28² | {ms:F0} ms wall | {cpuMs:F0} ms CPU | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
         return 0;
     }
 
