@@ -26,7 +26,8 @@ public static class VMambaBench
         string name = mi >= 0 && mi + 1 < args.Length ? args[mi + 1] : "vmamba_tiny_s1l8";
         TorchRuntime.SetThreads(threads);
         Measure.UseCpuTime = args.Contains("--cpu-time");
-        Console.WriteLine($"## vmamba — {name}, {threads} threads, float32, median of {reps} after warm-up, {(Measure.UseCpuTime ? "process CPU time" : "wall time")}; {DateTime.UtcNow:u}");
+        bool malloc = !args.Contains("--no-malloc-tuning") && MallocTuning.KeepLargeBlocksInHeap();
+        Console.WriteLine($"## vmamba — {name}, {threads} threads, float32, median of {reps} after warm-up, {(Measure.UseCpuTime ? "process CPU time" : "wall time")}, malloc tuning {(malloc ? "on" : "off")}; {DateTime.UtcNow:u}");
         Console.WriteLine($"scan kernel: {(SelectiveScanCpu.Supports(ProbeArgs()) ? "SIMD (SelectiveScanCpu)" : "reference (kernel not available)")}");
         Console.WriteLine();
 
@@ -35,6 +36,27 @@ public static class VMambaBench
             var m = (VMamba)ModelZoo.Create(name);
             m.eval();
             Breakdown(m, Measure.IntOption(args, "--batch", 8), Measure.IntOption(args, "--size", 224), reps);
+            return 0;
+        }
+        if (args.Contains("--linear"))
+        {
+            // 1×1 projection variants at the MLP's fc1 shapes (batch 8): GEMM on the NHWC view vs conv2d 1×1.
+            Console.WriteLine("| shape | linear on NHWC view | conv 1×1 channels-last | conv 1×1 NCHW | GELU |");
+            Console.WriteLine("|---|---|---|---|---|");
+            foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            {
+                var x = ChannelsLast.To(randn(8, c, s, s));
+                var xn = x.contiguous();
+                var w = randn(4 * c, c) * 0.02;
+                var bias = zeros(4 * c);
+                var w4 = w.view(4 * c, c, 1, 1);
+                var hidden = randn(8, 4 * c, s, s);
+                double a = Measure.MedianMs(() => nn.functional.linear(x.permute(0, 2, 3, 1), w, bias), 2, reps);
+                double b = Measure.MedianMs(() => nn.functional.conv2d(x, w4, bias), 2, reps);
+                double cc = Measure.MedianMs(() => nn.functional.conv2d(xn, w4, bias), 2, reps);
+                double g = Measure.MedianMs(() => nn.functional.gelu(hidden), 2, reps);
+                Console.WriteLine($"| (8, {c}→{4 * c}, {s}²) | {a:F2} | {b:F2} | {cc:F2} | {g:F2} |");
+            }
             return 0;
         }
         if (args.Contains("--cross-scan"))
@@ -104,7 +126,8 @@ public static class VMambaBench
         cpu.Refresh();
         double cpuMs = (cpu.TotalProcessorTime - before).TotalMilliseconds / (reps + 2);
         long parameters = model.parameters().Sum(p => p.numel());
-        Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | train step batch 128, 1×28² | {ms:F0} ms wall | {cpuMs:F0} ms CPU | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
+        double mflops = Analysis.FlopCounter.Count(model, [1, 1, 28, 28], Analysis.FlopConvention.Fvcore).Total / 1e6;
+        Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | {mflops:F1} MFLOPs (fvcore) at 1×28² | train step batch 128, 1×28² | {ms:F0} ms wall | {cpuMs:F0} ms CPU | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
         return 0;
     }
 
