@@ -40,22 +40,44 @@ public static class VMambaBench
         }
         if (args.Contains("--linear"))
         {
-            // 1×1 projection variants at the MLP's fc1 shapes (batch 8): GEMM on the NHWC view vs conv2d 1×1.
+            int lb = Measure.IntOption(args, "--batch", 8);
+            // 1×1 projection variants at the MLP's fc1 shapes: GEMM on the NHWC view vs conv2d 1×1.
             Console.WriteLine("| shape | linear on NHWC view | conv 1×1 channels-last | conv 1×1 NCHW | GELU |");
             Console.WriteLine("|---|---|---|---|---|");
             foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
             {
-                var x = ChannelsLast.To(randn(8, c, s, s));
+                var x = ChannelsLast.To(randn(lb, c, s, s));
                 var xn = x.contiguous();
                 var w = randn(4 * c, c) * 0.02;
                 var bias = zeros(4 * c);
                 var w4 = w.view(4 * c, c, 1, 1);
-                var hidden = randn(8, 4 * c, s, s);
+                var hidden = randn(lb, 4 * c, s, s);
                 double a = Measure.MedianMs(() => nn.functional.linear(x.permute(0, 2, 3, 1), w, bias), 2, reps);
                 double b = Measure.MedianMs(() => nn.functional.conv2d(x, w4, bias), 2, reps);
                 double cc = Measure.MedianMs(() => nn.functional.conv2d(xn, w4, bias), 2, reps);
                 double g = Measure.MedianMs(() => nn.functional.gelu(hidden), 2, reps);
-                Console.WriteLine($"| (8, {c}→{4 * c}, {s}²) | {a:F2} | {b:F2} | {cc:F2} | {g:F2} |");
+                Console.WriteLine($"| ({lb}, {c}→{4 * c}, {s}²) | {a:F2} | {b:F2} | {cc:F2} | {g:F2} |");
+            }
+            return 0;
+        }
+        if (args.Contains("--xproj"))
+        {
+            // SS2D step 4 at VMamba-T (s1l8) stage shapes, batch 8: broadcast matmuls vs grouped conv1d (upstream v05).
+            Console.WriteLine("| shape (B, K, Di, L) | matmul x_proj + dt | conv1d groups=4 x_proj + dt |");
+            Console.WriteLine("|---|---|---|");
+            foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            {
+                long r = (c + 15) / 16, l = s * s;
+                var seq = randn(8, 4, c, l);
+                var xpw = randn(4, r + 2, c);
+                var dtw = randn(4, c, r);
+                double a = Measure.MedianMs(() => matmul(dtw, matmul(xpw, seq).narrow(2, 0, r)), 2, reps);
+                double b = Measure.MedianMs(() =>
+                {
+                    var xd = nn.functional.conv1d(seq.view(8, 4 * c, l), xpw.view(4 * (r + 2), c, 1), groups: 4).view(8, 4, r + 2, l);
+                    nn.functional.conv1d(xd.narrow(2, 0, r).reshape(8, 4 * r, l), dtw.view(4 * c, r, 1), groups: 4);
+                }, 2, reps);
+                Console.WriteLine($"| (8, 4, {c}, {l}) | {a:F2} | {b:F2} |");
             }
             return 0;
         }
@@ -127,7 +149,7 @@ public static class VMambaBench
         double cpuMs = (cpu.TotalProcessorTime - before).TotalMilliseconds / (reps + 2);
         long parameters = model.parameters().Sum(p => p.numel());
         double mflops = Analysis.FlopCounter.Count(model, [1, 1, 28, 28], Analysis.FlopConvention.Fvcore).Total / 1e6;
-        Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | {mflops:F1} MFLOPs (fvcore) at 1×28² | train step batch 128, 1×28² | {ms:F0} ms wall | {cpuMs:F0} ms CPU | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
+        Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | {mflops:F1} MFLOPs (fvcore) at 1×28² | train step batch 128, 1×28² | {ms:F0} ms ({(Measure.UseCpuTime ? "CPU" : "wall")}) | {cpuMs:F0} ms process CPU (all threads) | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
         return 0;
     }
 
