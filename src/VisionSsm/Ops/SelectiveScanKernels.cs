@@ -180,7 +180,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int j = 0; j < tc; j++)
             {
                 var x = tdt[j] + bias;
-                if (softplus) { tdt[j] = Softplus(x); tsp[j] = SoftplusGrad(x); }
+                if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
                 else tdt[j] = x;
             }
 
