@@ -178,6 +178,35 @@ public class PrefetchLoaderTests
     }
 
     [Fact]
+    public void RepeatedAugmentationRepeatsIndicesWithDifferentAugmentations()
+    {
+        var ds = new FakeDataset(12);
+        var loader = new PrefetchLoader(ds, new LoaderOptions
+        {
+            BatchSize = 6, Seed = 2, RepeatedAugmentation = 3,
+            SampleTransform = new NoiseTransform(),
+        });
+        var order = loader.Order(0);
+        Assert.Equal(12, order.Length);
+        for (int i = 0; i < 12; i++) Assert.Equal(order[i / 3 * 3], order[i]);
+        Assert.Equal(4, order.Distinct().Count());
+        var noise = new List<float>();
+        foreach (var b in loader.Epoch(0)) using (b) noise.AddRange(b.Images.data<float>().ToArray().Where((_, k) => k % 4 == 1));
+        Assert.Equal(12, noise.Distinct().Count()); // the three copies of an image are augmented differently
+    }
+
+    /// <summary>Writes one random number into pixel 1 (to see which Random a sample got).</summary>
+    sealed class NoiseTransform : ISampleTransform
+    {
+        public ImageSample Apply(ImageSample s, Random rng)
+        {
+            var px = (float[])s.Pixels.Clone();
+            px[1] = (float)rng.NextDouble();
+            return s with { Pixels = px };
+        }
+    }
+
+    [Fact]
     public void BadOptionsAreRejected()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new PrefetchLoader(new FakeDataset(3), new LoaderOptions { BatchSize = 0 }));
