@@ -9,7 +9,7 @@ namespace VisionSsm.Bench;
 /// Suite <c>vgamba</c>: vGamba-B/L beside ResNet-50/101, DeiT-S and BoT50 in one run (float32 inference, 224²,
 /// batch 1 and 8, 2 threads by default). Prints a Markdown table and the issue-5 target:
 /// vgamba_b img/s ≥ 0.7 × resnet50 img/s × (4.1 / 4.65).
-/// Options: --threads 2 --batches 1,8 --size 224 --warmup 2 --reps 5 --models vgamba_b,vgamba_l,resnet50,... --flops-only true
+/// Options: --threads 2 --batches 1,8 --size 224 --warmup 2 --reps 5 --models vgamba_b,vgamba_l,resnet50,... --flops-only
 /// </summary>
 public static class VGambaSuite
 {
@@ -23,16 +23,15 @@ public static class VGambaSuite
     /// Options: --threads 2 --batch 64 --steps 10 --models resnet_nano,vgamba_nano,deit_nano</summary>
     static int RunNanoTrain(string[] args)
     {
-        var o = ModelThroughput.ParseOptions(args);
-        int threads = int.Parse(o.GetValueOrDefault("threads", "2"), CultureInfo.InvariantCulture);
-        int batch = int.Parse(o.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture);
-        int steps = int.Parse(o.GetValueOrDefault("steps", "10"), CultureInfo.InvariantCulture);
+        int threads = Measure.IntOption(args, "--threads", 2);
+        int batch = Measure.IntOption(args, "--batch", 64);
+        int steps = Measure.IntOption(args, "--steps", 10);
         TorchRuntime.SetThreads(threads);
         Console.WriteLine($"threads {threads}, batch {batch}, 1×28×28, SGD, median of {steps} steps after 2 warm-up steps");
         Console.WriteLine();
         Console.WriteLine("| model | params | step ms | img/s | Fashion-MNIST epoch (60k) |");
         Console.WriteLine("|---|---|---|---|---|");
-        foreach (var name in o.GetValueOrDefault("models", "resnet_nano,vgamba_nano,deit_nano").Split(','))
+        foreach (var name in Measure.StringOption(args, "--models", "resnet_nano,vgamba_nano,deit_nano").Split(','))
         {
             using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
             model.train();
@@ -59,15 +58,13 @@ public static class VGambaSuite
 
     static int Run(string[] args)
     {
-        var o = ModelThroughput.ParseOptions(args);
-        int threads = int.Parse(o.GetValueOrDefault("threads", "2"), CultureInfo.InvariantCulture);
-        int size = int.Parse(o.GetValueOrDefault("size", "224"), CultureInfo.InvariantCulture);
-        int warmup = int.Parse(o.GetValueOrDefault("warmup", "2"), CultureInfo.InvariantCulture);
-        int reps = int.Parse(o.GetValueOrDefault("reps", "5"), CultureInfo.InvariantCulture);
-        var batches = o.GetValueOrDefault("batches", "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        bool flopsOnly = o.GetValueOrDefault("flops-only", "false") == "true";
-        if (flopsOnly) batches = [];
-        var names = o.GetValueOrDefault("models", "vgamba_b,vgamba_l,resnet50,resnet101,deit_small,bot50").Split(',');
+        int threads = Measure.IntOption(args, "--threads", 2);
+        int size = Measure.IntOption(args, "--size", 224);
+        int warmup = Measure.IntOption(args, "--warmup", 2);
+        int reps = Measure.IntOption(args, "--reps", 5);
+        var batches = Measure.StringOption(args, "--batches", "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        if (args.Contains("--flops-only")) batches = [];
+        var names = Measure.StringOption(args, "--models", "vgamba_b,vgamba_l,resnet50,resnet101,deit_small,bot50").Split(',');
         TorchRuntime.SetThreads(threads);
 
         Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}");
@@ -81,11 +78,14 @@ public static class VGambaSuite
             double pm = model.parameters().Sum(p => p.numel()) / 1e6;
             var thopReport = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Thop);
             double thop = thopReport.GFlops, thopParams = thopReport.VisibleParameters / 1e6;
-            double fv = ModelThroughput.GMacs(model, size, FlopConvention.Fvcore);
+            double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
             var cells = new List<string>();
             foreach (int b in batches)
             {
-                double s = ModelThroughput.MedianSeconds(model, b, 3, size, warmup, reps);
+                model.eval();
+                using var noGrad = TorchSharp.torch.no_grad();
+                using var x = TorchSharp.torch.randn(b, 3, size, size);
+                double s = Measure.MedianMs(() => model.call(x), warmup, reps) / 1000;
                 imgPerSec[(name, b)] = b / s;
                 cells.Add((s * 1000).ToString("F0", CultureInfo.InvariantCulture));
                 cells.Add((b / s).ToString("F2", CultureInfo.InvariantCulture));
