@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
+using VisionSsm.Data;
+using VisionSsm.Data.Transforms;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Training;
@@ -8,14 +10,23 @@ namespace VisionSsm.Training;
 /// <summary>How an image becomes model input; stored in checkpoints so <c>vssm predict</c> needs no flags.</summary>
 public sealed record Preprocessing(int Channels, int ImageSize, float[] Mean, float[] Std)
 {
-    /// <summary>Normalises a (B, C, H, W) batch in [0, 1] in place: <c>(x − mean)/std</c> per channel.</summary>
-    public Tensor Normalize(Tensor images)
+    /// <summary>The evaluation transform: channel conversion, resize + center crop to <see cref="ImageSize"/> when the
+    /// image differs (timm eval), then normalisation.</summary>
+    public ISampleTransform EvalTransform(double cropPct = 1.0) => new EvalPreprocess(this, cropPct);
+
+    sealed class EvalPreprocess(Preprocessing p, double cropPct) : ISampleTransform
     {
-        if (images.dim() != 4 || images.shape[1] != Channels)
-            throw new ArgumentException($"images has shape [{string.Join(", ", images.shape)}]; expected (batch, {Channels}, H, W).", nameof(images));
-        using var mean = tensor(Mean, dtype: images.dtype, device: images.device).view(1, -1, 1, 1);
-        using var std = tensor(Std, dtype: images.dtype, device: images.device).view(1, -1, 1, 1);
-        return images.sub_(mean).div_(std);
+        readonly Normalize normalize = new(p.Mean, p.Std);
+        readonly ResizeCenterCrop resize = new(p.ImageSize, cropPct, Interpolation.Bilinear);
+
+        public ImageSample Apply(ImageSample sample, Random rng)
+        {
+            if (sample.Channels != p.Channels) sample = ConvertChannels.Convert(sample, p.Channels);
+            if (sample.Height != p.ImageSize || sample.Width != p.ImageSize) sample = resize.Apply(sample, rng);
+            return normalize.Apply(sample, rng);
+        }
+
+        public override string ToString() => $"{(cropPct < 1 ? resize + " → " : "")}{normalize}";
     }
 }
 

@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Data;
 using VisionSsm.Models;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -22,10 +24,11 @@ public sealed class Trainer : IDisposable
     readonly ModelEma? ema;
     readonly AdamW optimizer;
     readonly WarmupCosineSchedule schedule;
-    readonly BatchPipeline trainPipeline, testPipeline;
+    readonly PrefetchLoader trainLoader;
     readonly List<EpochMetrics> history = new();
     readonly Device device;
     CheckpointInfo position;
+    const long TorchStream = 7;
 
     public TrainConfig Config { get; }
     public RunFolder Folder { get; }
@@ -51,13 +54,16 @@ public sealed class Trainer : IDisposable
         var options = new ModelOptions(data.Classes.Count, data.Preprocessing.Channels, data.Preprocessing.ImageSize, config.DropPath, device);
         model = entry.Factory(options);
         model.to(device);
+        CheckInput(model, entry, data.Preprocessing, device);
         if (config.EmaDecay > 0) ema = new ModelEma(model, entry.Factory(options with { DropPathRate = 0 }).to(device), config.EmaDecay);
         optimizer = OptimizerFactory.Create(model, config);
-        trainPipeline = new BatchPipeline(data.Train, data.TrainTransforms, data.Preprocessing, config.BatchSize);
-        testPipeline = new BatchPipeline(data.Test, data.EvalTransforms, data.Preprocessing, Math.Max(config.BatchSize, 256));
-        trainPipeline.Warning += m => Log?.Invoke(m);
-        testPipeline.Warning += m => Log?.Invoke(m);
-        StepsPerEpoch = trainPipeline.BatchCount(dropLast: true);
+        trainLoader = new PrefetchLoader(data.Train, new LoaderOptions
+        {
+            BatchSize = config.BatchSize, Shuffle = true, DropLast = true, Seed = config.Seed, SampleTransform = data.TrainTransform,
+            BatchTransform = data.BatchTransform, NumClasses = data.Classes.Count, Device = device,
+        });
+        trainLoader.ItemSkipped += e => Log?.Invoke($"skipped unreadable item: {e.Message}");
+        StepsPerEpoch = trainLoader.BatchesPerEpoch;
         long total = (long)StepsPerEpoch * config.Epochs;
         schedule = new WarmupCosineSchedule(config.Lr, total, Math.Min(total, (long)Math.Round(config.WarmupEpochs * StepsPerEpoch)),
             config.WarmupLr, config.MinLr);
@@ -77,12 +83,13 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Continues the run in <paramref name="run"/> from its last checkpoint, with the checkpoint's config.</summary>
-    public static Trainer Resume(RunFolder run, ModelEntry entry, TrainingData data)
+    /// <param name="config">Overrides for the checkpoint's config (threads, max steps); null = the stored config.</param>
+    public static Trainer Resume(RunFolder run, ModelEntry entry, TrainingData data, TrainConfig? config = null)
     {
         using var ckpt = Checkpoint.Load(run.LastCheckpointPath);
         if (ckpt.Info.ModelName != entry.Name)
             throw new ArgumentException($"--resume: the run trained '{ckpt.Info.ModelName}', not '{entry.Name}'.", "model");
-        return new Trainer(ckpt.Info.Config, entry, data, run, ckpt);
+        return new Trainer(config ?? ckpt.Info.Config, entry, data, run, ckpt);
     }
 
     /// <summary>Reads the config a run was started with (to rebuild its data before <see cref="Resume"/>).</summary>
@@ -120,44 +127,33 @@ public sealed class Trainer : IDisposable
         {
             var epochClock = Stopwatch.StartNew();
             long imagesThisEpoch = 0;
-            var order = RunSeeds.Permutation(Config.Seed, epoch, data.Train.Count);
             double lossSum = position.EpochLossSum;
             long correct = position.EpochCorrect, seen = position.EpochSeen;
             long step = position.Step;
             model.train();
-            foreach (var (b, images, labels) in trainPipeline.Batches(order, Config.Seed, epoch, dropLast: true, skip: position.StepInEpoch))
+            foreach (var host in trainLoader.HostBatches(epoch, default, position.StepInEpoch))
             {
+                int b = host.Index;
                 if (cancel.IsCancellationRequested || step >= stepLimit)
                 {
-                    images.Dispose(); labels.Dispose();
                     position = position with { Epoch = epoch, StepInEpoch = b, Step = step, EpochLossSum = lossSum, EpochCorrect = correct, EpochSeen = seen };
                     SaveCheckpoint(Folder.LastCheckpointPath);
                     Log?.Invoke(cancel.IsCancellationRequested
                         ? $"interrupted: saved {Folder.LastCheckpointPath} at epoch {epoch + 1}, batch {b + 1} (step {step}); continue with --resume {Folder.Path}"
                         : $"stopped after {step} steps (--max-steps); saved {Folder.LastCheckpointPath}");
-                    return new TrainingResult(false, history, lastTest, lastEma, Folder.Path, step, trainPipeline.Skipped.Count);
+                    return new TrainingResult(false, history, lastTest, lastEma, Folder.Path, step, trainLoader.Skipped);
                 }
-                using (images)
-                using (labels)
                 using (var scope = NewDisposeScope())
                 {
-                    var x = images.to(device);
-                    var y = labels.to(device);
-                    random.manual_seed(RunSeeds.Derive(Config.Seed, RunSeeds.Torch, epoch, b));
+                    using var batch = trainLoader.ToBatch(host, epoch);
+                    // Drop path / dropout draw from torch's generator: seed it by position so a resumed run replays it.
+                    random.manual_seed(SeedMixer.Mix(Config.Seed, epoch, b, TorchStream));
                     double lr = schedule.At(step);
                     OptimizerFactory.SetLearningRate(optimizer, lr);
-                    Tensor logits, loss;
-                    if (data.BatchTransform is { } mix)
-                    {
-                        var (mixed, soft) = mix.Apply(x, y, data.Classes.Count, new Random(RunSeeds.Derive(Config.Seed, RunSeeds.Batch, epoch, b)));
-                        logits = model.forward(mixed);
-                        loss = Losses.SoftTargetCrossEntropy(logits, soft);
-                    }
-                    else
-                    {
-                        logits = model.forward(x);
-                        loss = Losses.CrossEntropy(logits, y, Config.Smoothing);
-                    }
+                    var logits = model.forward(batch.Images);
+                    var loss = batch.Targets.dim() == 2
+                        ? Losses.SoftTargetCrossEntropy(logits, batch.Targets)
+                        : Losses.CrossEntropy(logits, batch.Targets, Config.Smoothing);
                     double lossValue = loss.item<float>();
                     if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, epoch, b, lossValue);
                     optimizer.zero_grad();
@@ -165,8 +161,8 @@ public sealed class Trainer : IDisposable
                     if (Config.ClipGrad > 0) nn.utils.clip_grad_norm_(parameters, Config.ClipGrad);
                     optimizer.step();
                     ema?.Update();
-                    long n = y.shape[0];
-                    correct += logits.argmax(1).eq(y).sum().item<long>();
+                    long n = batch.Size;
+                    correct += logits.argmax(1).eq(batch.Labels).sum().item<long>();
                     lossSum += lossValue * n;
                     seen += n;
                     imagesThisEpoch += n;
@@ -209,27 +205,31 @@ public sealed class Trainer : IDisposable
         }
         lastTest ??= Evaluate(model, cancel);
         if (ema is not null) lastEma ??= Evaluate(ema.Module, cancel);
-        return new TrainingResult(true, history, lastTest, lastEma, Folder.Path, position.Step, trainPipeline.Skipped.Count);
+        return new TrainingResult(true, history, lastTest, lastEma, Folder.Path, position.Step, trainLoader.Skipped);
     }
 
     /// <summary>Evaluates <paramref name="net"/> on the test split.</summary>
-    public ClassificationMetrics Evaluate(Module<Tensor, Tensor> net, CancellationToken cancel = default)
+    public ClassificationMetrics Evaluate(Module<Tensor, Tensor> net, CancellationToken cancel = default) =>
+        Evaluation.Evaluate(net, data.Test, data.EvalTransform ?? data.Preprocessing.EvalTransform(), Math.Max(Config.BatchSize, 256),
+            device, data.Classes, cancel);
+
+    /// <summary>One forward pass of a blank image, so a size the model cannot take fails now, naming the size, not mid-run.</summary>
+    public static void CheckInput(Module<Tensor, Tensor> net, ModelEntry entry, Preprocessing p, Device? device = null)
     {
         bool wasTraining = net.training;
         net.eval();
-        var metrics = new ClassificationMetrics(data.Classes);
-        using (no_grad())
-            foreach (var (_, images, labels) in testPipeline.Batches(null, Config.Seed, 0, dropLast: false, cancel: cancel))
-            {
-                using var _i = images;
-                using var _l = labels;
-                using var scope = NewDisposeScope();
-                var logits = net.forward(images.to(device));
-                var y = labels.to(device);
-                metrics.Add(logits, y, nn.functional.cross_entropy(logits, y).item<float>());
-            }
-        if (wasTraining) net.train();
-        return metrics;
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            net.forward(zeros([1, p.Channels, p.ImageSize, p.ImageSize], device: device));
+        }
+        catch (Exception e) when (e is ArgumentException or ExternalException or InvalidOperationException)
+        {
+            throw new ArgumentException($"model '{entry.Name}' cannot take {p.Channels}×{p.ImageSize}×{p.ImageSize} input " +
+                                        $"(its default size is {entry.DefaultImageSize}; set --img-size): {e.Message}", "img-size", e);
+        }
+        finally { if (wasTraining) net.train(); }
     }
 
     void SaveCheckpoint(string path)

@@ -14,4 +14,4 @@ public sealed class NonFiniteLossException(long step, int epoch, int batch, doub
 
 /// <summary>The outcome of <see cref="Trainer.Run"/>.</summary>
 public sealed record TrainingResult(bool Completed, IReadOnlyList<EpochMetrics> History, ClassificationMetrics? FinalTest,
-    ClassificationMetrics? FinalEmaTest, string RunPath, long Steps, int SkippedItems);
+    ClassificationMetrics? FinalEmaTest, string RunPath, long Steps, long SkippedItems);
