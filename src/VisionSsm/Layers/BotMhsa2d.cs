@@ -1,0 +1,84 @@
+using TorchSharp.Modules;
+using VisionSsm.Analysis;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Layers;
+
+/// <summary>
+/// BoTNet's 2D multi-head self-attention as leaderj1001/BottleneckTransformers writes it, with vGamba's register
+/// tokens (reference-spec.md §5.2 "MHSA"). On x (B, c, S, S), h heads of d = c/h channels:
+/// q, k, v = 1×1 convs (with bias) viewed (B, h, d, Np); r = (rel_h + rel_w) viewed (1, h, d, Np), so
+/// r[a·S + b] = rel_w[a] + rel_h[b]; energy[i, j] = q_i·k_j + r_i·q_j (the position term pairs the row's position
+/// with the column's query, as upstream); no 1/√d unless <see cref="ScaleLogits"/>; softmax over j;
+/// out_i = Σ_j attn[i, j] v_j; reshaped head-major to (B, c, S, S).
+/// Registers: vGamba packs <c>register_tokens</c> (R, Np, Np) as extra heads' logits and <c>register_tokens_v</c>
+/// (R, d, Np) as their values, then drops those heads' outputs. The softmax is per head, so the kept heads are
+/// unaffected: we keep the parameters (for keys and counts) but skip that compute; the FLOP counter still charges
+/// it so the counts equal upstream's (thop: softmax rows of h + R heads; fvcore: the register heads' value matmul).
+/// </summary>
+public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
+{
+    public int Dim { get; }
+    public int Side { get; }
+    public int Heads { get; }
+    public int RegisterTokens { get; }
+    /// <summary>Scale the logits by 1/√d (the "fixed" variants); upstream does not.</summary>
+    public bool ScaleLogits { get; }
+
+    private readonly Conv2d Q;
+    private readonly Conv2d K;
+    private readonly Conv2d V;
+    private readonly Parameter rel_h;
+    private readonly Parameter rel_w;
+    private readonly Parameter? register_tokens;
+    private readonly Parameter? register_tokens_v;
+
+    public BotMhsa2d(int dim, int side, int heads = 4, int registerTokens = 0, bool scaleLogits = false) : base(nameof(BotMhsa2d))
+    {
+        if (dim % heads != 0) throw new ArgumentException($"dim {dim} must be divisible by heads {heads}.", nameof(dim));
+        if (side < 1) throw new ArgumentOutOfRangeException(nameof(side), side, "expected ≥ 1");
+        Dim = dim; Side = side; Heads = heads; RegisterTokens = registerTokens; ScaleLogits = scaleLogits;
+        int d = dim / heads, np = side * side;
+        Q = Conv2d(dim, dim, 1);
+        K = Conv2d(dim, dim, 1);
+        V = Conv2d(dim, dim, 1);
+        rel_h = Parameter(randn([1, heads, d, 1, side]));   // randn (std 1), as upstream
+        rel_w = Parameter(randn([1, heads, d, side, 1]));
+        if (registerTokens > 0)
+        {
+            register_tokens = Parameter(randn(registerTokens, np, np));
+            register_tokens_v = Parameter(randn(registerTokens, d, np));
+        }
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (x.dim() != 4 || x.shape[1] != Dim || x.shape[2] != Side || x.shape[3] != Side)
+            throw new ArgumentException($"BotMhsa2d was built for (batch, {Dim}, {Side}, {Side}) (its position and register " +
+                $"parameters depend on the side); got {Ops.ScanArguments.Fmt(x.shape)}.", nameof(x));
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], d = Dim / Heads, np = (long)Side * Side;
+        var q = Q.call(x).view(b, Heads, d, np);
+        var k = K.call(x).view(b, Heads, d, np);
+        var v = V.call(x).view(b, Heads, d, np);
+        var r = (rel_h + rel_w).view(1, Heads, d, np);
+        var energy = matmul(q.transpose(-2, -1), k) + matmul(r.transpose(-2, -1), q);   // [i, j] = q_i·k_j + r_i·q_j
+        if (ScaleLogits) energy = energy * (1.0 / Math.Sqrt(d));
+        var attn = functional.softmax(energy, -1);
+        var o = matmul(v, attn.transpose(-2, -1));                                      // (B, h, d, Np)
+        return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
+    }
+
+    public void CountFlops(FlopCounter counter, Tensor input, Tensor output)
+    {
+        long b = input.shape[0], d = Dim / Heads, np = (long)Side * Side;
+        if (counter.Convention == FlopConvention.Thop)
+            counter.Add("softmax", b * (Heads + RegisterTokens) * np * (3 * np - 1));   // upstream's nn.Softmax on h + R heads
+        counter.AddMatmul("attention", b * Heads, np, d, np);              // qᵀk
+        counter.AddMatmul("attention", b * Heads, np, d, np);              // rᵀq
+        counter.AddMatmul("attention", b * Heads, d, np, np);              // v·attnᵀ
+        counter.AddMatmul("attention", b * RegisterTokens, d, np, np);     // register heads' v·attnᵀ (computed and discarded upstream)
+    }
+}

@@ -1,0 +1,59 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Layers;
+
+/// <summary>How a Gamba block mixes its P channels; the rows of the paper's ablation table (Table 5).</summary>
+public enum GambaMixer
+{
+    /// <summary>Halves → cell and MHSA → <see cref="GatedFusion"/> (vGamba; model.py).</summary>
+    Fused,
+    /// <summary>"Cell + MHSA" without fusion: halves → cell and MHSA → concatenated back to P channels.</summary>
+    Concatenated,
+    /// <summary>"MHSA only": all P channels through one MHSA (a BoTNet block with registers).</summary>
+    MhsaOnly,
+    /// <summary>"Cell only": all P channels through one Gamba cell.</summary>
+    CellOnly,
+}
+
+/// <summary>
+/// vGamba's Gamba bottleneck mixer (model.py <c>GambaBlock</c>, reference-spec.md §5.2): x[:, :c] → <c>ggnn</c>
+/// (<see cref="GambaCell"/>), x[:, c:] → <c>mhsa</c> (<see cref="BotMhsa2d"/>, 4 heads, 1 register token),
+/// fused by <c>gating</c> (<see cref="GatedFusion"/>) to P channels; c = P/2. Other <see cref="GambaMixer"/>s give the
+/// ablation rows; their sub-modules keep these names.
+/// </summary>
+public sealed class GambaBlock : Module<Tensor, Tensor>
+{
+    public GambaMixer Mixer { get; }
+    public int Planes { get; }
+
+    private readonly GambaCell? ggnn;
+    private readonly BotMhsa2d? mhsa;
+    private readonly GatedFusion? gating;
+
+    public GambaBlock(int planes, int side, GambaMixer mixer = GambaMixer.Fused, GambaCellOptions? cell = null,
+        int heads = 4, int registerTokens = 1, bool scaleAttention = false) : base(nameof(GambaBlock))
+    {
+        if (planes % 2 != 0) throw new ArgumentException($"planes {planes} must be even (split in halves).", nameof(planes));
+        Mixer = mixer;
+        Planes = planes;
+        int half = planes / 2;
+        if (mixer != GambaMixer.MhsaOnly) ggnn = new GambaCell(mixer == GambaMixer.CellOnly ? planes : half, side, cell);
+        if (mixer != GambaMixer.CellOnly) mhsa = new BotMhsa2d(mixer == GambaMixer.MhsaOnly ? planes : half, side, heads, registerTokens, scaleAttention);
+        if (mixer == GambaMixer.Fused) gating = new GatedFusion(half, planes);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (Mixer == GambaMixer.MhsaOnly) return mhsa!.call(x);
+        if (Mixer == GambaMixer.CellOnly) return ggnn!.call(x);
+        using var scope = NewDisposeScope();
+        var halves = x.chunk(2, dim: 1);
+        var a = ggnn!.call(halves[0]);
+        var b = mhsa!.call(halves[1]);
+        var y = gating is null ? cat([a, b], dim: 1) : gating.call(a, b);
+        return y.MoveToOuterDisposeScope();
+    }
+}

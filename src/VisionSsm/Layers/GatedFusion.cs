@@ -1,0 +1,33 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Layers;
+
+/// <summary>
+/// vGamba's gated fusion (model.py <c>Gating</c>, the concrete form of the paper's eqs. 12–13; reference-spec.md §5.2):
+/// a' = proj_a(a), b' = proj_b(b) (1×1 convs c → P with bias), then out = σ(W_g a')·a' + σ(W_g b')·b' with ONE
+/// shared 1-channel 1×1 conv <c>gate</c> (P → 1, bias). The two gates are independent sigmoids, not g and 1 − g.
+/// </summary>
+public sealed class GatedFusion : Module<Tensor, Tensor, Tensor>
+{
+    private readonly Conv2d proj_a;
+    private readonly Conv2d proj_b;
+    private readonly Conv2d gate;
+
+    public GatedFusion(int inChannels, int outChannels) : base(nameof(GatedFusion))
+    {
+        proj_a = Conv2d(inChannels, outChannels, 1);
+        proj_b = Conv2d(inChannels, outChannels, 1);
+        gate = Conv2d(outChannels, 1, 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var pa = proj_a.call(a);
+        var pb = proj_b.call(b);
+        return (sigmoid(gate.call(pa)) * pa + sigmoid(gate.call(pb)) * pb).MoveToOuterDisposeScope();
+    }
+}

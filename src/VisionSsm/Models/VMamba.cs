@@ -1,0 +1,201 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using VisionSsm.Layers;
+using VisionSsm.Ops;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Models;
+
+/// <summary>
+/// A VMamba variant (reference-spec.md §2.1). <see cref="V0"/> selects the vanilla form of §2.10: stem v1
+/// (4×4/4 conv + LN), PatchMerging downsample, SS2D with z and d_state 16, no MLP.
+/// <see cref="StemStride"/> 4 is the official two-conv stem (both convs stride 2); 2 makes the first conv
+/// stride 1, for small images (vmamba_nano).
+/// </summary>
+public sealed record VMambaConfig(int[] Dims, int[] Depths, double SsmRatio = 2.0, double MlpRatio = 4.0,
+    double DropPathRate = 0.2, bool V0 = false, int StemStride = 4)
+{
+    public Ss2dConfig Ssm(int dim) => V0 ? Ss2dConfig.V0(dim) : new Ss2dConfig(dim, SsmRatio);
+
+    /// <summary>The closed-form count of §2.1 (v2) and §2.10 (v0), head included.</summary>
+    public long ParameterCount(int numClasses = 1000, int inChannels = 3)
+    {
+        long c0 = Dims[0], total;
+        total = V0
+            ? inChannels * c0 * 16 + c0 + 2 * c0
+            : inChannels * (c0 / 2) * 9 + c0 / 2 + c0 + (c0 / 2) * c0 * 9 + c0 + 2 * c0;
+        for (int i = 0; i < Dims.Length; i++)
+        {
+            total += Depths[i] * VssBlock.ParameterCount(Ssm(Dims[i]), V0 ? 0 : MlpRatio);
+            if (i + 1 < Dims.Length)
+                total += V0 ? 8L * Dims[i] + 4L * Dims[i] * Dims[i + 1] : 9L * Dims[i] * Dims[i + 1] + 3L * Dims[i + 1];
+        }
+        long last = Dims[^1];
+        return total + 2 * last + numClasses * last + numClasses;
+    }
+}
+
+/// <summary>
+/// VMamba (MzeroMiko/VMamba <c>classification/models/vmamba.py::VSSM</c>, final release; reference-spec.md §2) on
+/// (B, C, H, W): stem (<c>patch_embed</c>), four stages <c>layers.{i}</c> = VSS blocks then downsample, and the
+/// head <c>classifier</c> (LN2d → global average pool → linear). Submodule names equal the official state_dict
+/// keys (§2.9). No positional embedding, so any input size works. Internally activations are channels-last.
+/// </summary>
+public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
+{
+    public VMambaConfig Config { get; }
+
+    private readonly Sequential patch_embed;
+    private readonly ModuleList<VMambaStage> layers;
+    private readonly Sequential classifier;
+
+    public VMamba(VMambaConfig config, ModelOptions options) : base(nameof(VMamba))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        if (config.Dims.Length != config.Depths.Length || config.Dims.Length == 0)
+            throw new ArgumentException($"VMamba config needs one dim per stage; got {config.Dims.Length} dims, {config.Depths.Length} depths.", nameof(config));
+        Config = config;
+        int c0 = config.Dims[0];
+        patch_embed = config.V0 ? StemV1(options.InChannels, c0) : StemV2(options.InChannels, c0, config.StemStride);
+
+        double[] dpr = DropPath.LinearSchedule(options.DropPathRate ?? config.DropPathRate, config.Depths.Sum());
+        var stages = new List<VMambaStage>();
+        for (int i = 0, offset = 0; i < config.Dims.Length; offset += config.Depths[i], i++)
+        {
+            var blocks = Enumerable.Range(0, config.Depths[i])
+                .Select(j => new VssBlock(config.Ssm(config.Dims[i]), config.V0 ? 0 : config.MlpRatio, dpr[offset + j]))
+                .ToArray();
+            Module<Tensor, Tensor> down = i + 1 == config.Dims.Length ? Identity()
+                : config.V0 ? new PatchMerging2d(config.Dims[i], config.Dims[i + 1])
+                : DownsampleV3(config.Dims[i], config.Dims[i + 1]);
+            stages.Add(new VMambaStage(blocks, down));
+        }
+        layers = new ModuleList<VMambaStage>(stages.ToArray());
+
+        int last = config.Dims[^1];
+        var head = Linear(last, options.NumClasses);
+        WeightInit.TruncNormal(head.weight!, 0.02);                          // §2.7
+        using (no_grad()) head.bias!.zero_();
+        classifier = Sequential(
+            ("norm", new LayerNorm2d(last)),
+            ("permute", Identity()),
+            ("avgpool", AdaptiveAvgPool2d(1)),
+            ("flatten", Flatten(1)),
+            ("head", head));
+        RegisterComponents();
+        if (options.Device is not null) this.to(options.Device);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        x = Stages(x, features: null);
+        return classifier.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The four stage maps after their blocks (before downsampling): strides 4, 8, 16, 32.</summary>
+    public IReadOnlyList<Tensor> ForwardFeatures(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var features = new List<Tensor>();
+        Stages(x, features);
+        foreach (var f in features) f.MoveToOuterDisposeScope();
+        return features;
+    }
+
+    Tensor Stages(Tensor x, List<Tensor>? features)
+    {
+        if (x.dim() != 4 || x.shape[1] != patch_embed_in)
+            throw new ArgumentException($"VMamba expects (B, {patch_embed_in}, H, W); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        x = patch_embed.call(ChannelsLast.To(x));
+        foreach (var stage in layers)
+        {
+            var blocksOut = stage.Blocks(x);
+            features?.Add(blocksOut);
+            x = stage.Downsample(blocksOut);
+        }
+        return x;
+    }
+
+    long patch_embed_in => ((Conv2d)patch_embed.children().First()).weight!.shape[1];
+
+    /// <summary>Stem v2 (§2.3): conv 3×3/2 → LN2d → GELU → conv 3×3/2 → LN2d; indices 0, 2, 4, 5, 7 as upstream.</summary>
+    static Sequential StemV2(int inChannels, int c0, int stride)
+    {
+        if (stride is not (2 or 4)) throw new ArgumentOutOfRangeException(nameof(stride), stride, "stem stride must be 2 or 4");
+        return Sequential(
+            ("0", Conv2d(inChannels, c0 / 2, 3, stride: stride / 2, padding: 1)),
+            ("1", Identity()),
+            ("2", new LayerNorm2d(c0 / 2)),
+            ("3", Identity()),
+            ("4", GELU()),
+            ("5", Conv2d(c0 / 2, c0, 3, stride: 2, padding: 1)),
+            ("6", Identity()),
+            ("7", new LayerNorm2d(c0)));
+    }
+
+    /// <summary>Stem v1 (§2.10): conv 4×4/4 → LN; indices 0 and 2.</summary>
+    static Sequential StemV1(int inChannels, int c0) =>
+        Sequential(("0", Conv2d(inChannels, c0, 4, stride: 4)), ("1", Identity()), ("2", new LayerNorm2d(c0)));
+
+    /// <summary>Downsample v3 (§2.4): conv 3×3/2 (bias) → LN2d; indices 1 and 3.</summary>
+    static Sequential DownsampleV3(int c, int outC) =>
+        Sequential(("0", Identity()), ("1", Conv2d(c, outC, 3, stride: 2, padding: 1)), ("2", Identity()), ("3", new LayerNorm2d(outC)));
+}
+
+/// <summary>One stage <c>layers.{i}</c>: <c>blocks</c> (VSS blocks) then <c>downsample</c> (Identity for the last).</summary>
+public sealed class VMambaStage : Module<Tensor, Tensor>
+{
+    private readonly Sequential blocks;
+    private readonly Module<Tensor, Tensor> downsample;
+
+    public VMambaStage(VssBlock[] blockList, Module<Tensor, Tensor> down) : base(nameof(VMambaStage))
+    {
+        blocks = Sequential(blockList.Select((b, j) => (j.ToString(), (Module<Tensor, Tensor>)b)).ToArray());
+        downsample = down;
+        RegisterComponents();
+    }
+
+    public Tensor Blocks(Tensor x) => blocks.call(x);
+    public Tensor Downsample(Tensor x) => downsample.call(x);
+
+    public override Tensor forward(Tensor x)
+    {
+        using var b = blocks.call(x);
+        return downsample.call(b);
+    }
+}
+
+/// <summary>The VMamba variants of the model zoo (reference-spec.md §2.1, §2.10) and the small-image vmamba_nano.</summary>
+public sealed class VMambaFamily : IModelFamily
+{
+    const string Readme = "MzeroMiko/VMamba README";
+
+    static int[] Dims(int c0) => [c0, 2 * c0, 4 * c0, 8 * c0];
+
+    public static readonly IReadOnlyDictionary<string, VMambaConfig> Configs = new Dictionary<string, VMambaConfig>
+    {
+        ["vmamba_tiny_s1l8"] = new(Dims(96), [2, 2, 8, 2], SsmRatio: 1.0, DropPathRate: 0.2),
+        ["vmamba_tiny_s2l5"] = new(Dims(96), [2, 2, 5, 2], SsmRatio: 2.0, DropPathRate: 0.2),
+        ["vmamba_small_s2l15"] = new(Dims(96), [2, 2, 15, 2], SsmRatio: 2.0, DropPathRate: 0.3),
+        ["vmamba_base_s2l15"] = new(Dims(128), [2, 2, 15, 2], SsmRatio: 2.0, DropPathRate: 0.6),
+        ["vmamba_tiny_v0"] = new(Dims(96), [2, 2, 9, 2], SsmRatio: 2.0, MlpRatio: 0, DropPathRate: 0.2, V0: true),
+        // Small images (28×28 / 32×32): stride-2 stem, so stage maps are 14, 7, 4, 2 for 28².
+        ["vmamba_nano"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 2.0, DropPathRate: 0.05, StemStride: 2),
+    };
+
+    public IEnumerable<ModelEntry> Entries =>
+    [
+        Entry("vmamba_tiny_s1l8", 224, new(30.2, 4.906, 82.6, Readme), "VMamba-T [s1l8], the README's T (ssm_ratio 1, depths 2-2-8-2)"),
+        Entry("vmamba_tiny_s2l5", 224, new(30.7, 4.858, 82.5, Readme), "VMamba-T [s2l5], the paper's T (ssm_ratio 2, depths 2-2-5-2)"),
+        Entry("vmamba_small_s2l15", 224, new(50.1, 8.716, 83.6, Readme), "VMamba-S [s2l15]"),
+        Entry("vmamba_base_s2l15", 224, new(88.6, 15.359, 83.9, Readme), "VMamba-B [s2l15]"),
+        Entry("vmamba_tiny_v0", 224, new(22.9, 5.627, 82.2, Readme), "Vanilla VMamba-T (v0: z gate, d_state 16, no MLP, patch merging)"),
+        Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1) for 28²/32² inputs"),
+    ];
+
+    static ModelEntry Entry(string name, int size, ReportedFigures? reported, string description) =>
+        new(name, "VMamba", size, options => new VMamba(Configs[name], options), Analysis.FlopConvention.Fvcore, reported, description);
+}

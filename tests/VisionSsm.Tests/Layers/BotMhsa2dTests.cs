@@ -1,0 +1,95 @@
+using TorchSharp;
+using VisionSsm.Layers;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Tests.Layers;
+
+public class BotMhsa2dTests
+{
+    /// <summary>Slow twin: energy[i, j] = Σ_d q[d,i]k[d,j] + r[d,i]q[d,j] with r[a·S+b] = rel_w[a] + rel_h[b], written
+    /// element by element from the raw parameters.</summary>
+    static Tensor SlowTwin(BotMhsa2d m, Tensor x, bool scale)
+    {
+        var sd = m.state_dict();
+        int c = m.Dim, h = m.Heads, d = c / h, s = m.Side, np = s * s;
+        long batch = x.shape[0];
+        Tensor Proj(string n) => (einsum("oi,bihw->bohw", sd[n + ".weight"].squeeze(-1).squeeze(-1), x) + sd[n + ".bias"].view(1, -1, 1, 1)).reshape(batch, c, np);
+        var q = Proj("Q"); var k = Proj("K"); var v = Proj("V");
+        var relH = sd["rel_h"]; var relW = sd["rel_w"];
+        var outp = zeros(batch, c, np, dtype: x.dtype);
+        for (int b = 0; b < batch; b++)
+        for (int head = 0; head < h; head++)
+        {
+            var e = new double[np, np];
+            for (int i = 0; i < np; i++)
+            for (int j = 0; j < np; j++)
+            {
+                double acc = 0;
+                for (int dd = 0; dd < d; dd++)
+                {
+                    int ch = head * d + dd;
+                    double r = relW[0, head, dd, i / s, 0].item<double>() + relH[0, head, dd, 0, i % s].item<double>();
+                    acc += q[b, ch, i].item<double>() * k[b, ch, j].item<double>() + r * q[b, ch, j].item<double>();
+                }
+                e[i, j] = scale ? acc / Math.Sqrt(d) : acc;
+            }
+            for (int i = 0; i < np; i++)
+            {
+                double max = Enumerable.Range(0, np).Max(j => e[i, j]);
+                var w = Enumerable.Range(0, np).Select(j => Math.Exp(e[i, j] - max)).ToArray();
+                double z = w.Sum();
+                for (int dd = 0; dd < d; dd++)
+                {
+                    int ch = head * d + dd;
+                    double acc = 0;
+                    for (int j = 0; j < np; j++) acc += w[j] / z * v[b, ch, j].item<double>();
+                    outp[b, ch, i] = acc;
+                }
+            }
+        }
+        return outp.reshape(batch, c, s, s);
+    }
+
+    [Theory]
+    [InlineData(false, 0)]
+    [InlineData(true, 0)]
+    [InlineData(false, 1)]
+    public void MatchesElementwiseSlowTwin(bool scale, int registers)
+    {
+        var m = new BotMhsa2d(8, 3, heads: 2, registerTokens: registers, scaleLogits: scale);
+        m.to(ScalarType.Float64);
+        var x = randn(2, 8, 3, 3, dtype: ScalarType.Float64) * 0.5;
+        Assert.True(allclose(m.call(x), SlowTwin(m, x, scale), rtol: 1e-9, atol: 1e-10));
+    }
+
+    [Fact]
+    public void RegisterHeadDoesNotChangeOutputAndGetsNoGradient()
+    {
+        var withReg = new BotMhsa2d(8, 4, heads: 2, registerTokens: 1);
+        var without = new BotMhsa2d(8, 4, heads: 2, registerTokens: 0);
+        without.load_state_dict(withReg.state_dict(), strict: false);
+        var x = randn(2, 8, 4, 4);
+        Assert.True(allclose(withReg.call(x), without.call(x)));
+        withReg.call(x).sum().backward();
+        Assert.Null(withReg.get_parameter("register_tokens")!.grad);
+        Assert.Equal(16L * 16 + 4 * 16, withReg.get_parameter("register_tokens")!.numel() + withReg.get_parameter("register_tokens_v")!.numel());
+    }
+
+    [Fact]
+    public void GradientsMatchFiniteDifferences()
+    {
+        var m = new BotMhsa2d(4, 2, heads: 2);
+        m.to(ScalarType.Float64);
+        var errs = Gradcheck.MaxRelativeError(t => m.call(t[0]), [randn(1, 4, 2, 2, dtype: ScalarType.Float64)]);
+        Assert.True(errs[0] < 1e-6, $"relative error {errs[0]}");
+    }
+
+    [Fact]
+    public void WrongSideIsRejected()
+    {
+        var m = new BotMhsa2d(8, 4, heads: 2);
+        var ex = Assert.Throws<ArgumentException>(() => m.call(randn(1, 8, 5, 5)));
+        Assert.Contains("(batch, 8, 4, 4)", ex.Message);
+    }
+}
