@@ -46,9 +46,13 @@ public sealed class FlopCounter : IDisposable
 
     public FlopConvention Convention { get; }
 
-    FlopCounter(FlopConvention convention)
+    /// <summary>The selective-scan formula used under <see cref="FlopConvention.Fvcore"/> (§2.8 new, §3.8 old).</summary>
+    public ScanFlopFormula ScanFormula { get; }
+
+    FlopCounter(FlopConvention convention, ScanFlopFormula scanFormula = ScanFlopFormula.Fn)
     {
         Convention = convention;
+        ScanFormula = scanFormula;
         previous = current;
         current = this;
     }
@@ -69,7 +73,9 @@ public sealed class FlopCounter : IDisposable
     public void AddScan(ScanArguments a)
     {
         if (Convention == FlopConvention.Fvcore)
-            Add("scan", SelectiveScan.Flops(a.Batch, a.Length, a.Channels, a.States, a.D is not null, a.Z is not null));
+            Add("scan", ScanFormula == ScanFlopFormula.Ref
+                ? ScanRefFlops.Flops(a.Batch, a.Length, a.Channels, a.States, a.D is not null, a.Z is not null)
+                : SelectiveScan.Flops(a.Batch, a.Length, a.Channels, a.States, a.D is not null, a.Z is not null));
     }
 
     /// <summary>Counts a functional matrix product <c>(…, m, k) @ (…, k, n)</c>: MACs in fvcore, nothing in thop.</summary>
@@ -79,9 +85,10 @@ public sealed class FlopCounter : IDisposable
     }
 
     /// <summary>Runs one forward pass on zeros of <paramref name="inputShape"/> under no_grad and returns the count.</summary>
-    public static FlopReport Count(nn.Module<Tensor, Tensor> model, long[] inputShape, FlopConvention convention)
+    public static FlopReport Count(nn.Module<Tensor, Tensor> model, long[] inputShape, FlopConvention convention,
+        ScanFlopFormula scanFormula = ScanFlopFormula.Fn)
     {
-        using var counter = new FlopCounter(convention);
+        using var counter = new FlopCounter(convention, scanFormula);
         var hooks = new List<IDisposable>();
         foreach (var (_, module) in model.named_modules())
             if (module is nn.Module<Tensor, Tensor> m) hooks.Add(new HookHandle(m, counter));

@@ -30,13 +30,14 @@ public static class CrossScan
     /// <summary>The fast forward of the scan, without autograd bookkeeping.</summary>
     internal static Tensor ScanKernel(Tensor x)
     {
+        long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3], l = h * w;
+        var xs = empty(new[] { b, 4, c, l }, dtype: x.dtype, device: x.device);
         using var scope = NewDisposeScope();
-        long b = x.shape[0], c = x.shape[1], l = x.shape[2] * x.shape[3];
-        // k0 and k1 in one stacked copy, then k2, k3 as their flips; one cat writes the result.
-        var rows = x.reshape(b, 1, c, l);
-        var cols = x.transpose(2, 3).reshape(b, 1, c, l);
-        var fwd = cat([rows, cols], 1);                            // (B, 2, C, L)
-        return cat([fwd, fwd.flip(-1)], 1).MoveToOuterDisposeScope();
+        // One strided copy per forward route (any input strides, e.g. channels-last), then one flip for k2, k3.
+        xs.select(1, 0).view(b, c, h, w).copy_(x);
+        xs.select(1, 1).view(b, c, w, h).copy_(x.transpose(2, 3));
+        xs.narrow(1, 2, 2).copy_(xs.narrow(1, 0, 2).flip(-1));
+        return xs;
     }
 
     /// <summary>The fast forward of the merge, without autograd bookkeeping.</summary>
@@ -44,10 +45,9 @@ public static class CrossScan
     {
         using var scope = NewDisposeScope();
         long b = ys.shape[0], c = ys.shape[2];
-        // (k0 + flip k2) is already row-major; (k1 + flip k3) is column-major and is transposed back once.
+        // (k0 + flip k2) is already row-major; (k1 + flip k3) is column-major and is read transposed once.
         var halves = ys.narrow(1, 0, 2) + ys.narrow(1, 2, 2).flip(-1);          // (B, 2, C, L)
-        var parts = halves.unbind(1);
-        var y = parts[1].view(b, c, width, height).transpose(2, 3).add(parts[0].view(b, c, height, width));
+        var y = halves.select(1, 0).view(b, c, height, width) + halves.select(1, 1).view(b, c, width, height).transpose(2, 3);
         return y.contiguous().MoveToOuterDisposeScope();
     }
 

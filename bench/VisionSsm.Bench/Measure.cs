@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Bench;
+
+/// <summary>Timing and memory helpers shared by the suites.</summary>
+public static class Measure
+{
+    /// <summary>Median wall time in ms of <paramref name="action"/> after <paramref name="warmup"/> untimed calls; each call in its own dispose scope.</summary>
+    public static double MedianMs(Action action, int warmup = 2, int reps = 5)
+    {
+        for (int i = 0; i < warmup; i++) Scoped(action);
+        var times = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            Scoped(action);
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[reps / 2];
+    }
+
+    static void Scoped(Action action)
+    {
+        using var scope = NewDisposeScope();
+        action();
+    }
+
+    /// <summary>Peak resident set size of this process so far (VmHWM), in MiB; NaN where /proc is unavailable.</summary>
+    public static double PeakRssMiB()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+        }
+        catch (IOException) { return double.NaN; }
+    }
+
+    /// <summary>Value of <c>--name value</c> in <paramref name="args"/>, or the default.</summary>
+    public static int IntOption(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
+    }
+}

@@ -1,0 +1,96 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using VisionSsm.Ops;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VisionSsm.Layers;
+
+/// <summary>
+/// Vim's bidirectional "bimamba v2" mixer (reference-spec.md §3.4) on (batch, L, d_model): one shared in_proj
+/// (D → 4D) and out_proj; a forward direction and a backward direction over the flipped sequence, each with its
+/// own conv1d, x_proj, dt_proj, A_log and D and each gated by SiLU(z) (the steps of §4, <see cref="Mamba.Mixer"/>);
+/// the two outputs are averaged (<c>if_divide_out</c>) before out_proj. Unlike the official slow path, which
+/// silently drops the backward direction, this always runs both. Parameter names equal the official keys.
+/// </summary>
+public sealed class BiMamba : Module<Tensor, Tensor>
+{
+    public MambaConfig Config { get; }
+
+    /// <summary>True (all released Vim models): average the directions; false: sum them.</summary>
+    public bool DivideOut { get; }
+
+    private readonly Linear in_proj;
+    private readonly Conv1d conv1d;
+    private readonly Conv1d conv1d_b;
+    private readonly Linear x_proj;
+    private readonly Linear x_proj_b;
+    private readonly Linear dt_proj;
+    private readonly Linear dt_proj_b;
+    private readonly Parameter A_log;
+    private readonly Parameter A_b_log;
+    private readonly Parameter D;
+    private readonly Parameter D_b;
+    private readonly Linear out_proj;
+
+    public BiMamba(MambaConfig config, bool divideOut = true, Device? device = null) : base(nameof(BiMamba))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        DivideOut = divideOut;
+        int di = config.DInner, r = config.Rank, n = config.DState;
+        in_proj = Linear(config.DModel, 2 * di, hasBias: config.Bias);
+        conv1d = Conv1d(di, di, config.DConv, padding: config.DConv - 1, groups: di, bias: config.ConvBias);
+        conv1d_b = Conv1d(di, di, config.DConv, padding: config.DConv - 1, groups: di, bias: config.ConvBias);
+        x_proj = Linear(di, r + 2 * n, hasBias: false);
+        x_proj_b = Linear(di, r + 2 * n, hasBias: false);
+        dt_proj = Linear(r, di, hasBias: true);
+        dt_proj_b = Linear(r, di, hasBias: true);
+        // §1.4 for the forward direction. Vim's fork builds dt_proj_b as a plain nn.Linear: its weight keeps the
+        // default kaiming-uniform(a=√5) init, i.e. U(±R^-½) = the "random" dt init, and its bias is not tagged
+        // _no_reinit, so Vim's _init_weights zeroes it (softplus(0) = ln 2 at initialisation).
+        MambaInit.DtWeight(dt_proj.weight!, r);
+        MambaInit.DtBias(dt_proj.bias!);
+        using (no_grad()) dt_proj_b.bias!.zero_();
+        A_log = Parameter(MambaInit.ALog(di, n));
+        A_b_log = Parameter(MambaInit.ALog(di, n));
+        D = Parameter(ones(di));
+        D_b = Parameter(ones(di));
+        out_proj = Linear(di, config.DModel, hasBias: config.Bias);
+        RegisterComponents();
+        if (device is not null) this.to(device);
+    }
+
+    /// <summary>The shared output projection (Vim's init rescales its weight by 1/√depth, §3.6).</summary>
+    public Linear OutProj => out_proj;
+
+    /// <summary>The shared input projection.</summary>
+    public Linear InProj => in_proj;
+
+    public override Tensor forward(Tensor x)
+    {
+        if (x.dim() != 3 || x.shape[2] != Config.DModel)
+            throw new ArgumentException($"BiMamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        using var scope = NewDisposeScope();
+        var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
+        var parts = xz.chunk(2, dim: 1);
+        Tensor xs = parts[0], z = parts[1];
+        var yF = Mamba.Mixer(xs, z, conv1d, x_proj, dt_proj, A_log, D, Config.Rank, Config.DState);
+        // Backward direction: both x and z flipped along L (§3.4), its own parameters, result flipped back.
+        var yB = Mamba.Mixer(xs.flip(2), z.flip(2), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, Config.Rank, Config.DState);
+        var y = yF + yB.flip(2);
+        if (DivideOut) y = y / 2;
+        return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Closed-form count (§3.1): D·4D + 2×[conv (d_conv+1)·2D + x_proj 2D(R+2N) + dt_proj 2D·R+2D + A 2D·N + D 2D] + 2D·D,
+    /// without proj biases.
+    /// </summary>
+    public static long ParameterCount(MambaConfig c)
+    {
+        long dm = c.DModel, di = c.DInner, r = c.Rank, n = c.DState;
+        long direction = (c.DConv + 1) * di + di * (r + 2 * n) + di * r + di + di * n + di;
+        return dm * 2 * di + 2 * direction + di * dm;
+    }
+}

@@ -1,0 +1,139 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace VisionSsm.Ops;
+
+/// <summary>
+/// Inlined Vector256 elementary functions for the CPU kernels, generic over float and double (the JIT removes the
+/// dead type branch). We do not call the BCL's <c>Vector256.Exp</c>: it is not inlined, widens float to double and
+/// under default tiered compilation keeps a kernel on slow code for many calls (ecosystem.md §4.3).
+/// Accuracy: float exp ≈ 1–2 ulp (Cephes expf polynomial), double exp ≈ 1e-15 relative (degree-12 Taylor on
+/// |r| ≤ ln2/2), log1p via the atanh series, ≤ 1e-9 (float) / 1e-16 (double) truncation error.
+/// </summary>
+internal static class FastMath
+{
+    /// <summary>The constant <paramref name="v"/> as T (float or double).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Const<T>(double v) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) { float f = (float)v; return Unsafe.As<float, T>(ref f); }
+        return Unsafe.As<double, T>(ref v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Splat<T>(double v) where T : unmanaged => Vector256.Create(Const<T>(v));
+
+    /// <summary>a·b + c with one rounding (FMA).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Fma<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector256.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
+        return a * b + c;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Exp<T>(Vector256<T> x) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) return ExpF(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double)) return ExpD(x.As<T, double>()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
+
+    /// <summary>
+    /// exp for float: x = k·ln2 + r, |r| ≤ ln2/2, Cephes expf polynomial for e^r, 2^k built in the exponent bits.
+    /// Inputs are clamped to [-87, 88] so 2^k stays a normal number (e^-87 ≈ 1.6e-38 stands in for smaller values).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ExpF(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87f)), Vector256.Create(88f));
+        var k = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-0.693359375f), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(2.12194440e-4f), r);
+        var p = Vector256.FusedMultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        var y = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
+        var pow2 = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).As<int, float>();
+        return y * pow2;
+    }
+
+    /// <summary>exp for double: x = k·ln2 + r (two-part ln2), degree-12 Taylor polynomial for e^r, clamp [-708, 709].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> ExpD(Vector256<double> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-708.0)), Vector256.Create(709.0));
+        var k = Vector256.Round(x * Vector256.Create(1.4426950408889634));
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-6.93145751953125e-1), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-1.42860682030941723212e-6), r);
+        var p = Vector256.Create(1.0 / 479001600);                                 // 1/12!
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 39916800));     // 1/11!
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 3628800));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 362880));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 40320));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 5040));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 720));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 120));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 24));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.0 / 6));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+        var pow2 = Vector256.ShiftLeft(Vector256.ConvertToInt64(k) + Vector256.Create(1023L), 52).As<long, double>();
+        return p * pow2;
+    }
+
+    /// <summary>
+    /// log(1 + e) for e in [0, 1]: 1 + e = 2^j·m with m in [1, √2) (j ∈ {0, 1}), f = m − 1 computed without
+    /// cancellation, log m = 2·atanh(f / (2 + f)) by its odd series (|s| ≤ 0.172).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Log1pUnit<T>(Vector256<T> e) where T : unmanaged
+    {
+        var one = Splat<T>(1.0);
+        var big = Vector256.GreaterThan(e, Splat<T>(0.41421356237309505));          // 1 + e > √2
+        var f = Vector256.ConditionalSelect(big, (e - one) * Splat<T>(0.5), e);
+        var s = f / (Splat<T>(2.0) + f);
+        var s2 = s * s;
+        Vector256<T> p;
+        if (typeof(T) == typeof(float))
+        {
+            p = Fma(Splat<T>(1.0 / 9), s2, Splat<T>(1.0 / 7));
+            p = Fma(p, s2, Splat<T>(1.0 / 5));
+            p = Fma(p, s2, Splat<T>(1.0 / 3));
+        }
+        else
+        {
+            p = Fma(Splat<T>(1.0 / 21), s2, Splat<T>(1.0 / 19));
+            for (int i = 17; i >= 3; i -= 2) p = Fma(p, s2, Splat<T>(1.0 / i));
+        }
+        p = Fma(p, s2, one);
+        var logm = (s + s) * p;
+        return Fma(Vector256.ConditionalSelect(big, one, Vector256<T>.Zero), Splat<T>(0.69314718055994531), logm);
+    }
+
+    /// <summary>softplus with PyTorch's threshold 20: x for x &gt; 20, else max(x, 0) + log1p(exp(−|x|)) (reference-spec §1.2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Softplus<T>(Vector256<T> x) where T : unmanaged
+    {
+        var sp = Vector256.Max(x, Vector256<T>.Zero) + Log1pUnit(Exp(-Vector256.Abs(x)));
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Splat<T>(20.0)), x, sp);
+    }
+
+    /// <summary>Derivative of softplus (threshold 20): σ(x) for x ≤ 20, 1 above.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> SoftplusGrad<T>(Vector256<T> x) where T : unmanaged =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Splat<T>(20.0)), Splat<T>(1.0), Sigmoid(x));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Sigmoid<T>(Vector256<T> x) where T : unmanaged
+    {
+        var one = Splat<T>(1.0);
+        return one / (one + Exp(-x));
+    }
+}

@@ -1,0 +1,325 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using static VisionSsm.Ops.FastMath;
+
+namespace VisionSsm.Ops;
+
+/// <summary>
+/// The forward and backward SIMD loops of the CPU selective scan for one call. Layouts are mamba_ssm's (all
+/// row-major, contiguous): u, Δ, z, y (batch, D, L); B, C (batch, G, N, L); A (D, N). Each work unit (batch b,
+/// channel block k) transposes time tiles of its W channels into lanes (channels-last inside the kernel, so the
+/// recurrence vectorises over D for any N), scans, and transposes the results back.
+/// Pointers are raw: the caller keeps every tensor alive for the duration of the call.
+/// </summary>
+internal sealed unsafe class ScanKernel<T> where T : unmanaged
+{
+    static int W => Vector256<T>.Count;
+
+    readonly ScanPlan p;
+    // inputs
+    public T* U, Delta, Z, B, C;
+    // forward outputs: y, last state (batch, D, N), chunk-end states (units, chunks − 1, N, W) or null
+    public T* Y, Last, Saved;
+    // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
+    public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
+    // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks); padded lanes are 0
+    readonly Vector256<T>* aV, dV, biasV;
+    readonly void* prepared;
+
+    public ScanKernel(ScanPlan plan, T* a, T* dSkip, T* bias)
+    {
+        p = plan;
+        int n = p.States;
+        prepared = NativeMemory.AlignedAlloc((nuint)((p.Blocks * (n + 2)) * sizeof(Vector256<T>)), 64);
+        NativeMemory.Clear(prepared, (nuint)((p.Blocks * (n + 2)) * sizeof(Vector256<T>)));
+        aV = (Vector256<T>*)prepared;
+        dV = aV + p.Blocks * n;
+        biasV = dV + p.Blocks;
+        for (int k = 0; k < p.Blocks; k++)
+            for (int c = 0; c < p.BlockCount[k]; c++)
+            {
+                int d = p.BlockStart[k] + c;
+                for (int s = 0; s < n; s++) ((T*)(aV + k * n + s))[c] = a[(long)d * n + s];
+                if (dSkip != null) ((T*)(dV + k))[c] = dSkip[d];
+                if (bias != null) ((T*)(biasV + k))[c] = bias[d];
+            }
+    }
+
+    public void Free() => NativeMemory.AlignedFree(prepared);
+
+    /// <summary>Scratch vectors one thread needs for <see cref="ForwardUnit"/> and <see cref="BackwardUnit"/>.</summary>
+    public int ScratchVectors => 3 * p.States + 12 * p.Chunk + 4 * p.Chunk * p.States;
+
+    /// <summary>Per-thread dB, dC accumulators (batch, G, N, L) for the backward.</summary>
+    public long DBLength => (long)p.Batch * p.GroupsB * p.States * p.Length;
+    public long DCLength => (long)p.Batch * p.GroupsC * p.States * p.Length;
+
+    /// <summary>
+    /// Forward of one (batch, block) unit, reference-spec §1.2: dt = softplus(Δ + bias); h_t = exp(dt·A)·h_{t-1} +
+    /// dt·B_t·u_t; y_t = C_t·h_t + D·u_t; y_t·silu(z_t). Stores the chunk-end states when <see cref="Saved"/> is set.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void ForwardUnit(int unit, Vector256<T>* scratch)
+    {
+        int n = p.States, len = p.Length, chunk = p.Chunk;
+        int b = unit / p.Blocks, k = unit % p.Blocks;
+        int d0 = p.BlockStart[k], cw = p.BlockCount[k];
+        var h = scratch;
+        var tu = h + n;
+        var tdt = tu + chunk;
+        var tz = tdt + chunk;
+        var ty = tz + chunk;
+        for (int s = 0; s < n; s++) h[s] = Vector256<T>.Zero;
+
+        long row = ((long)b * p.Channels + d0) * len;
+        T* bBase = B + ((long)b * p.GroupsB + p.GroupOfB(k)) * n * len;
+        T* cBase = C + ((long)b * p.GroupsC + p.GroupOfC(k)) * n * len;
+        Vector256<T>* a = aV + k * n;
+        var dSkip = dV[k];
+        var bias = biasV[k];
+        bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
+
+        for (int c = 0, t0 = 0; t0 < len; c++, t0 += chunk)
+        {
+            int tc = Math.Min(chunk, len - t0);
+            LoadTile(U + row, len, t0, tc, cw, tu);
+            LoadTile(Delta + row, len, t0, tc, cw, tdt);
+            for (int j = 0; j < tc; j++)
+                tdt[j] = softplus ? Softplus(tdt[j] + bias) : tdt[j] + bias;
+            if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
+
+            for (int j = 0; j < tc; j++)
+            {
+                var dt = tdt[j];
+                var uj = tu[j];
+                var dtu = dt * uj;
+                var acc = Vector256<T>.Zero;
+                T* bp = bBase + t0 + j;
+                T* cp = cBase + t0 + j;
+                for (int s = 0; s < n; s++)
+                {
+                    var hs = Fma(Exp(dt * a[s]), h[s], dtu * Vector256.Create(bp[(long)s * len]));
+                    h[s] = hs;
+                    acc = Fma(hs, Vector256.Create(cp[(long)s * len]), acc);
+                }
+                if (hasD) acc = Fma(dSkip, uj, acc);
+                if (hasZ) acc *= tz[j] * Sigmoid(tz[j]);
+                ty[j] = acc;
+            }
+            StoreTile(ty, tc, cw, Y + row, len, t0);
+            if (Saved != null && t0 + chunk < len)
+            {
+                var dst = (Vector256<T>*)Saved + ((long)unit * (p.Chunks - 1) + c) * n;
+                for (int s = 0; s < n; s++) dst[s] = h[s];
+            }
+        }
+        for (int s = 0; s < n; s++)
+            for (int l = 0; l < cw; l++)
+                Last[((long)b * p.Channels + d0 + l) * n + s] = ((T*)(h + s))[l];
+    }
+
+    /// <summary>
+    /// Backward of one unit, reference-spec §1.3, chunk by chunk from the end: recompute h and exp(dt·A) inside
+    /// the chunk from the saved state at its start, then the reverse scan dh_t = C_t·gy_t + exp(dt_{t+1}A)·dh_{t+1}
+    /// and the input gradients. dB, dC go to this thread's accumulators <paramref name="dB"/>, <paramref name="dC"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void BackwardUnit(int unit, Vector256<T>* scratch, T* dB, T* dC)
+    {
+        int n = p.States, len = p.Length, chunk = p.Chunk;
+        int b = unit / p.Blocks, k = unit % p.Blocks;
+        int d0 = p.BlockStart[k], cw = p.BlockCount[k];
+        var h0 = scratch;
+        var carry = h0 + n;
+        var dAacc = carry + n;
+        var tu = dAacc + n;
+        var tdt = tu + chunk;
+        var tsp = tdt + chunk;
+        var tz = tsp + chunk;
+        var tg = tz + chunk;
+        var tgy = tg + chunk;
+        var tdu = tgy + chunk;
+        var tdd = tdu + chunk;
+        var tdz = tdd + chunk;
+        var hs = tdz + chunk;          // (chunk, N): h_t
+        var das = hs + chunk * n;      // (chunk, N): exp(dt_t A)
+        var sb = das + chunk * n;      // (chunk, N): dh·dt·u per lane, summed over lanes into dB
+        var sc = sb + chunk * n;       // (chunk, N): gy·h per lane, summed over lanes into dC
+        for (int s = 0; s < n; s++) { carry[s] = Vector256<T>.Zero; dAacc[s] = Vector256<T>.Zero; }
+
+        long row = ((long)b * p.Channels + d0) * len;
+        int gB = p.GroupOfB(k), gC = p.GroupOfC(k);
+        long bOff = ((long)b * p.GroupsB + gB) * n * len;
+        long cOff = ((long)b * p.GroupsC + gC) * n * len;
+        T* bBase = B + bOff;
+        T* cBase = C + cOff;
+        Vector256<T>* a = aV + k * n;
+        var dSkip = dV[k];
+        var bias = biasV[k];
+        bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
+        var dDacc = Vector256<T>.Zero;
+        var dBiasAcc = Vector256<T>.Zero;
+        var one = Splat<T>(1.0);
+
+        for (int c = p.Chunks - 1; c >= 0; c--)
+        {
+            int t0 = c * chunk;
+            int tc = Math.Min(chunk, len - t0);
+            if (tc <= 0) continue;
+            if (c == 0) for (int s = 0; s < n; s++) h0[s] = Vector256<T>.Zero;
+            else
+            {
+                var src = (Vector256<T>*)Saved + ((long)unit * (p.Chunks - 1) + c - 1) * n;
+                for (int s = 0; s < n; s++) h0[s] = src[s];
+            }
+            LoadTile(U + row, len, t0, tc, cw, tu);
+            LoadTile(Delta + row, len, t0, tc, cw, tdt);
+            LoadTile(G + row, len, t0, tc, cw, tg);
+            if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
+            for (int j = 0; j < tc; j++)
+            {
+                var x = tdt[j] + bias;
+                if (softplus) { tdt[j] = Softplus(x); tsp[j] = SoftplusGrad(x); }
+                else tdt[j] = x;
+            }
+
+            // Recompute the forward inside the chunk, keeping h_t and exp(dt_t A) for every step.
+            for (int j = 0; j < tc; j++)
+            {
+                var dt = tdt[j];
+                var uj = tu[j];
+                var dtu = dt * uj;
+                var acc = Vector256<T>.Zero;
+                T* bp = bBase + t0 + j;
+                T* cp = cBase + t0 + j;
+                var prev = j == 0 ? h0 : hs + (j - 1) * n;
+                var hj = hs + j * n;
+                var daj = das + j * n;
+                for (int s = 0; s < n; s++)
+                {
+                    var da = Exp(dt * a[s]);
+                    daj[s] = da;
+                    var hv = Fma(da, prev[s], dtu * Vector256.Create(bp[(long)s * len]));
+                    hj[s] = hv;
+                    acc = Fma(hv, Vector256.Create(cp[(long)s * len]), acc);
+                }
+                if (hasD) acc = Fma(dSkip, uj, acc);           // y before the gate
+                var g = tg[j];
+                Vector256<T> gy;
+                if (hasZ)
+                {
+                    var z = tz[j];
+                    var sig = Sigmoid(z);
+                    gy = g * z * sig;                                            // g·silu(z)
+                    tdz[j] = g * acc * sig * Fma(z, one - sig, one);             // g·y·σ(z)(1 + z(1 − σ(z)))
+                }
+                else gy = g;
+                tgy[j] = gy;
+                dDacc = Fma(gy, uj, dDacc);
+            }
+
+            // Reverse scan over the chunk.
+            for (int j = tc - 1; j >= 0; j--)
+            {
+                var gy = tgy[j];
+                var dt = tdt[j];
+                var uj = tu[j];
+                T* bp = bBase + t0 + j;
+                T* cp = cBase + t0 + j;
+                var prev = j == 0 ? h0 : hs + (j - 1) * n;
+                var hj = hs + j * n;
+                var daj = das + j * n;
+                var sbj = sb + j * n;
+                var scj = sc + j * n;
+                var sumB = Vector256<T>.Zero;
+                var ddt = Vector256<T>.Zero;
+                var dtu = dt * uj;
+                for (int s = 0; s < n; s++)
+                {
+                    var bv = Vector256.Create(bp[(long)s * len]);
+                    var dh = Fma(Vector256.Create(cp[(long)s * len]), gy, carry[s]);
+                    var hA = daj[s] * prev[s];                                   // exp(dt A) h_{t-1}
+                    sumB = Fma(dh, bv, sumB);
+                    ddt = Fma(dh, Fma(bv, uj, a[s] * hA), ddt);
+                    dAacc[s] = Fma(dh * dt, hA, dAacc[s]);
+                    sbj[s] = dh * dtu;
+                    scj[s] = gy * hj[s];
+                    carry[s] = daj[s] * dh;
+                }
+                tdu[j] = hasD ? Fma(dSkip, gy, dt * sumB) : dt * sumB;
+                var dd = softplus ? ddt * tsp[j] : ddt;
+                tdd[j] = dd;
+                dBiasAcc += dd;
+            }
+            StoreTile(tdu, tc, cw, DU + row, len, t0);
+            StoreTile(tdd, tc, cw, DDelta + row, len, t0);
+            if (hasZ) StoreTile(tdz, tc, cw, DZ + row, len, t0);
+
+            // Sum the lanes (channels of this block) into dB, dC; padded lanes hold zeros (u = 0, g = 0).
+            for (int s = 0; s < n; s++)
+            {
+                T* dbRow = dB + bOff + (long)s * len + t0;
+                T* dcRow = dC + cOff + (long)s * len + t0;
+                for (int j = 0; j < tc; j++)
+                {
+                    dbRow[j] = Add(dbRow[j], Vector256.Sum(sb[j * n + s]));
+                    dcRow[j] = Add(dcRow[j], Vector256.Sum(sc[j * n + s]));
+                }
+            }
+        }
+
+        for (int l = 0; l < cw; l++)
+        {
+            long d = (long)b * p.Channels + d0 + l;
+            for (int s = 0; s < n; s++) DAPart[d * n + s] = ((T*)(dAacc + s))[l];
+            DDPart[d] = ((T*)&dDacc)[l];
+            DBiasPart[d] = ((T*)&dBiasAcc)[l];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T Add(T x, T y) => typeof(T) == typeof(float) ? AddF(x, y) : AddD(x, y);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T AddF(T x, T y)
+    {
+        float r = Unsafe.As<T, float>(ref x) + Unsafe.As<T, float>(ref y);
+        return Unsafe.As<float, T>(ref r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T AddD(T x, T y)
+    {
+        double r = Unsafe.As<T, double>(ref x) + Unsafe.As<T, double>(ref y);
+        return Unsafe.As<double, T>(ref r);
+    }
+
+    /// <summary>
+    /// Copies steps [t0, t0 + tc) of <paramref name="cw"/> channel rows (row stride <paramref name="len"/>) into
+    /// tc vectors with one channel per lane; lanes ≥ cw are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LoadTile(T* src, int len, int t0, int tc, int cw, Vector256<T>* dst)
+    {
+        if (cw < W) for (int j = 0; j < tc; j++) dst[j] = Vector256<T>.Zero;
+        T* d = (T*)dst;
+        for (int l = 0; l < cw; l++)
+        {
+            T* s = src + (long)l * len + t0;
+            for (int j = 0; j < tc; j++) d[j * W + l] = s[j];
+        }
+    }
+
+    /// <summary>The inverse of <see cref="LoadTile"/>: lanes &lt; cw of tc vectors back to channel rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreTile(Vector256<T>* src, int tc, int cw, T* dst, int len, int t0)
+    {
+        T* s = (T*)src;
+        for (int l = 0; l < cw; l++)
+        {
+            T* d = dst + (long)l * len + t0;
+            for (int j = 0; j < tc; j++) d[j] = s[j * W + l];
+        }
+    }
+}
