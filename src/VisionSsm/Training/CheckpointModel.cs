@@ -1,3 +1,4 @@
+using TorchSharp;
 using VisionSsm.Models;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
