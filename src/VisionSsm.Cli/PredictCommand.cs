@@ -1,5 +1,4 @@
 using System.CommandLine;
-using SkiaSharp;
 using VisionSsm.Data;
 using VisionSsm.Training;
 
@@ -34,7 +33,7 @@ static class PredictCommand
             foreach (var f in files)
             {
                 ImageSample image;
-                try { image = Decode(f); }
+                try { image = ImageDecoder.Decode(f); }
                 catch (ImageReadException e) { ctx.Error.WriteLine($"error: {e.Message}"); failed++; continue; }
                 ctx.Out.WriteLine($"{f}:");
                 foreach (var pr in predictor.Predict(image, p.GetValue(topK)))
@@ -43,24 +42,5 @@ static class PredictCommand
             return failed == 0 ? 0 : 1;
         }));
         return cmd;
-    }
-
-    /// <summary>Decodes an image file with SkiaSharp into RGB floats in [0, 1] (grayscale files stay 1 channel).</summary>
-    internal static ImageSample Decode(string path)
-    {
-        using var codec = SKCodec.Create(path) ?? throw new ImageReadException(path, "not a decodable image (JPEG, PNG, BMP, GIF, WebP)");
-        bool gray = codec.Info.ColorType == SKColorType.Gray8;
-        using var bitmap = SKBitmap.Decode(codec, codec.Info.WithColorType(SKColorType.Rgba8888).WithAlphaType(SKAlphaType.Unpremul))
-                           ?? throw new ImageReadException(path, "could not decode the image data");
-        int h = bitmap.Height, w = bitmap.Width, c = gray ? 1 : 3;
-        var pixels = new float[c * h * w];
-        var bytes = bitmap.GetPixelSpan();
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-            {
-                int src = (y * w + x) * 4;
-                for (int ch = 0; ch < c; ch++) pixels[ch * h * w + y * w + x] = bytes[src + ch] / 255f;
-            }
-        return new ImageSample(pixels, c, h, w, -1);
     }
 }

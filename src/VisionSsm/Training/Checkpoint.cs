@@ -8,26 +8,17 @@ using static TorchSharp.torch;
 namespace VisionSsm.Training;
 
 /// <summary>How an image becomes model input; stored in checkpoints so <c>vssm predict</c> needs no flags.</summary>
-public sealed record Preprocessing(int Channels, int ImageSize, float[] Mean, float[] Std)
+/// <param name="SmallImage">Small-image pipeline (plain resize to the size; no center crop), as for 28/32-px data.</param>
+/// <param name="CropPct">Eval center-crop fraction for the ImageNet-style pipeline (timm crop_pct).</param>
+public sealed record Preprocessing(int Channels, int ImageSize, float[] Mean, float[] Std, bool SmallImage = true, double CropPct = 1.0)
 {
-    /// <summary>The evaluation transform: channel conversion, resize + center crop to <see cref="ImageSize"/> when the
-    /// image differs (timm eval), then normalisation.</summary>
-    public ISampleTransform EvalTransform(double cropPct = 1.0) => new EvalPreprocess(this, cropPct);
+    /// <summary>The data engineer's transform options this preprocessing corresponds to.</summary>
+    public TransformOptions ToTransformOptions() => SmallImage
+        ? TransformOptions.ForSmallImages(ImageSize, Channels, Mean, Std) with { CropPct = CropPct }
+        : new TransformOptions { ImageSize = ImageSize, Channels = Channels, Mean = Mean, Std = Std, CropPct = CropPct };
 
-    sealed class EvalPreprocess(Preprocessing p, double cropPct) : ISampleTransform
-    {
-        readonly Normalize normalize = new(p.Mean, p.Std);
-        readonly ResizeCenterCrop resize = new(p.ImageSize, cropPct, Interpolation.Bilinear);
-
-        public ImageSample Apply(ImageSample sample, Random rng)
-        {
-            if (sample.Channels != p.Channels) sample = ConvertChannels.Convert(sample, p.Channels);
-            if (sample.Height != p.ImageSize || sample.Width != p.ImageSize) sample = resize.Apply(sample, rng);
-            return normalize.Apply(sample, rng);
-        }
-
-        public override string ToString() => $"{(cropPct < 1 ? resize + " → " : "")}{normalize}";
-    }
+    /// <summary>The evaluation transform (timm eval: channels → resize [+ center crop] → normalise).</summary>
+    public ISampleTransform EvalTransform() => TransformFactory.Eval(ToTransformOptions());
 }
 
 /// <summary>The training position and bookkeeping a checkpoint records besides the tensors.</summary>
