@@ -137,7 +137,7 @@ public sealed class Checkpoint : IDisposable
             return new Checkpoint { Info = info, Model = model, Ema = ema, Optimizer = opt, TorchRngState = rng };
         }
         catch (Exception e) when (e is EndOfStreamException or JsonException or IOException or ArgumentException or FormatException
-                                      or OverflowException or NotSupportedException)
+                                      or OverflowException or NotSupportedException or System.Runtime.InteropServices.ExternalException)
         {
             throw new InvalidDataException($"'{path}' is not a readable VisionSsm checkpoint: {e.Message}", e);
         }
@@ -197,7 +197,7 @@ public sealed class Checkpoint : IDisposable
     {
         using var c = t.detach().cpu().contiguous();
         w.Write((int)c.dtype);
-        w.Write(c.dim());
+        w.Write((int)c.dim());
         foreach (long s in c.shape) w.Write(s);
         var bytes = c.bytes;
         w.Write(bytes.Length);

@@ -52,7 +52,12 @@ public sealed class Trainer : IDisposable
         if (config.Threads != 0) Runtime.TorchRuntime.SetThreads(config.Threads);
         random.manual_seed(config.Seed);
         var options = new ModelOptions(data.Classes.Count, data.Preprocessing.Channels, data.Preprocessing.ImageSize, config.DropPath, device);
-        model = entry.Factory(options);
+        try { model = entry.Factory(options); }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"model '{entry.Name}' cannot be built for {options.InChannels}×{options.ImageSize}×{options.ImageSize} input " +
+                                        $"(its default size is {entry.DefaultImageSize}; set --img-size): {e.Message}", "img-size", e);
+        }
         model.to(device);
         CheckInput(model, entry, data.Preprocessing, device);
         if (config.EmaDecay > 0) ema = new ModelEma(model, entry.Factory(options with { DropPathRate = 0 }).to(device), config.EmaDecay);
@@ -186,7 +191,7 @@ public sealed class Trainer : IDisposable
                 lastTest.MeanLoss, lastTest.Top1, lastTest.Top5, lastEma?.Top1, lastEma?.Top5,
                 trainSeconds, imagesThisEpoch / Math.Max(trainSeconds, 1e-9), Environment.WorkingSet);
             history.Add(row);
-            bool best = top1 > position.BestTop1;
+            bool best = top1 > position.BestTop1 || position.BestEpoch == 0;
             position = position with
             {
                 Epoch = epoch + 1, StepInEpoch = 0, Step = step, EpochLossSum = 0, EpochCorrect = 0, EpochSeen = 0,
