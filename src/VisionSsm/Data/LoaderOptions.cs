@@ -20,6 +20,9 @@ public sealed record LoaderOptions
     public IBatchTransform? BatchTransform { get; init; }
     /// <summary>Class count for the batch transform's soft targets; defaults to the data set's class count.</summary>
     public int? NumClasses { get; init; }
+    /// <summary>Repeated augmentation (Hoffer et al. 2020; timm RASampler, Vim's recipe uses 3): each drawn image appears
+    /// this many times in a row with different augmentations. 1 = off.</summary>
+    public int RepeatedAugmentation { get; init; } = 1;
     /// <summary>Where the batch tensors go (null = CPU).</summary>
     public Device? Device { get; init; }
 
@@ -27,6 +30,7 @@ public sealed record LoaderOptions
     {
         if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "expected a positive batch size.");
         if (Workers <= 0) throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "expected at least one worker.");
+        if (RepeatedAugmentation <= 0) throw new ArgumentOutOfRangeException(nameof(RepeatedAugmentation), RepeatedAugmentation, "expected ≥ 1 (1 = off).");
         if (PrefetchDepth <= 0) throw new ArgumentOutOfRangeException(nameof(PrefetchDepth), PrefetchDepth, "expected a positive prefetch depth.");
     }
 }

@@ -53,7 +53,17 @@ public sealed class PrefetchLoader
         : (dataset.Count + Options.BatchSize - 1) / Options.BatchSize;
 
     /// <summary>The order of dataset indices in <paramref name="epoch"/>: Fisher–Yates with a (seed, epoch) Random, or 0..n−1.</summary>
-    public int[] Order(int epoch) => Options.Shuffle ? Permutation(dataset.Count, Options.Seed, epoch) : Enumerable.Range(0, dataset.Count).ToArray();
+    public int[] Order(int epoch)
+    {
+        var order = Options.Shuffle ? Permutation(dataset.Count, Options.Seed, epoch) : Enumerable.Range(0, dataset.Count).ToArray();
+        int r = Options.RepeatedAugmentation;
+        if (r <= 1) return order;
+        // timm RASampler with one replica: every index repeated r times in a row, truncated to the data set's length
+        // (so an epoch sees about N/r distinct images, each r times under different augmentations).
+        var repeated = new int[order.Length];
+        for (int i = 0; i < repeated.Length; i++) repeated[i] = order[i / r];
+        return repeated;
+    }
 
     public static int[] Permutation(int count, int seed, int epoch)
     {
@@ -152,7 +162,9 @@ public sealed class PrefetchLoader
             try
             {
                 s = dataset.Get(index);
-                if (Options.SampleTransform is { } t) s = t.Apply(s, SeedMixer.Rng(Options.Seed, epoch, index));
+                // the k-th repeat of an index (repeated augmentation) gets its own stream; k = 0 without repeats
+                int repeat = Options.RepeatedAugmentation > 1 ? i % Options.RepeatedAugmentation : 0;
+                if (Options.SampleTransform is { } t) s = t.Apply(s, SeedMixer.Rng(Options.Seed, epoch, index, repeat == 0 ? 0 : 10 + repeat));
             }
             catch (ImageReadException e)
             {

@@ -261,7 +261,14 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             {
                 T* dbRow = dB + bOff + (long)s * len + t0;
                 T* dcRow = dC + cOff + (long)s * len + t0;
-                for (int j = 0; j < tc; j++)
+                int j = 0;
+                if (Transposes.Supported)
+                    for (; j + W <= tc; j += W)
+                    {
+                        Vector256.Store(Vector256.Load(dbRow + j) + Transposes.LaneSums(sb + j * n + s, n), dbRow + j);
+                        Vector256.Store(Vector256.Load(dcRow + j) + Transposes.LaneSums(sc + j * n + s, n), dcRow + j);
+                    }
+                for (; j < tc; j++)
                 {
                     dbRow[j] = Add(dbRow[j], Vector256.Sum(sb[j * n + s]));
                     dcRow[j] = Add(dcRow[j], Vector256.Sum(sc[j * n + s]));
@@ -297,17 +304,22 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
 
     /// <summary>
     /// Copies steps [t0, t0 + tc) of <paramref name="cw"/> channel rows (row stride <paramref name="len"/>) into
-    /// tc vectors with one channel per lane; lanes ≥ cw are zero.
+    /// tc vectors with one channel per lane; lanes ≥ cw are zero. Full blocks go W steps at a time through an
+    /// in-register W×W transpose; scalar stores into a vector that is then read whole would stall store forwarding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void LoadTile(T* src, int len, int t0, int tc, int cw, Vector256<T>* dst)
     {
-        if (cw < W) for (int j = 0; j < tc; j++) dst[j] = Vector256<T>.Zero;
-        T* d = (T*)dst;
-        for (int l = 0; l < cw; l++)
+        int j0 = 0;
+        if (cw == W && Transposes.Supported)
+            for (; j0 + W <= tc; j0 += W)
+                Transposes.Transpose(src + t0 + j0, len, dst + j0, 1);
+        if (j0 == tc) return;
+        for (int j = j0; j < tc; j++)
         {
-            T* s = src + (long)l * len + t0;
-            for (int j = 0; j < tc; j++) d[j * W + l] = s[j];
+            var v = Vector256<T>.Zero;
+            for (int l = 0; l < cw; l++) v = v.WithElement(l, src[(long)l * len + t0 + j]);
+            dst[j] = v;
         }
     }
 
@@ -315,11 +327,15 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreTile(Vector256<T>* src, int tc, int cw, T* dst, int len, int t0)
     {
+        int j0 = 0;
+        if (cw == W && Transposes.Supported)
+            for (; j0 + W <= tc; j0 += W)
+                Transposes.TransposeBack(src + j0, dst + t0 + j0, len);
         T* s = (T*)src;
         for (int l = 0; l < cw; l++)
         {
             T* d = dst + (long)l * len + t0;
-            for (int j = 0; j < tc; j++) d[j] = s[j * W + l];
+            for (int j = j0; j < tc; j++) d[j] = s[j * W + l];
         }
     }
 }

@@ -19,6 +19,18 @@ public class ColorAndErasingTests
     }
 
     [Fact]
+    public void HueShiftRotatesPrimariesAndFullTurnIsIdentity()
+    {
+        var red = Of(3, 1, 1, (c, _, _) => c == 0 ? 1 : 0);
+        var green = ColorJitter.ShiftHue(red, 1.0 / 3); // 120° takes red to green
+        float[] expected = [0f, 1f, 0f];
+        for (int c = 0; c < 3; c++) Assert.Equal(expected[c], green.Pixels[c], 1e-6);
+        var s = Random(3, 4, 4);
+        var round = ColorJitter.ShiftHue(ColorJitter.ShiftHue(s, 0.3), -0.3);
+        for (int i = 0; i < s.Pixels.Length; i++) Assert.Equal(s.Pixels[i], round.Pixels[i], 1e-5);
+    }
+
+    [Fact]
     public void RandomErasingErasesOneBoxOfBoundedArea()
     {
         var s = Of(3, 40, 50, (_, _, _) => 7f); // 7 never comes from N(0, 1) in practice

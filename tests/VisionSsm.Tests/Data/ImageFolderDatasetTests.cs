@@ -75,3 +75,37 @@ public class ImageFolderDatasetTests
         Assert.Throws<DirectoryNotFoundException>(() => ImageFolderDataset.SplitDirectory(dir.Path, train: false));
     }
 }
+
+public class DatasetDirectoryTests
+{
+    [Fact]
+    public void DetectsEachLayoutAndExplainsUnknownOnes()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<FileNotFoundException>(() => DatasetDirectory.Detect(dir.Path));
+        Assert.Contains("data_batch_1..5.bin", e.Message);
+
+        File.WriteAllBytes(dir.File("train.bin"), new byte[2 + 3072]);
+        File.WriteAllBytes(dir.File("test.bin"), new byte[2 + 3072]);
+        Assert.Equal(DatasetFormat.Cifar100, DatasetDirectory.Detect(dir.Path));
+        Assert.Equal(1, DatasetDirectory.Open(dir.Path, train: false).Count);
+
+        using var folder = new TempDir();
+        foreach (var split in new[] { "train", "val" })
+        {
+            Directory.CreateDirectory(Path.Combine(folder.Path, split, "a"));
+            ImageDecoder.Save(TransformTestImages.Random(3, 4, 4), Path.Combine(folder.Path, split, "a", "x.png"));
+        }
+        Assert.Equal(DatasetFormat.ImageFolder, DatasetDirectory.Detect(folder.Path));
+        Assert.Equal(["a"], DatasetDirectory.Open(folder.Path, train: false).Classes);
+
+        using var idx = new TempDir();
+        foreach (var p in new[] { "train", "t10k" })
+        {
+            IdxFile.Write(idx.File($"{p}-images-idx3-ubyte.gz"), [1, 2, 2], new byte[4], gzip: true);
+            IdxFile.Write(idx.File($"{p}-labels-idx1-ubyte.gz"), [1], [3], gzip: true);
+        }
+        Assert.Equal(DatasetFormat.Idx, DatasetDirectory.Detect(idx.Path));
+        Assert.Equal(3, DatasetDirectory.Open(idx.Path, train: true).Get(0).Label);
+    }
+}

@@ -162,6 +162,51 @@ public class PrefetchLoaderTests
     }
 
     [Fact]
+    public void BatchTransformProducesSoftTargetsAndKeepsHardLabels()
+    {
+        var ds = new FakeDataset(8);
+        var opts = new LoaderOptions { BatchSize = 4, Shuffle = false, BatchTransform = new Mixup(prob: 0, labelSmoothing: 0.3) };
+        var loader = new PrefetchLoader(ds, opts);
+        using var b = loader.Epoch(0).First();
+        Assert.Equal([4L, 3], b.Targets.shape);
+        Assert.Equal([0L, 1, 2, 0], b.Labels.data<long>().ToArray());
+        Assert.Equal(0.8f, b.Targets[1, 1].item<float>(), 6); // 1 − 0.3 + 0.3/3
+        // the same (seed, epoch) gives the same mixed batches
+        var mixing = new PrefetchLoader(ds, opts with { BatchTransform = new Mixup(), Shuffle = true, Seed = 4 });
+        float[] First(PrefetchLoader l) { using var x = l.Epoch(1).First(); return x.Targets.data<float>().ToArray(); }
+        Assert.Equal(First(mixing), First(mixing));
+    }
+
+    [Fact]
+    public void RepeatedAugmentationRepeatsIndicesWithDifferentAugmentations()
+    {
+        var ds = new FakeDataset(12);
+        var loader = new PrefetchLoader(ds, new LoaderOptions
+        {
+            BatchSize = 6, Seed = 2, RepeatedAugmentation = 3,
+            SampleTransform = new NoiseTransform(),
+        });
+        var order = loader.Order(0);
+        Assert.Equal(12, order.Length);
+        for (int i = 0; i < 12; i++) Assert.Equal(order[i / 3 * 3], order[i]);
+        Assert.Equal(4, order.Distinct().Count());
+        var noise = new List<float>();
+        foreach (var b in loader.Epoch(0)) using (b) noise.AddRange(b.Images.data<float>().ToArray().Where((_, k) => k % 4 == 1));
+        Assert.Equal(12, noise.Distinct().Count()); // the three copies of an image are augmented differently
+    }
+
+    /// <summary>Writes one random number into pixel 1 (to see which Random a sample got).</summary>
+    sealed class NoiseTransform : ISampleTransform
+    {
+        public ImageSample Apply(ImageSample s, Random rng)
+        {
+            var px = (float[])s.Pixels.Clone();
+            px[1] = (float)rng.NextDouble();
+            return s with { Pixels = px };
+        }
+    }
+
+    [Fact]
     public void BadOptionsAreRejected()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new PrefetchLoader(new FakeDataset(3), new LoaderOptions { BatchSize = 0 }));

@@ -219,6 +219,24 @@ public class SelectiveScanCpuTests
         Assert.True(ScanInputs.RelErr(y2, y) < 1e-14);
     }
 
+    /// <summary>
+    /// Backward after the forward's dispose scope has ended (as in every model's forward): TorchSharp 0.107 would
+    /// zero-fill the missing last-state gradient from a tensor that scope already freed.
+    /// </summary>
+    [Fact]
+    public void BackwardAfterForwardScopeEnds()
+    {
+        using var outer = NewDisposeScope();
+        var x = ScanInputs.Make(new ScanCase(1, 8, 20, 4, 0, true, true, true, true), 3)
+            .Select(t => t?.to_type(ScalarType.Float32).requires_grad_(true)).ToArray();
+        Tensor loss;
+        using (NewDisposeScope()) loss = Scan(x, true).sum().MoveToOuterDisposeScope();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        loss.backward();
+        Assert.All(x, t => Assert.True(t!.grad is not null));
+    }
+
     [Fact]
     public void DispatchUsesKernelOnCpu()
     {

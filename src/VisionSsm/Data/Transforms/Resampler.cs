@@ -16,12 +16,14 @@ public static class Resampler
         if (w <= 0 || h <= 0) throw new ArgumentException($"crop box {w}×{h} must be positive.");
         var (xIdx, xW, xTaps) = Weights(x0, w, width, outW, interpolation);
         var (yIdx, yW, yTaps) = Weights(y0, h, height, outH, interpolation);
+        // Only the source rows the vertical pass reads need the horizontal pass (a crop box touches a band of rows).
+        int rowLo = yIdx.Min(), rowHi = yIdx.Max();
         var tmp = new float[height * outW];
         var dst = new float[channels * outH * outW];
         for (int c = 0; c < channels; c++)
         {
             var plane = src.Slice(c * height * width, height * width);
-            for (int r = 0; r < height; r++)
+            for (int r = rowLo; r <= rowHi; r++)
             {
                 var row = plane.Slice(r * width, width);
                 for (int j = 0; j < outW; j++)

@@ -1,0 +1,153 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace VisionSsm.Interop;
+
+/// <summary>A Python global named by a pickle (module + name), e.g. <c>collections.OrderedDict</c>.</summary>
+public sealed record PickleGlobal(string Module, string Name)
+{
+    public string FullName => Module + "." + Name;
+}
+
+/// <summary>The result of calling a global the reader does not model (kept so callers can inspect it).</summary>
+public sealed record PickleObject(PickleGlobal Type, object?[] Args)
+{
+    public object? State { get; set; }
+}
+
+/// <summary>
+/// A minimal, safe pickle interpreter (protocols 2–5) for PyTorch checkpoints: it never imports or runs code.
+/// Values become .NET objects: None → null, bool, long, double, string, byte[], tuple → object?[], list →
+/// List&lt;object?&gt;, dict → Dictionary&lt;object, object?&gt;. Globals are resolved by <paramref name="resolveCall"/>
+/// (REDUCE/NEWOBJ) and persistent ids by <paramref name="persistentLoad"/>; anything else is a
+/// <see cref="PickleObject"/>.
+/// </summary>
+public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], object?> resolveCall, Func<object?, object?> persistentLoad)
+{
+    readonly BinaryReader reader = new(stream, Encoding.UTF8, leaveOpen: true);
+    readonly List<object?> stack = [];
+    readonly Stack<int> marks = new();
+    readonly Dictionary<long, object?> memo = [];
+
+    static readonly object Mark = new();
+
+    public object? Load()
+    {
+        while (true)
+        {
+            byte op = reader.ReadByte();
+            switch (op)
+            {
+                case 0x80: reader.ReadByte(); break;                                   // PROTO
+                case 0x95: reader.ReadInt64(); break;                                  // FRAME
+                case (byte)'.': return Pop();                                          // STOP
+                case (byte)'(': marks.Push(stack.Count); break;                        // MARK
+                case (byte)'}': Push(new Dictionary<object, object?>()); break;         // EMPTY_DICT
+                case (byte)']': Push(new List<object?>()); break;                      // EMPTY_LIST
+                case (byte)')': Push(Array.Empty<object?>()); break;                   // EMPTY_TUPLE
+                case 0x8f: Push(new List<object?>()); break;                           // EMPTY_SET (as list)
+                case (byte)'N': Push(null); break;
+                case 0x88: Push(true); break;
+                case 0x89: Push(false); break;
+                case (byte)'J': Push((long)reader.ReadInt32()); break;                  // BININT
+                case (byte)'K': Push((long)reader.ReadByte()); break;                   // BININT1
+                case (byte)'M': Push((long)reader.ReadUInt16()); break;                 // BININT2
+                case 0x8a: Push(ReadLong(reader.ReadByte())); break;                    // LONG1
+                case 0x8b: Push(ReadLong(reader.ReadInt32())); break;                   // LONG4
+                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(reader.ReadBytes(8))); break; // BINFLOAT
+                case (byte)'X': Push(Utf8(reader.ReadInt32())); break;                  // BINUNICODE
+                case 0x8c: Push(Utf8(reader.ReadByte())); break;                        // SHORT_BINUNICODE
+                case 0x8d: Push(Utf8(checked((int)reader.ReadInt64()))); break;         // BINUNICODE8
+                case (byte)'U': Push(Encoding.Latin1.GetString(reader.ReadBytes(reader.ReadByte()))); break; // SHORT_BINSTRING
+                case (byte)'T': Push(Encoding.Latin1.GetString(reader.ReadBytes(reader.ReadInt32()))); break; // BINSTRING
+                case (byte)'C': Push(reader.ReadBytes(reader.ReadByte())); break;       // SHORT_BINBYTES
+                case (byte)'B': Push(reader.ReadBytes(reader.ReadInt32())); break;      // BINBYTES
+                case 0x8e: Push(reader.ReadBytes(checked((int)reader.ReadInt64()))); break; // BINBYTES8
+                case (byte)'q': memo[reader.ReadByte()] = Peek(); break;                // BINPUT
+                case (byte)'r': memo[reader.ReadUInt32()] = Peek(); break;              // LONG_BINPUT
+                case 0x94: memo[memo.Count] = Peek(); break;                            // MEMOIZE
+                case (byte)'h': Push(memo[reader.ReadByte()]); break;                   // BINGET
+                case (byte)'j': Push(memo[reader.ReadUInt32()]); break;                 // LONG_BINGET
+                case (byte)'0': Pop(); break;                                           // POP
+                case (byte)'1': PopMark(); break;                                       // POP_MARK
+                case (byte)'2': Push(Peek()); break;                                    // DUP
+                case (byte)'t': Push(PopMark()); break;                                 // TUPLE
+                case 0x85: Push(new[] { Pop() }); break;                                // TUPLE1
+                case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; } // TUPLE2
+                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; } // TUPLE3
+                case (byte)'l': Push(PopMark().ToList()); break;                        // LIST
+                case (byte)'d': Push(ToDict(PopMark())); break;                         // DICT
+                case (byte)'a': { var v = Pop(); ((List<object?>)Peek()!).Add(v); break; } // APPEND
+                case (byte)'e': { var items = PopMark(); ((List<object?>)Peek()!).AddRange(items); break; } // APPENDS
+                case 0x90: { var items = PopMark(); ((List<object?>)Peek()!).AddRange(items); break; } // ADDITEMS
+                case (byte)'s': { var v = Pop(); var k = Pop(); SetItem(Peek(), k, v); break; } // SETITEM
+                case (byte)'u':                                                         // SETITEMS
+                {
+                    var items = PopMark();
+                    for (int i = 0; i < items.Length; i += 2) SetItem(Peek(), items[i], items[i + 1]);
+                    break;
+                }
+                case (byte)'c': Push(new PickleGlobal(Line(), Line())); break;          // GLOBAL
+                case 0x93: { var name = (string)Pop()!; var module = (string)Pop()!; Push(new PickleGlobal(module, name)); break; } // STACK_GLOBAL
+                case (byte)'R':                                                         // REDUCE
+                case 0x81:                                                              // NEWOBJ
+                {
+                    var args = (object?[])Pop()!;
+                    var g = (PickleGlobal)Pop()!;
+                    Push(resolveCall(g, args));
+                    break;
+                }
+                case 0x92: { Pop(); var args = (object?[])Pop()!; var g = (PickleGlobal)Pop()!; Push(resolveCall(g, args)); break; } // NEWOBJ_EX
+                case (byte)'b':                                                         // BUILD
+                {
+                    var state = Pop();
+                    if (Peek() is PickleObject o) o.State = state;
+                    break;
+                }
+                case (byte)'Q': Push(persistentLoad(Pop())); break;                     // BINPERSID
+                default:
+                    throw new InvalidDataException($"unsupported pickle opcode 0x{op:x2} at byte {stream.Position - 1}");
+            }
+        }
+    }
+
+    void Push(object? v) => stack.Add(v);
+    object? Peek() => stack[^1];
+    object? Pop()
+    {
+        var v = stack[^1];
+        stack.RemoveAt(stack.Count - 1);
+        return v;
+    }
+    object?[] PopMark()
+    {
+        int start = marks.Pop();
+        var items = stack.GetRange(start, stack.Count - start).ToArray();
+        stack.RemoveRange(start, stack.Count - start);
+        return items;
+    }
+    string Utf8(int length) => Encoding.UTF8.GetString(reader.ReadBytes(length));
+    string Line()
+    {
+        var sb = new StringBuilder();
+        for (byte b; (b = reader.ReadByte()) != (byte)'\n';) sb.Append((char)b);
+        return sb.ToString();
+    }
+    static object ReadLongBytes(byte[] bytes) => bytes.Length == 0 ? 0L : (long)new System.Numerics.BigInteger(bytes, isUnsigned: false, isBigEndian: false);
+    object ReadLong(int length) => ReadLongBytes(reader.ReadBytes(length));
+    static Dictionary<object, object?> ToDict(object?[] items)
+    {
+        var d = new Dictionary<object, object?>();
+        for (int i = 0; i < items.Length; i += 2) d[items[i]!] = items[i + 1];
+        return d;
+    }
+    static void SetItem(object? target, object? key, object? value)
+    {
+        switch (target)
+        {
+            case Dictionary<object, object?> d: d[key!] = value; break;
+            case PickleObject o: (o.State as Dictionary<object, object?> ?? (Dictionary<object, object?>)(o.State = new Dictionary<object, object?>()))[key!] = value; break;
+            default: throw new InvalidDataException($"SETITEM on a {target?.GetType().Name ?? "None"}");
+        }
+    }
+}
