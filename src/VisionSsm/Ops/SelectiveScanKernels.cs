@@ -21,6 +21,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public T* U, Delta, Z, B, C;
     // forward outputs: y, last state (batch, D, N), chunk-end states (units, chunks − 1, N, W) or null
     public T* Y, Last, Saved;
+    /// <summary>Write y with non-temporal stores (set for outputs much larger than the cache, rows 32-byte aligned).</summary>
+    public bool StreamY;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
     // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks); padded lanes are 0
@@ -107,13 +109,14 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 if (hasZ) acc *= tz[j] * Sigmoid(tz[j]);
                 ty[j] = acc;
             }
-            StoreTile(ty, tc, cw, Y + row, len, t0);
+            StoreTile(ty, tc, cw, Y + row, len, t0, StreamY);
             if (Saved != null && t0 + chunk < len)
             {
                 var dst = (Vector256<T>*)Saved + ((long)unit * (p.Chunks - 1) + c) * n;
                 for (int s = 0; s < n; s++) dst[s] = h[s];
             }
         }
+        if (StreamY) System.Runtime.Intrinsics.X86.Sse.StoreFence();
         for (int s = 0; s < n; s++)
             for (int l = 0; l < cw; l++)
                 Last[((long)b * p.Channels + d0 + l) * n + s] = ((T*)(h + s))[l];
@@ -180,7 +183,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int j = 0; j < tc; j++)
             {
                 var x = tdt[j] + bias;
-                if (softplus) { tdt[j] = Softplus(x); tsp[j] = SoftplusGrad(x); }
+                if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
                 else tdt[j] = x;
             }
 
@@ -325,12 +328,12 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
 
     /// <summary>The inverse of <see cref="LoadTile"/>: lanes &lt; cw of tc vectors back to channel rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreTile(Vector256<T>* src, int tc, int cw, T* dst, int len, int t0)
+    static void StoreTile(Vector256<T>* src, int tc, int cw, T* dst, int len, int t0, bool stream = false)
     {
         int j0 = 0;
         if (cw == W && Transposes.Supported)
             for (; j0 + W <= tc; j0 += W)
-                Transposes.TransposeBack(src + j0, dst + t0 + j0, len);
+                Transposes.TransposeBack(src + j0, dst + t0 + j0, len, stream);
         T* s = (T*)src;
         for (int l = 0; l < cw; l++)
         {
