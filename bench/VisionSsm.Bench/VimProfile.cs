@@ -1,0 +1,93 @@
+using System.Globalization;
+using TorchSharp.Modules;
+using VisionSsm.Layers;
+using VisionSsm.Ops;
+using VisionSsm.Runtime;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Bench;
+
+/// <summary>
+/// Where one Vim layer's time goes (BENCHMARKS.md "Vim"): the pieces of one bidirectional mixer at a given model
+/// width and token count, timed separately. Usage: <c>vim-profile [--dim 384] [--tokens 197] [--threads 1] [--rounds 20]</c>.
+/// </summary>
+public static class VimProfile
+{
+    public static void RegisterSuite() =>
+        Suites.Register("vim-profile", "time the pieces of one Vim (bimamba v2) layer: projections, conv, scan", Run);
+
+    static int Run(string[] args)
+    {
+        int dim = Measure.IntOption(args, "--dim", 384), tokens = Measure.IntOption(args, "--tokens", 197);
+        TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 1));
+        int rounds = Measure.IntOption(args, "--rounds", 20);
+        var c = new MambaConfig(dim);
+        using var _ = no_grad();
+        using var mixer = new BiMamba(c);
+        using var norm = new RmsNorm(dim);
+        mixer.eval();
+        var p = mixer.named_parameters().ToDictionary(kv => kv.name, kv => (Tensor)kv.parameter);
+        using var x = randn(1, tokens, dim);
+        using var xz = matmul(p["in_proj.weight"], x.transpose(1, 2));
+        using var xs = xz.narrow(1, 0, c.DInner).contiguous();
+        using var z = xz.narrow(1, c.DInner, c.DInner).contiguous();
+        var conv = (Conv1d)mixer.named_children().First(m => m.name == "conv1d").module;
+        var xProj = (Linear)mixer.named_children().First(m => m.name == "x_proj").module;
+        using var xc = nn.functional.silu(conv.call(xs).narrow(2, 0, tokens)).contiguous();
+        using var dbl = xProj.call(xc.transpose(1, 2));
+        using var dt = matmul(p["dt_proj.weight"], dbl.narrow(2, 0, c.Rank).transpose(1, 2));
+        using var bm = dbl.narrow(2, c.Rank, c.DState).transpose(1, 2).contiguous();
+        using var cm = dbl.narrow(2, c.Rank + c.DState, c.DState).transpose(1, 2).contiguous();
+        using var a = -exp(p["A_log"]);
+        using var xzView = Mamba.InProjection(Lin(mixer, "in_proj"), x);
+        var rows = new (string, Action)[]
+        {
+            ("rmsnorm", () => norm.call(x)),
+            ("Mamba.Mixer, contiguous x, z", () => Mamba.Mixer(xs, z, conv, xProj, Lin(mixer, "dt_proj"), p["A_log"], p["D"], c.Rank, c.DState)),
+            ("Mamba.Mixer, backward-direction parameters", () => Mamba.Mixer(xs, z, Conv(mixer, "conv1d_b"), Lin(mixer, "x_proj_b"), Lin(mixer, "dt_proj_b"), p["A_b_log"], p["D_b"], c.Rank, c.DState)),
+            ("Mamba.Mixer, x, z views of in_proj", () => Mamba.Mixer(xzView.narrow(1, 0, c.DInner), xzView.narrow(1, c.DInner, c.DInner), conv, xProj, Lin(mixer, "dt_proj"), p["A_log"], p["D"], c.Rank, c.DState)),
+            ("conv1d + silu, view input", () => nn.functional.silu(conv.call(xzView.narrow(1, 0, c.DInner)).narrow(2, 0, tokens))),
+            ("in_proj (matmul W·xᵀ)", () => matmul(p["in_proj.weight"], x.transpose(1, 2))),
+            ("in_proj (linear, transposed view)", () => nn.functional.linear(x, p["in_proj.weight"]).transpose(1, 2)),
+            ("in_proj (Mamba.InProjection)", () => Mamba.InProjection((Linear)mixer.named_children().First(m => m.name == "in_proj").module, x)),
+            ("conv1d + silu (one direction)", () => nn.functional.silu(conv.call(xs).narrow(2, 0, tokens))),
+            ("x_proj (one direction)", () => xProj.call(xc.transpose(1, 2))),
+            ("dt_proj (one direction)", () => matmul(p["dt_proj.weight"], dbl.narrow(2, 0, c.Rank).transpose(1, 2))),
+            ("selective scan (one direction)", () => SelectiveScan.Apply(xc, dt, a, bm, cm, p["D"], z, p["dt_proj.bias"], true)),
+            ("flip x, z, y (backward direction)", () => { xs.flip(2); z.flip(2); xc.flip(2); }),
+            ("out_proj", () => nn.functional.linear(xc.transpose(1, 2), p["out_proj.weight"])),
+            ("whole mixer (BiMamba.forward)", () => mixer.call(x)),
+            ("replica: in_proj + chunk", () => Mamba.InProjection(Lin(mixer, "in_proj"), x).chunk(2, 1)),
+            ("replica: forward direction", () => { var q = Mamba.InProjection(Lin(mixer, "in_proj"), x).chunk(2, 1); Mamba.Mixer(q[0], q[1], conv, xProj, Lin(mixer, "dt_proj"), p["A_log"], p["D"], c.Rank, c.DState); }),
+            ("replica: backward direction", () => { var q = Mamba.InProjection(Lin(mixer, "in_proj"), x).chunk(2, 1); Mamba.Mixer(q[0].flip(2), q[1].flip(2), Conv(mixer, "conv1d_b"), Lin(mixer, "x_proj_b"), Lin(mixer, "dt_proj_b"), p["A_b_log"], p["D_b"], c.Rank, c.DState); }),
+            ("replica: both + out_proj", () =>
+            {
+                var q = Mamba.InProjection(Lin(mixer, "in_proj"), x).chunk(2, 1);
+                var f = Mamba.Mixer(q[0], q[1], conv, xProj, Lin(mixer, "dt_proj"), p["A_log"], p["D"], c.Rank, c.DState);
+                var b = Mamba.Mixer(q[0].flip(2), q[1].flip(2), Conv(mixer, "conv1d_b"), Lin(mixer, "x_proj_b"), Lin(mixer, "dt_proj_b"), p["A_b_log"], p["D_b"], c.Rank, c.DState);
+                Lin(mixer, "out_proj").call(((f + b.flip(2)) / 2).transpose(1, 2));
+            }),
+        };
+        Console.WriteLine($"one Vim layer, D {dim}, {tokens} tokens, {TorchRuntime.Threads} thread(s), float32; " +
+            $"rows run round-robin for {rounds} rounds, fastest run reported (robust to load from other processes)");
+        var best = Enumerable.Repeat(double.MaxValue, rows.Length).ToArray();
+        for (int round = 0; round < rounds + 3; round++)
+            for (int i = 0; i < rows.Length; i++)
+            {
+                using var scope = NewDisposeScope();
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                rows[i].Item2();
+                if (round >= 3) best[i] = Math.Min(best[i], sw.Elapsed.TotalMilliseconds);
+            }
+        Console.WriteLine();
+        Console.WriteLine("| piece | ms |");
+        Console.WriteLine("|---|---|");
+        for (int i = 0; i < rows.Length; i++)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {rows[i].Item1} | {best[i]:F2} |"));
+        return 0;
+    }
+
+    static Conv1d Conv(BiMamba m, string name) => (Conv1d)m.named_children().First(c => c.name == name).module;
+    static Linear Lin(BiMamba m, string name) => (Linear)m.named_children().First(c => c.name == name).module;
+
+}

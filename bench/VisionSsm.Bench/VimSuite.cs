@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Globalization;
+using VisionSsm.Models;
+using VisionSsm.Runtime;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Bench;
+
+/// <summary>
+/// Vision Mamba inference speed and memory (BENCHMARKS.md "Vim"): 2 threads, float32, no_grad, batch 1.
+/// vim_small at 224², then vim_small beside deit_small (DeiT-S, same size class) at growing resolutions. Each
+/// configuration runs in its own child process so its peak RSS (VmHWM) is its own.
+/// Usage: <c>vim [--sizes 224,384,512,768,1024] [--threads 2] [--reps 5]</c>;
+/// one configuration: <c>vim --one MODEL SIZE [--threads 2] [--reps 5]</c>; vim_nano training step:
+/// <c>vim --nano-train [--threads 2]</c>.
+/// </summary>
+public static class VimSuite
+{
+    public static void RegisterSuite() =>
+        Suites.Register("vim", "Vim-S vs DeiT-S inference: img/s and peak RSS per resolution (child process per config)", Run);
+
+    static int Run(string[] args)
+    {
+        int threads = Measure.IntOption(args, "--threads", 2);
+        int reps = Measure.IntOption(args, "--reps", 5);
+        if (args.Contains("--nano-train")) return NanoTrain(threads, reps);
+        int one = Array.IndexOf(args, "--one");
+        if (one >= 0) return RunOne(args[one + 1], int.Parse(args[one + 2], CultureInfo.InvariantCulture), threads, reps);
+
+        int s = Array.IndexOf(args, "--sizes");
+        var sizes = s >= 0 ? args[s + 1].Split(',').Select(int.Parse).ToArray() : [224, 384, 512, 768, 1024];
+        Console.WriteLine($"threads {threads}, float32, batch 1, median of {reps} after warm-up; peak RSS = VmHWM of a child process per row");
+        Console.WriteLine();
+        Console.WriteLine("| model | image | tokens | ms/img | img/s | peak RSS MiB | RSS before build MiB | page faults / forward |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (int size in sizes)
+            foreach (var model in new[] { "vim_small", "deit_small" })
+                Console.WriteLine(Child(model, size, threads, reps));
+        return 0;
+    }
+
+    /// <summary>Runs <c>--one</c> in a fresh process and returns its table row.</summary>
+    static string Child(string model, int size, int threads, int reps)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(VimSuite).Assembly.Location);
+        foreach (var a in new[] { "vim", "--one", model, size.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture), "--reps", reps.ToString(CultureInfo.InvariantCulture) })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var row = output.Split('\n').LastOrDefault(l => l.StartsWith("| ", StringComparison.Ordinal));
+        return p.ExitCode == 0 && row is not null ? row : $"| {model} | {size} | | failed (exit {p.ExitCode}) | | | | |";
+    }
+
+    /// <summary>
+    /// Training-step time of vim_nano on Fashion-MNIST-shaped batches (128 × 1 × 28 × 28, 10 classes: forward,
+    /// cross-entropy, backward, AdamW step), and the implied time of one 60,000-image epoch.
+    /// </summary>
+    static int NanoTrain(int threads, int reps)
+    {
+        TorchRuntime.SetThreads(threads);
+        using var model = ModelZoo.Create("vim_nano", new ModelOptions(NumClasses: 10, InChannels: 1));
+        model.train();
+        using var opt = TorchSharp.torch.optim.AdamW(model.parameters(), 1e-3);
+        using var x = randn(128, 1, 28, 28);
+        using var y = randint(0, 10, [128], dtype: ScalarType.Int64);
+        double ms = Measure.MedianMs(() =>
+        {
+            opt.zero_grad();
+            var loss = nn.functional.cross_entropy(model.call(x), y);
+            loss.backward();
+            opt.step();
+        }, warmup: 2, reps: Math.Max(reps, 5));
+        long parameters = model.parameters().Sum(p => p.numel());
+        Console.WriteLine($"vim_nano ({parameters:N0} parameters), batch 128 × 1 × 28², {threads} threads, float32, median of {Math.Max(reps, 5)} steps");
+        Console.WriteLine();
+        Console.WriteLine("| step ms | img/s | epoch of 60,000 (469 steps) |");
+        Console.WriteLine("|---|---|---|");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {ms:F0} | {128000 / ms:F0} | {469 * ms / 1000:F0} s |"));
+        return 0;
+    }
+
+    /// <summary>Minor page faults of this process so far (/proc/self/stat field 10): a load-independent sign of
+    /// buffers being returned to the OS and faulted in again.</summary>
+    static long MinorFaults()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7], CultureInfo.InvariantCulture);   // field 10 overall; 3rd after the command name
+    }
+
+    static int RunOne(string name, int size, int threads, int reps)
+    {
+        TorchRuntime.SetThreads(threads);
+        double before = Measure.PeakRssMiB();
+        using var model = ModelZoo.Create(name, new ModelOptions(ImageSize: size));
+        model.eval();
+        using var x = randn(1, 3, size, size);
+        double ms;
+        long faults0, faults1;
+        using (no_grad())
+        {
+            ms = Measure.MedianMs(() => model.call(x), warmup: 1, reps: reps);
+            faults0 = MinorFaults();
+            using (NewDisposeScope()) model.call(x);
+            faults1 = MinorFaults();
+        }
+        int tokens = (size / 16) * (size / 16) + 1;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {size}² | {tokens} | {ms:F0} | {1000 / ms:F2} | {Measure.PeakRssMiB():F0} | {before:F0} | {faults1 - faults0} |"));
+        return 0;
+    }
+}
