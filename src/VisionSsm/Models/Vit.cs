@@ -41,7 +41,8 @@ public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
         patch_embed = new PatchEmbed(inChannels, config.EmbedDim, config.PatchSize);
         // timm init: cls_token ~ N(0, 1e-6), pos_embed ~ trunc_normal(0.02), Linear trunc_normal(0.02) + zero bias.
         cls_token = Parameter(randn(1, 1, config.EmbedDim) * 1e-6);
-        pos_embed = Parameter(TruncNormal([1, GridSize * GridSize + 1, config.EmbedDim]));
+        pos_embed = Parameter(zeros(1, GridSize * GridSize + 1, config.EmbedDim));
+        WeightInit.TruncNormal(pos_embed, 0.02);
         var rates = DropPath.LinearSchedule(config.DropPathRate, config.Depth);
         blocks = new ModuleList<VitBlock>(Enumerable.Range(0, config.Depth)
             .Select(i => new VitBlock(config.EmbedDim, config.Heads, config.MlpRatio, rates[i])).ToArray());
@@ -52,13 +53,11 @@ public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
             foreach (var (_, m) in named_modules())
                 if (m is Linear lin)
                 {
-                    lin.weight!.copy_(TruncNormal(lin.weight!.shape));
+                    WeightInit.TruncNormal(lin.weight!, 0.02);
                     lin.bias?.zero_();
                 }
         if (device is not null) this.to(device);
     }
-
-    static Tensor TruncNormal(long[] shape) => (randn(shape) * 0.02).clamp(-2, 2);
 
     public override Tensor forward(Tensor x)
     {

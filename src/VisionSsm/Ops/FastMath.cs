@@ -44,13 +44,17 @@ internal static class FastMath
 
     /// <summary>
     /// exp for float: x = k·ln2 + r, |r| ≤ ln2/2, Cephes expf polynomial for e^r, 2^k built in the exponent bits.
+    /// k is rounded with the 1.5·2^23 "magic number" (its integer lands in the low mantissa bits, so no round or
+    /// float→int conversion instruction is needed; .NET 10's saturating conversion costs four instructions).
     /// Inputs are clamped to [-87, 88] so 2^k stays a normal number (e^-87 ≈ 1.6e-38 stands in for smaller values).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ExpF(Vector256<float> x)
     {
         x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87f)), Vector256.Create(88f));
-        var k = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var magic = Vector256.Create(12582912f);                                     // 1.5·2^23
+        var t = Vector256.FusedMultiplyAdd(x, Vector256.Create(1.44269504088896341f), magic);
+        var k = t - magic;                                                           // round(x·log2 e)
         var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-0.693359375f), x);
         r = Vector256.FusedMultiplyAdd(k, Vector256.Create(2.12194440e-4f), r);
         var p = Vector256.FusedMultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
@@ -59,16 +63,19 @@ internal static class FastMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
         var y = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
-        var pow2 = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).As<int, float>();
+        // bits(t) = bits(magic) + k, and bits(magic) << 23 vanishes mod 2^32, so (bits(t) + 127) << 23 = bits(2^k).
+        var pow2 = Vector256.ShiftLeft(t.As<float, int>() + Vector256.Create(127), 23).As<int, float>();
         return y * pow2;
     }
 
-    /// <summary>exp for double: x = k·ln2 + r (two-part ln2), degree-12 Taylor polynomial for e^r, clamp [-708, 709].</summary>
+    /// <summary>exp for double: x = k·ln2 + r (two-part ln2), degree-12 Taylor polynomial for e^r, clamp [-708, 709], k by the magic number 1.5·2^52.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> ExpD(Vector256<double> x)
     {
         x = Vector256.Min(Vector256.Max(x, Vector256.Create(-708.0)), Vector256.Create(709.0));
-        var k = Vector256.Round(x * Vector256.Create(1.4426950408889634));
+        var magic = Vector256.Create(6755399441055744.0);                              // 1.5·2^52, as in ExpF
+        var t = Vector256.FusedMultiplyAdd(x, Vector256.Create(1.4426950408889634), magic);
+        var k = t - magic;
         var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-6.93145751953125e-1), x);
         r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-1.42860682030941723212e-6), r);
         var p = Vector256.Create(1.0 / 479001600);                                 // 1/12!
@@ -84,7 +91,7 @@ internal static class FastMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
-        var pow2 = Vector256.ShiftLeft(Vector256.ConvertToInt64(k) + Vector256.Create(1023L), 52).As<long, double>();
+        var pow2 = Vector256.ShiftLeft(t.As<double, long>() + Vector256.Create(1023L), 52).As<long, double>();
         return p * pow2;
     }
 
@@ -125,10 +132,20 @@ internal static class FastMath
         return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Splat<T>(20.0)), x, sp);
     }
 
-    /// <summary>Derivative of softplus (threshold 20): σ(x) for x ≤ 20, 1 above.</summary>
+    /// <summary>
+    /// softplus(x) and its derivative σ(x) (1 above the threshold 20) from one exp: with e = exp(−|x|),
+    /// σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x &lt; 0.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<T> SoftplusGrad<T>(Vector256<T> x) where T : unmanaged =>
-        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Splat<T>(20.0)), Splat<T>(1.0), Sigmoid(x));
+    public static Vector256<T> SoftplusWithGrad<T>(Vector256<T> x, out Vector256<T> grad) where T : unmanaged
+    {
+        var one = Splat<T>(1.0);
+        var e = Exp(-Vector256.Abs(x));
+        var above = Vector256.GreaterThan(x, Splat<T>(20.0));
+        var sig = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<T>.Zero), one, e) / (one + e);
+        grad = Vector256.ConditionalSelect(above, one, sig);
+        return Vector256.ConditionalSelect(above, x, Vector256.Max(x, Vector256<T>.Zero) + Log1pUnit(e));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Sigmoid<T>(Vector256<T> x) where T : unmanaged

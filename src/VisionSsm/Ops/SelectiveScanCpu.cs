@@ -19,6 +19,9 @@ public static class SelectiveScanCpu
     /// <summary>Test hook: the degree of parallelism for calls made on this thread (null = <see cref="TorchRuntime.KernelParallelism"/>).</summary>
     [ThreadStatic] internal static ParallelOptions? ParallelismOverride;
 
+    /// <summary>Outputs at least this large are written with non-temporal stores.</summary>
+    internal static long StreamingBytes = 16L << 20;
+
     public static bool Supports(ScanArguments a) => a.U.device_type == DeviceType.CPU;
 
     public static (Tensor y, Tensor lastState) Apply(ScanArguments a)
@@ -68,6 +71,10 @@ public static class SelectiveScanCpu
         try
         {
             k.Y = Ptr<T>(y);
+            // y larger than half the L3 (32 MB here) would only evict the inputs: stream it past the cache when
+            // every row starts 32-byte aligned (the chunk and tile offsets are multiples of 32 bytes).
+            k.StreamY = Transposes.Supported && y.numel() * sizeof(T) >= StreamingBytes
+                && plan.Length * sizeof(T) % 32 == 0 && ((nint)k.Y & 31) == 0;
             k.Last = Ptr<T>(last);
             k.Saved = saved is null ? null : Ptr<T>(saved);
             Run(plan.Units, k.ScratchVectors * sizeof(Vector256<T>), 0,

@@ -41,7 +41,12 @@ internal static unsafe class Transposes
 
     /// <summary>W consecutive vectors at <paramref name="src"/> (lanes = rows) back to W rows of W elements.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void TransposeBack<T>(Vector256<T>* src, T* dst, long rowStride) where T : unmanaged
+    /// <remarks>
+    /// <paramref name="stream"/> uses non-temporal (cache-bypassing) stores, which need 32-byte-aligned rows: for
+    /// outputs larger than the cache they save the read-for-ownership of every written line. Call
+    /// <see cref="Sse.StoreFence"/> before another thread reads the result.
+    /// </remarks>
+    public static void TransposeBack<T>(Vector256<T>* src, T* dst, long rowStride, bool stream) where T : unmanaged
     {
         if (typeof(T) == typeof(float))
         {
@@ -49,16 +54,30 @@ internal static unsafe class Transposes
             var d = (float*)dst;
             Transpose8(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
                 out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
-            Avx.Store(d, o0); Avx.Store(d + rowStride, o1); Avx.Store(d + 2 * rowStride, o2); Avx.Store(d + 3 * rowStride, o3);
-            Avx.Store(d + 4 * rowStride, o4); Avx.Store(d + 5 * rowStride, o5); Avx.Store(d + 6 * rowStride, o6); Avx.Store(d + 7 * rowStride, o7);
+            Store(d, o0, stream); Store(d + rowStride, o1, stream); Store(d + 2 * rowStride, o2, stream); Store(d + 3 * rowStride, o3, stream);
+            Store(d + 4 * rowStride, o4, stream); Store(d + 5 * rowStride, o5, stream); Store(d + 6 * rowStride, o6, stream); Store(d + 7 * rowStride, o7, stream);
         }
         else
         {
             var s = (Vector256<double>*)src;
             var d = (double*)dst;
             Transpose4(s[0], s[1], s[2], s[3], out var o0, out var o1, out var o2, out var o3);
-            Avx.Store(d, o0); Avx.Store(d + rowStride, o1); Avx.Store(d + 2 * rowStride, o2); Avx.Store(d + 3 * rowStride, o3);
+            Store(d, o0, stream); Store(d + rowStride, o1, stream); Store(d + 2 * rowStride, o2, stream); Store(d + 3 * rowStride, o3, stream);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(float* d, Vector256<float> v, bool stream)
+    {
+        if (stream) Avx.StoreAlignedNonTemporal(d, v);
+        else Avx.Store(d, v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(double* d, Vector256<double> v, bool stream)
+    {
+        if (stream) Avx.StoreAlignedNonTemporal(d, v);
+        else Avx.Store(d, v);
     }
 
     /// <summary>

@@ -237,6 +237,23 @@ public class SelectiveScanCpuTests
         Assert.All(x, t => Assert.True(t!.grad is not null));
     }
 
+    /// <summary>The non-temporal store path for large outputs writes the same values as ordinary stores.</summary>
+    [Fact]
+    public void StreamingStoresWriteTheSameValues()
+    {
+        using var scope = NewDisposeScope();
+        var x = ScanInputs.Make(new ScanCase(2, 16, 64, 2, 0, true, true, true, true), 12)
+            .Select(t => t?.to_type(ScalarType.Float32)).ToArray();
+        using var _ = no_grad();
+        var plain = Scan(x, true);
+        long saved = SelectiveScanCpu.StreamingBytes;
+        SelectiveScanCpu.StreamingBytes = 0;
+        Tensor streamed;
+        try { streamed = Scan(x, true); }
+        finally { SelectiveScanCpu.StreamingBytes = saved; }
+        Assert.Equal(0.0, ScanInputs.RelErr(streamed, plain));
+    }
+
     [Fact]
     public void DispatchUsesKernelOnCpu()
     {

@@ -1,0 +1,105 @@
+using System.Globalization;
+using VisionSsm.Analysis;
+using VisionSsm.Models;
+using VisionSsm.Runtime;
+
+namespace VisionSsm.Bench;
+
+/// <summary>
+/// Suite <c>vgamba</c>: vGamba-B/L beside ResNet-50/101, DeiT-S and BoT50 in one run (float32 inference, 224²,
+/// batch 1 and 8, 2 threads by default). Prints a Markdown table and the issue-5 target:
+/// vgamba_b img/s ≥ 0.7 × resnet50 img/s × (4.1 / 4.65).
+/// Options: --threads 2 --batches 1,8 --size 224 --warmup 2 --reps 5 --models vgamba_b,vgamba_l,resnet50,... --flops-only
+/// </summary>
+public static class VGambaSuite
+{
+    public static void RegisterSuite()
+    {
+        Suites.Register("vgamba", "vGamba-B/L vs ResNet-50/101, DeiT-S, BoT50: inference img/s", Run);
+        Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
+    }
+
+    /// <summary>Training throughput (forward + backward + SGD step) of the small-image variants on 1×28×28 inputs.
+    /// Options: --threads 2 --batch 64 --steps 10 --models resnet_nano,vgamba_nano,deit_nano</summary>
+    static int RunNanoTrain(string[] args)
+    {
+        int threads = Measure.IntOption(args, "--threads", 2);
+        int batch = Measure.IntOption(args, "--batch", 64);
+        int steps = Measure.IntOption(args, "--steps", 10);
+        TorchRuntime.SetThreads(threads);
+        Console.WriteLine($"threads {threads}, batch {batch}, 1×28×28, SGD, median of {steps} steps after 2 warm-up steps");
+        Console.WriteLine();
+        Console.WriteLine("| model | params | step ms | img/s | Fashion-MNIST epoch (60k) |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var name in Measure.StringOption(args, "--models", "resnet_nano,vgamba_nano,deit_nano").Split(','))
+        {
+            using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
+            model.train();
+            using var opt = TorchSharp.torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9);
+            using var x = TorchSharp.torch.randn(batch, 1, 28, 28);
+            using var y = TorchSharp.torch.randint(0, 10, [batch]);
+            var times = new List<double>();
+            for (int i = 0; i < steps + 2; i++)
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                opt.zero_grad();
+                TorchSharp.torch.nn.functional.cross_entropy(model.call(x), y).backward();
+                opt.step();
+                if (i >= 2) times.Add(sw.Elapsed.TotalSeconds);
+            }
+            times.Sort();
+            double s = times[times.Count / 2];
+            Console.WriteLine(FormattableString.Invariant(
+                $"| {name} | {model.parameters().Sum(p => p.numel()):N0} | {s * 1000:F0} | {batch / s:F0} | {60000 / (batch / s) / 60:F1} min |"));
+        }
+        return 0;
+    }
+
+    static int Run(string[] args)
+    {
+        int threads = Measure.IntOption(args, "--threads", 2);
+        int size = Measure.IntOption(args, "--size", 224);
+        int warmup = Measure.IntOption(args, "--warmup", 2);
+        int reps = Measure.IntOption(args, "--reps", 5);
+        var batches = Measure.StringOption(args, "--batches", "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        if (args.Contains("--flops-only")) batches = [];
+        var names = Measure.StringOption(args, "--models", "vgamba_b,vgamba_l,resnet50,resnet101,deit_small,bot50").Split(',');
+        TorchRuntime.SetThreads(threads);
+
+        Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}");
+        Console.WriteLine();
+        Console.WriteLine("| model | params (M) | params thop (M) | GMACs thop | GMACs fvcore |" + string.Concat(batches.Select(b => $" batch {b} ms | batch {b} img/s |")));
+        Console.WriteLine("|---|---|---|---|---|" + string.Concat(batches.Select(_ => "---|---|")));
+        var imgPerSec = new Dictionary<(string, int), double>();
+        foreach (var name in names)
+        {
+            using var model = ModelZoo.Create(name, new ModelOptions(ImageSize: size));
+            double pm = model.parameters().Sum(p => p.numel()) / 1e6;
+            var thopReport = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Thop);
+            double thop = thopReport.GFlops, thopParams = thopReport.VisibleParameters / 1e6;
+            double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
+            var cells = new List<string>();
+            foreach (int b in batches)
+            {
+                model.eval();
+                using var noGrad = TorchSharp.torch.no_grad();
+                using var x = TorchSharp.torch.randn(b, 3, size, size);
+                double s = Measure.MedianMs(() => model.call(x), warmup, reps) / 1000;
+                imgPerSec[(name, b)] = b / s;
+                cells.Add((s * 1000).ToString("F0", CultureInfo.InvariantCulture));
+                cells.Add((b / s).ToString("F2", CultureInfo.InvariantCulture));
+            }
+            Console.WriteLine(FormattableString.Invariant($"| {name} | {pm:F2} | {thopParams:F2} | {thop:F3} | {fv:F3} |{string.Concat(cells.Select(c => $" {c} |"))}"));
+        }
+        Console.WriteLine();
+        foreach (int b in batches)
+            if (imgPerSec.TryGetValue(("vgamba_b", b), out var vg) && imgPerSec.TryGetValue(("resnet50", b), out var rn))
+            {
+                double target = 0.7 * rn * (4.1 / 4.65);
+                Console.WriteLine(FormattableString.Invariant(
+                    $"batch {b}: vgamba_b {vg:F2} img/s vs target 0.7 × resnet50 {rn:F2} × 4.1/4.65 = {target:F2} img/s → {(vg >= target ? "met" : "NOT met")} (ratio {vg / rn:F3})"));
+            }
+        return 0;
+    }
+}

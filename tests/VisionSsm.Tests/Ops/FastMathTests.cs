@@ -1,0 +1,63 @@
+using System.Runtime.Intrinsics;
+using VisionSsm.Ops;
+
+namespace VisionSsm.Tests.Ops;
+
+/// <summary>The kernel's own vector exp/softplus/sigmoid against System.Math in double precision.</summary>
+public class FastMathTests
+{
+    static IEnumerable<double> Grid(double lo, double hi, int count) =>
+        Enumerable.Range(0, count).Select(i => lo + (hi - lo) * i / (count - 1));
+
+    static double Softplus(double x) => x > 20 ? x : Math.Max(x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x)));
+
+    [Fact]
+    public void FloatExpIsAccurateToAFewUlp()
+    {
+        foreach (double x in Grid(-87, 88, 20001).Concat(Grid(-1e-3, 1e-3, 101)))
+        {
+            float got = FastMath.ExpF(Vector256.Create((float)x)).GetElement(3);
+            double want = Math.Exp((float)x);
+            Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"exp({x}) = {got}, expected {want}");
+        }
+        Assert.True(FastMath.ExpF(Vector256.Create(-200f)).GetElement(0) < 1e-37f);   // clamped, not garbage
+    }
+
+    [Fact]
+    public void DoubleExpIsAccurateToRounding()
+    {
+        foreach (double x in Grid(-700, 700, 20001))
+        {
+            double got = FastMath.ExpD(Vector256.Create(x)).GetElement(1);
+            double want = Math.Exp(x);
+            Assert.True(Math.Abs(got - want) <= 5e-15 * want, $"exp({x}) = {got}, expected {want}");
+        }
+    }
+
+    [Fact]
+    public void SoftplusAndItsGradientMatchTheDefinition()
+    {
+        foreach (double x in Grid(-40, 40, 4001).Append(20.0).Append(20.0001))
+        {
+            double sp = FastMath.SoftplusWithGrad(Vector256.Create(x), out var g).GetElement(0);
+            double want = Softplus(x);
+            double wantGrad = x > 20 ? 1 : 1 / (1 + Math.Exp(-x));
+            Assert.True(Math.Abs(sp - want) <= 1e-15 * Math.Max(1, want), $"softplus({x}) = {sp}, expected {want}");
+            Assert.True(Math.Abs(g.GetElement(0) - wantGrad) <= 1e-15, $"σ({x})");
+            Assert.Equal(sp, FastMath.Softplus(Vector256.Create(x)).GetElement(0), 15);
+            float spf = FastMath.Softplus(Vector256.Create((float)x)).GetElement(0);
+            Assert.True(Math.Abs(spf - Softplus((float)x)) <= 4e-7 * Math.Max(1e-30, Softplus((float)x)) + 1e-12, $"float softplus({x})");
+        }
+    }
+
+    [Fact]
+    public void SigmoidMatchesTheDefinition()
+    {
+        foreach (double x in Grid(-30, 30, 601))
+        {
+            float got = FastMath.Sigmoid(Vector256.Create((float)x)).GetElement(0);
+            double want = 1 / (1 + Math.Exp(-(float)x));
+            Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"σ({x}) = {got}, expected {want}");
+        }
+    }
+}
