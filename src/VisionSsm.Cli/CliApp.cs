@@ -1,28 +1,38 @@
 using System.CommandLine;
-using VisionSsm.Models;
-using VisionSsm.Runtime;
 
 namespace VisionSsm.Cli;
+
+/// <summary>Where a command writes and whether it may draw live progress (a terminal) or must print plain lines.</summary>
+public sealed record CliContext(TextWriter Out, TextWriter Error, bool Interactive)
+{
+    /// <summary>The process console; live progress only when stdout is a terminal.</summary>
+    public static CliContext FromConsole() => new(Console.Out, Console.Error, !Console.IsOutputRedirected);
+
+    /// <summary>Set by Ctrl+C / SIGTERM (train saves a checkpoint and exits) or by a caller that wants to stop a run.</summary>
+    public CancellationToken Cancellation { get; init; }
+}
 
 /// <summary>The `vssm` command tree: a thin layer over the library; each verb lives in its own file.</summary>
 public static class CliApp
 {
-    public static RootCommand Build()
+    public static RootCommand Build(CliContext? context = null)
     {
+        context ??= CliContext.FromConsole();
         var root = new RootCommand("VisionSsm: state-space vision backbones (VMamba, Vim, vGamba) on TorchSharp.");
-        root.Subcommands.Add(ModelsCommand());
+        root.Subcommands.Add(TrainCommand.Create(context));
+        root.Subcommands.Add(EvalCommand.Create(context));
+        root.Subcommands.Add(PredictCommand.Create(context));
+        root.Subcommands.Add(ModelsCommand.Create(context));
+        root.Subcommands.Add(FlopsCommand.Create(context));
+        root.Subcommands.Add(BenchCommand.Create(context));
         return root;
     }
 
-    static Command ModelsCommand()
+    /// <summary>Parses and runs <paramref name="args"/>; returns the exit code (0 = success). Usable in-process (tests).</summary>
+    public static int Run(string[] args, CliContext? context = null)
     {
-        var cmd = new Command("models", "List the model zoo.");
-        cmd.SetAction(_ =>
-        {
-            NativeLibraryCheck.EnsureLoaded();
-            foreach (var e in ModelZoo.Entries) Console.WriteLine($"{e.Name,-28} {e.Family,-10} {e.DefaultImageSize}px  {e.Description}");
-            return 0;
-        });
-        return cmd;
+        context ??= CliContext.FromConsole();
+        var parse = Build(context).Parse(args);
+        return parse.Invoke(new InvocationConfiguration { Output = context.Out, Error = context.Error, ProcessTerminationTimeout = null });
     }
 }

@@ -1,4 +1,4 @@
-using System.CommandLine;
 using VisionSsm.Cli;
 
-return CliApp.Build().Parse(args).Invoke();
+using var shutdown = new ShutdownSignal();
+return CliApp.Run(args, CliContext.FromConsole() with { Cancellation = shutdown.Token });

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using VisionSsm.Data;
+using VisionSsm.Training;
+
+namespace VisionSsm.Cli;
+
+/// <summary>`vssm predict`: top-k labels with probabilities for image files (timm inference.py).</summary>
+static class PredictCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var cmd = new Command("predict", "Classify image files (JPEG/PNG/…) with a checkpoint; prints the top-k labels with probabilities.");
+        var images = new Argument<string[]>("images") { Description = "image files", Arity = ArgumentArity.OneOrMore };
+        var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "checkpoint file (it records model, classes and preprocessing)", Required = true };
+        var model = new Option<string>("--model") { Description = "zoo model name (default: the one the checkpoint records)" };
+        var topK = new Option<int>("--top-k", "-k") { Description = "labels per image", DefaultValueFactory = _ => 5 };
+        var useEma = new Option<bool>("--ema") { Description = "use the EMA weights" };
+        var threads = CommonOptions.Threads();
+        var device = CommonOptions.Device();
+        cmd.Arguments.Add(images);
+        foreach (var o in new Option[] { checkpoint, model, topK, useEma }) cmd.Options.Add(o);
+        CommonOptions.Add(cmd, threads, device);
+        cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
+        {
+            var dev = CommonOptions.Apply(p, threads, device);
+            if (p.GetValue(topK) < 1) throw new ArgumentException($"--top-k {p.GetValue(topK)}: expected ≥ 1.", "top-k");
+            var files = p.GetValue(images)!;
+            foreach (var f in files)
+                if (!File.Exists(f)) throw new FileNotFoundException($"image '{f}' does not exist.", f);
+            using var ckpt = Checkpoint.Load(p.GetValue(checkpoint)!);
+            using var predictor = new Predictor(ckpt, p.GetValue(model), p.GetValue(useEma), dev);
+            int failed = 0;
+            foreach (var f in files)
+            {
+                ImageSample image;
+                try { image = ImageDecoder.Decode(f); }
+                catch (ImageReadException e) { ctx.Error.WriteLine($"error: {e.Message}"); failed++; continue; }
+                ctx.Out.WriteLine($"{f}:");
+                foreach (var pr in predictor.Predict(image, p.GetValue(topK)))
+                    ctx.Out.WriteLine($"  {pr.Probability * 100,6:F2}%  {pr.Label} ({pr.ClassIndex})");
+            }
+            return failed == 0 ? 0 : 1;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace VisionSsm.Training;
+
+/// <summary>
+/// A run's output folder (timm's <c>output/train/&lt;name&gt;</c>): <c>config.json</c>, <c>metrics.csv</c> and
+/// <c>metrics.jsonl</c> (one row per epoch), <c>curves.png</c> (training curves), <c>last.ckpt</c> and <c>best.ckpt</c>.
+/// </summary>
+public sealed class RunFolder
+{
+    public string Path { get; }
+    public string ConfigPath => System.IO.Path.Combine(Path, "config.json");
+    public string MetricsCsvPath => System.IO.Path.Combine(Path, "metrics.csv");
+    public string MetricsJsonlPath => System.IO.Path.Combine(Path, "metrics.jsonl");
+    public string CurvesPath => System.IO.Path.Combine(Path, "curves.png");
+    public string LastCheckpointPath => System.IO.Path.Combine(Path, "last.ckpt");
+    public string BestCheckpointPath => System.IO.Path.Combine(Path, "best.ckpt");
+
+    public RunFolder(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Path = System.IO.Path.GetFullPath(path);
+    }
+
+    /// <summary>A new folder under <paramref name="root"/> named by UTC time and model (e.g. <c>runs/20261122-191500-vmamba_nano</c>).</summary>
+    public static RunFolder CreateNew(string root, string modelName)
+    {
+        string stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        string path = System.IO.Path.Combine(root, $"{stamp}-{modelName}");
+        for (int i = 2; Directory.Exists(path); i++) path = System.IO.Path.Combine(root, $"{stamp}-{modelName}-{i}");
+        var run = new RunFolder(path);
+        Directory.CreateDirectory(run.Path);
+        return run;
+    }
+
+    /// <summary>Opens an existing run folder (for --resume); <paramref name="path"/> may also be its last.ckpt.</summary>
+    public static RunFolder OpenExisting(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (File.Exists(path)) path = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        var run = new RunFolder(path);
+        if (!Directory.Exists(run.Path)) throw new DirectoryNotFoundException($"--resume: run folder '{path}' does not exist.");
+        if (!File.Exists(run.LastCheckpointPath))
+            throw new FileNotFoundException($"--resume: '{run.Path}' has no last.ckpt to resume from.", run.LastCheckpointPath);
+        return run;
+    }
+
+    public void WriteConfig(TrainConfig config)
+    {
+        Directory.CreateDirectory(Path);
+        File.WriteAllText(ConfigPath, config.ToJson());
+    }
+
+    /// <summary>Rewrites the metrics files with <paramref name="rows"/> (all epochs so far; a resumed run keeps its history).</summary>
+    public void WriteMetrics(IReadOnlyList<EpochMetrics> rows)
+    {
+        Directory.CreateDirectory(Path);
+        File.WriteAllLines(MetricsCsvPath, rows.Select(r => r.ToCsv()).Prepend(string.Join(",", EpochMetrics.Columns)));
+        File.WriteAllLines(MetricsJsonlPath, rows.Select(r => JsonSerializer.Serialize(r)));
+    }
+
+    /// <summary>Reads metrics.jsonl (empty when absent).</summary>
+    public IReadOnlyList<EpochMetrics> ReadMetrics() =>
+        File.Exists(MetricsJsonlPath)
+            ? File.ReadAllLines(MetricsJsonlPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<EpochMetrics>(l)!).ToList()
+            : [];
+}

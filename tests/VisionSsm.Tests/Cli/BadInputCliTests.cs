@@ -1,0 +1,106 @@
+namespace VisionSsm.Tests.Cli;
+
+[Collection(SerialTrainingCollection.Name)]
+public class BadInputCliTests
+{
+    static void Fails(CliHarness.Outcome r, params string[] fragments)
+    {
+        Assert.True(r.ExitCode != 0, r.ToString());
+        foreach (var f in fragments) Assert.True(r.Error.Contains(f), $"expected '{f}' in:\n{r}");
+        Assert.DoesNotContain("   at ", r.Error); // a message, not a stack trace
+    }
+
+    [Fact]
+    public void UnknownModel() =>
+        Fails(CliHarness.Run("train", "--model", "no_such_model", "--data", CliHarness.WriteIdx(CliHarness.TempDir("idx"))),
+            "Unknown model 'no_such_model'", "vmamba_nano");
+
+    [Fact]
+    public void UnknownModelInFlopsAndBench()
+    {
+        Fails(CliHarness.Run("flops", "--model", "nope"), "Unknown model 'nope'");
+        Fails(CliHarness.Run("bench", "--models", "deit_nano,nope", "--sizes", "8"), "Unknown model 'nope'");
+        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8,x"), "--sizes", "integers");
+    }
+
+    [Fact]
+    public void MissingDataDirectory() =>
+        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", "/nonexistent/vssm-data"), "--data", "/nonexistent/vssm-data", "does not exist");
+
+    [Fact]
+    public void DirectoryWithoutData() =>
+        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", CliHarness.TempDir("empty")), "no recognised data set", "idx");
+
+    [Fact]
+    public void ImageSizeTheModelCannotTake() =>
+        Fails(CliHarness.Run("train", "--model", "deit_nano", "--img-size", "10", "--batch-size", "16", "--data", CliHarness.WriteIdx(CliHarness.TempDir("idx"))),
+            "deit_nano", "1×10×10", "default size is 28");
+
+    [Fact]
+    public void BadOptionValues()
+    {
+        string data = CliHarness.WriteIdx(CliHarness.TempDir("idx"));
+        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--epochs", "0"), "--epochs");
+        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--batch-size", "1000"), "--batch-size 1000", "64 images");
+        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--device", "cuda"), "--device", "CUDA");
+        Fails(CliHarness.Run("train", "--epochs", "abc"), "abc");
+    }
+
+    [Fact]
+    public void MissingAndUnreadableCheckpoints()
+    {
+        Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt"), "/nonexistent/x.ckpt", "does not exist");
+        string garbage = Path.Combine(CliHarness.TempDir("ckpt"), "garbage.ckpt");
+        File.WriteAllText(garbage, "this is not a checkpoint");
+        Fails(CliHarness.Run("eval", "--checkpoint", garbage), garbage, "not a VisionSsm checkpoint");
+        Fails(CliHarness.Run("predict", "--checkpoint", garbage, garbage), "not a VisionSsm checkpoint");
+    }
+
+    [Fact]
+    public void MissingImageForPredict() =>
+        Fails(CliHarness.Run("predict", "--checkpoint", "/nonexistent/x.ckpt", "/nonexistent/cat.jpg"), "/nonexistent/cat.jpg");
+}
+
+[Collection(SerialTrainingCollection.Name)]
+public class OtherVerbsCliTests
+{
+    [Fact]
+    public void ModelsListsTheZooWithPaperFigures()
+    {
+        var r = CliHarness.Run("models", "--filter", "nano");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        foreach (var m in new[] { "vmamba_nano", "deit_nano", "resnet_nano" }) Assert.Contains(m, r.Out);
+        Assert.Contains("paper GFLOPs", r.Out);
+    }
+
+    [Fact]
+    public void FlopsBreaksDownByLayerType()
+    {
+        var r = CliHarness.Run("flops", "--model", "resnet_nano", "--size", "28", "--in-chans", "1");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("| conv |", r.Out);
+        Assert.Contains("| linear |", r.Out);
+    }
+
+    [Fact]
+    public void BenchWritesATableAndAPlot()
+    {
+        string png = Path.Combine(CliHarness.TempDir("bench"), "bench.png");
+        var r = CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8,16", "--seconds", "0.01", "--plot", png);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("| deit_nano | 8 | 1 |", r.Out);
+        Assert.Contains("| deit_nano | 16 | 1 |", r.Out);
+        Assert.True(new FileInfo(png).Length > 1000);
+    }
+
+    [Fact]
+    public void TrainsOnAnImageFolder()
+    {
+        string data = CliHarness.WriteImageFolder(CliHarness.TempDir("folder"));
+        string run = Path.Combine(CliHarness.TempDir("runs"), "folder");
+        var r = CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--epochs", "1", "--batch-size", "4", "--output", run);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("on 8 images, 2 classes, 3×8×8", r.Out);
+        Assert.Contains("per-class accuracy", r.Out);
+    }
+}
