@@ -20,6 +20,14 @@ public static class VGambaSuite
         Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
     }
 
+    static void TableHeader(string settings, params string[] columns)
+    {
+        Console.WriteLine(settings);
+        Console.WriteLine();
+        Console.WriteLine("| " + string.Join(" | ", columns) + " |");
+        Console.WriteLine("|" + string.Concat(columns.Select(_ => "---|")));
+    }
+
     /// <summary>Median ms of each vGamba-B mixer site's parts at 224 (one block of each kind), beside the 3×3 conv of a plain
     /// ResNet-50 block at the same place. Options: --threads 1 --batch 1 --reps 5</summary>
     static int RunProfile(string[] args)
@@ -28,10 +36,8 @@ public static class VGambaSuite
         int batch = Measure.IntOption(args, "--batch", 1);
         int reps = Measure.IntOption(args, "--reps", 5);
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"threads {threads}, batch {batch}, median of {reps}");
-        Console.WriteLine();
-        Console.WriteLine("| site (P, side) | × in B | cell ms | MHSA ms | fusion ms | Gamba block ms | ResNet 3×3 conv ms |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        TableHeader($"threads {threads}, batch {batch}, median of {reps}",
+            "site (P, side)", "× in B", "cell ms", "MHSA ms", "fusion ms", "Gamba block ms", "ResNet 3×3 conv ms");
         using var noGrad = TorchSharp.torch.no_grad();
         foreach (var (p, side, count) in new[] { (256, 28, 1), (256, 14, 5), (512, 14, 1), (512, 7, 2) })
         {
@@ -48,7 +54,6 @@ public static class VGambaSuite
             double tm = Measure.MedianMs(() => mhsa.call(h), 1, reps);
             double tf = Measure.MedianMs(() => fusion.call(h, h), 1, reps);
             double tb = Measure.MedianMs(() => block.call(x), 1, reps);
-
             double tv = Measure.MedianMs(() => conv.call(x), 1, reps);
             Console.WriteLine(FormattableString.Invariant($"| {p}, {side} | {count} | {tc:F1} | {tm:F1} | {tf:F1} | {tb:F1} | {tv:F1} |"));
         }
@@ -63,10 +68,8 @@ public static class VGambaSuite
         int batch = Measure.IntOption(args, "--batch", 64);
         int steps = Measure.IntOption(args, "--steps", 10);
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"threads {threads}, batch {batch}, 1×28×28, SGD, median of {steps} steps after 2 warm-up steps");
-        Console.WriteLine();
-        Console.WriteLine("| model | params | step ms | img/s | Fashion-MNIST epoch (60k) |");
-        Console.WriteLine("|---|---|---|---|---|");
+        TableHeader($"threads {threads}, batch {batch}, 1×28×28, SGD, median of {steps} steps after 2 warm-up steps",
+            "model", "params", "step ms", "img/s", "Fashion-MNIST epoch (60k)");
         foreach (var name in Measure.StringOption(args, "--models", "resnet_nano,vgamba_nano,deit_nano").Split(','))
         {
             using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
