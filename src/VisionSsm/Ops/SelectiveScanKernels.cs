@@ -23,6 +23,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public T* Y, Last, Saved;
     /// <summary>Write y with non-temporal stores (set for outputs much larger than the cache, rows 32-byte aligned).</summary>
     public bool StreamY;
+    /// <summary>Pairs of states in Vector512 registers in the forward step (float only; switch for measurement).</summary>
+    public static bool UseVector512 = true;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
     // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks); padded lanes are 0
@@ -278,7 +280,26 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     {
         var dtu = dt * u;
         var acc = Vector256<T>.Zero;
-        for (int s = 0; s < n; s++)
+        int s = 0;
+        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && UseVector512)
+        {
+            // States in pairs (n, n+1) fill one 512-bit register: twice the exp throughput on full-width AVX-512.
+            var dt2 = Vector512.Create(dt, dt).As<T, float>();
+            var dtu2 = Vector512.Create(dtu, dtu).As<T, float>();
+            var acc2 = Vector512<float>.Zero;
+            for (; s + 2 <= n; s += 2)
+            {
+                var da = ExpF(dt2 * Vector512.Load((float*)(a + s)));
+                if (daOut != null) Vector512.Store(da, (float*)(daOut + s));
+                var bv = Vector512.Create(Vector256.Create(bp[(long)s * len]), Vector256.Create(bp[(long)(s + 1) * len])).As<T, float>();
+                var hv = Vector512.FusedMultiplyAdd(da, Vector512.Load((float*)(hPrev + s)), dtu2 * bv);
+                Vector512.Store(hv, (float*)(hOut + s));
+                var cv = Vector512.Create(Vector256.Create(cp[(long)s * len]), Vector256.Create(cp[(long)(s + 1) * len])).As<T, float>();
+                acc2 = Vector512.FusedMultiplyAdd(hv, cv, acc2);
+            }
+            acc = (acc2.GetLower() + acc2.GetUpper()).As<float, T>();
+        }
+        for (; s < n; s++)
         {
             var da = Exp(dt * a[s]);
             if (daOut != null) daOut[s] = da;
