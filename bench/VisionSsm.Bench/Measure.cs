@@ -6,16 +6,25 @@ namespace VisionSsm.Bench;
 /// <summary>Timing and memory helpers shared by the suites.</summary>
 public static class Measure
 {
-    /// <summary>Median wall time in ms of <paramref name="action"/> after <paramref name="warmup"/> untimed calls; each call in its own dispose scope.</summary>
+    /// <summary>
+    /// When true, <see cref="MedianMs"/> reports process CPU time instead of wall time: on a shared, loaded machine
+    /// CPU time with one thread stays close to the quiet-machine wall time, while wall time does not.
+    /// </summary>
+    public static bool UseCpuTime { get; set; }
+
+    /// <summary>Median wall (or CPU, see <see cref="UseCpuTime"/>) time in ms of <paramref name="action"/> after <paramref name="warmup"/> untimed calls; each call in its own dispose scope.</summary>
     public static double MedianMs(Action action, int warmup = 2, int reps = 5)
     {
         for (int i = 0; i < warmup; i++) Scoped(action);
         var times = new double[reps];
         for (int i = 0; i < reps; i++)
         {
+            var process = Process.GetCurrentProcess();
+            var cpu = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             Scoped(action);
-            times[i] = sw.Elapsed.TotalMilliseconds;
+            process.Refresh();
+            times[i] = UseCpuTime ? (process.TotalProcessorTime - cpu).TotalMilliseconds : sw.Elapsed.TotalMilliseconds;
         }
         Array.Sort(times);
         return times[reps / 2];

@@ -16,7 +16,48 @@ public static class VGambaSuite
     public static void RegisterSuite()
     {
         Suites.Register("vgamba", "vGamba-B/L vs ResNet-50/101, DeiT-S, BoT50: inference img/s", Run);
+        Suites.Register("vgamba-profile", "vGamba-B mixer parts (cell, MHSA, fusion) vs the 3×3 conv they replace, batch 1 inference", RunProfile);
         Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
+    }
+
+    static void TableHeader(string settings, params string[] columns)
+    {
+        Console.WriteLine(settings);
+        Console.WriteLine();
+        Console.WriteLine("| " + string.Join(" | ", columns) + " |");
+        Console.WriteLine("|" + string.Concat(columns.Select(_ => "---|")));
+    }
+
+    /// <summary>Median ms of each vGamba-B mixer site's parts at 224 (one block of each kind), beside the 3×3 conv of a plain
+    /// ResNet-50 block at the same place. Options: --threads 1 --batch 1 --reps 5</summary>
+    static int RunProfile(string[] args)
+    {
+        int threads = Measure.IntOption(args, "--threads", 1);
+        int batch = Measure.IntOption(args, "--batch", 1);
+        int reps = Measure.IntOption(args, "--reps", 5);
+        TorchRuntime.SetThreads(threads);
+        TableHeader($"threads {threads}, batch {batch}, median of {reps}",
+            "site (P, side)", "× in B", "cell ms", "MHSA ms", "fusion ms", "Gamba block ms", "ResNet 3×3 conv ms");
+        using var noGrad = TorchSharp.torch.no_grad();
+        foreach (var (p, side, count) in new[] { (256, 28, 1), (256, 14, 5), (512, 14, 1), (512, 7, 2) })
+        {
+            int c = p / 2;
+            using var block = new Layers.GambaBlock(p, side);
+            using var cell = new Layers.GambaCell(c, side);
+            using var mhsa = new Layers.BotMhsa2d(c, side, 4, 1);
+            using var fusion = new Layers.GatedFusion(c, p);
+            using var conv = Layers.Bottleneck.Conv3x3(p, side == 28 || (p == 512 && side == 14) ? 2 : 1);
+            foreach (var m in new TorchSharp.torch.nn.Module[] { block, cell, mhsa, fusion, conv }) m.eval();
+            using var x = TorchSharp.torch.randn(batch, p, side, side);
+            using var h = TorchSharp.torch.randn(batch, c, side, side);
+            double tc = Measure.MedianMs(() => cell.call(h), 1, reps);
+            double tm = Measure.MedianMs(() => mhsa.call(h), 1, reps);
+            double tf = Measure.MedianMs(() => fusion.call(h, h), 1, reps);
+            double tb = Measure.MedianMs(() => block.call(x), 1, reps);
+            double tv = Measure.MedianMs(() => conv.call(x), 1, reps);
+            Console.WriteLine(FormattableString.Invariant($"| {p}, {side} | {count} | {tc:F1} | {tm:F1} | {tf:F1} | {tb:F1} | {tv:F1} |"));
+        }
+        return 0;
     }
 
     /// <summary>Training throughput (forward + backward + SGD step) of the small-image variants on 1×28×28 inputs.
@@ -27,10 +68,8 @@ public static class VGambaSuite
         int batch = Measure.IntOption(args, "--batch", 64);
         int steps = Measure.IntOption(args, "--steps", 10);
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"threads {threads}, batch {batch}, 1×28×28, SGD, median of {steps} steps after 2 warm-up steps");
-        Console.WriteLine();
-        Console.WriteLine("| model | params | step ms | img/s | Fashion-MNIST epoch (60k) |");
-        Console.WriteLine("|---|---|---|---|---|");
+        TableHeader($"threads {threads}, batch {batch}, 1×28×28, SGD, median of {steps} steps after 2 warm-up steps",
+            "model", "params", "step ms", "img/s", "Fashion-MNIST epoch (60k)");
         foreach (var name in Measure.StringOption(args, "--models", "resnet_nano,vgamba_nano,deit_nano").Split(','))
         {
             using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));

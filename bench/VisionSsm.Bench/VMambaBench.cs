@@ -25,10 +25,78 @@ public static class VMambaBench
         int mi = Array.IndexOf(args, "--model");
         string name = mi >= 0 && mi + 1 < args.Length ? args[mi + 1] : "vmamba_tiny_s1l8";
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"## vmamba — {name}, {threads} threads, float32, median of {reps} after warm-up; {DateTime.UtcNow:u}");
+        Measure.UseCpuTime = args.Contains("--cpu-time");
+        bool malloc = !args.Contains("--no-malloc-tuning") && MallocTuning.KeepLargeBlocksInHeap();
+        Console.WriteLine($"## vmamba — {name}, {threads} threads, float32, median of {reps} after warm-up, {(Measure.UseCpuTime ? "process CPU time" : "wall time")}, malloc tuning {(malloc ? "on" : "off")}; {DateTime.UtcNow:u}");
         Console.WriteLine($"scan kernel: {(SelectiveScanCpu.Supports(ProbeArgs()) ? "SIMD (SelectiveScanCpu)" : "reference (kernel not available)")}");
         Console.WriteLine();
 
+        if (args.Contains("--breakdown-only"))
+        {
+            var m = (VMamba)ModelZoo.Create(name);
+            m.eval();
+            Breakdown(m, Measure.IntOption(args, "--batch", 8), Measure.IntOption(args, "--size", 224), reps);
+            return 0;
+        }
+        if (args.Contains("--linear"))
+        {
+            int lb = Measure.IntOption(args, "--batch", 8);
+            // 1×1 projection variants at the MLP's fc1 shapes: GEMM on the NHWC view vs conv2d 1×1.
+            Console.WriteLine("| shape | linear on NHWC view | conv 1×1 channels-last | conv 1×1 NCHW | GELU |");
+            Console.WriteLine("|---|---|---|---|---|");
+            foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            {
+                var x = ChannelsLast.To(randn(lb, c, s, s));
+                var xn = x.contiguous();
+                var w = randn(4 * c, c) * 0.02;
+                var bias = zeros(4 * c);
+                var w4 = w.view(4 * c, c, 1, 1);
+                var hidden = randn(lb, 4 * c, s, s);
+                double a = Measure.MedianMs(() => nn.functional.linear(x.permute(0, 2, 3, 1), w, bias), 2, reps);
+                double b = Measure.MedianMs(() => nn.functional.conv2d(x, w4, bias), 2, reps);
+                double cc = Measure.MedianMs(() => nn.functional.conv2d(xn, w4, bias), 2, reps);
+                double g = Measure.MedianMs(() => nn.functional.gelu(hidden), 2, reps);
+                Console.WriteLine($"| ({lb}, {c}→{4 * c}, {s}²) | {a:F2} | {b:F2} | {cc:F2} | {g:F2} |");
+            }
+            return 0;
+        }
+        if (args.Contains("--xproj"))
+        {
+            // SS2D step 4 at VMamba-T (s1l8) stage shapes, batch 8: broadcast matmuls vs grouped conv1d (upstream v05).
+            Console.WriteLine("| shape (B, K, Di, L) | matmul x_proj + dt | conv1d groups=4 x_proj + dt |");
+            Console.WriteLine("|---|---|---|");
+            foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            {
+                long r = (c + 15) / 16, l = s * s;
+                var seq = randn(8, 4, c, l);
+                var xpw = randn(4, r + 2, c);
+                var dtw = randn(4, c, r);
+                double a = Measure.MedianMs(() => matmul(dtw, matmul(xpw, seq).narrow(2, 0, r)), 2, reps);
+                double b = Measure.MedianMs(() =>
+                {
+                    var xd = nn.functional.conv1d(seq.view(8, 4 * c, l), xpw.view(4 * (r + 2), c, 1), groups: 4).view(8, 4, r + 2, l);
+                    nn.functional.conv1d(xd.narrow(2, 0, r).reshape(8, 4 * r, l), dtw.view(4 * c, r, 1), groups: 4);
+                }, 2, reps);
+                Console.WriteLine($"| (8, 4, {c}, {l}) | {a:F2} | {b:F2} |");
+            }
+            return 0;
+        }
+        if (args.Contains("--cross-scan"))
+        {
+            // Cross-scan and cross-merge at VMamba-T stage shapes (batch 8), channels-last input as in SS2D.
+            Console.WriteLine("| shape (B, C, H, W) | scan ms | merge ms | MB written by the scan |");
+            Console.WriteLine("|---|---|---|---|");
+            foreach (var (c, s) in new[] { (96, 56), (192, 28), (384, 14), (768, 7) })
+            {
+                var x = ChannelsLast.To(randn(8, c, s, s));
+                var ys = randn(8, 4, c, s * s);
+                double a = Measure.MedianMs(() => CrossScan.Scan(x), 2, reps);
+                double m = Measure.MedianMs(() => CrossScan.Merge(ys, s, s), 2, reps);
+                Console.WriteLine($"| (8, {c}, {s}, {s}) | {a:F2} | {m:F2} | {ys.numel() * 4 / 1e6:F0} |");
+            }
+            return 0;
+        }
+        if (args.Contains("--small")) return SmallImages(name == "vmamba_tiny_s1l8" ? "vmamba_nano" : name, reps);
         var model = (VMamba)ModelZoo.Create(name);
         model.eval();
         Console.WriteLine("| mode | input | batch | ms / batch | img/s | peak RSS MiB |");
@@ -58,6 +126,30 @@ public static class VMambaBench
         }
         Console.WriteLine();
         Breakdown(model, 8, 224, reps);
+        return 0;
+    }
+
+    /// <summary>Training-step throughput of a small-image variant on 1×28×28 (Fashion-MNIST shape), batch 128.</summary>
+    static int SmallImages(string name, int reps)
+    {
+        var model = ModelZoo.Create(name, new ModelOptions(NumClasses: 10, InChannels: 1, ImageSize: 28));
+        var x = randn(128, 1, 28, 28);
+        var y = randint(0, 10, [128]);
+        var opt = optim.AdamW(model.parameters(), 1e-3);
+        model.train();
+        var cpu = Process.GetCurrentProcess();
+        var before = cpu.TotalProcessorTime;
+        double ms = Measure.MedianMs(() =>
+        {
+            opt.zero_grad();
+            nn.functional.cross_entropy(model.call(x), y).backward();
+            opt.step();
+        }, warmup: 2, reps: reps);
+        cpu.Refresh();
+        double cpuMs = (cpu.TotalProcessorTime - before).TotalMilliseconds / (reps + 2);
+        long parameters = model.parameters().Sum(p => p.numel());
+        double mflops = Analysis.FlopCounter.Count(model, [1, 1, 28, 28], Analysis.FlopConvention.Fvcore).Total / 1e6;
+        Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | {mflops:F1} MFLOPs (fvcore) at 1×28² | train step batch 128, 1×28² | {ms:F0} ms ({(Measure.UseCpuTime ? "CPU" : "wall")}) | {cpuMs:F0} ms process CPU (all threads) | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
         return 0;
     }
 

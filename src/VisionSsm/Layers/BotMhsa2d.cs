@@ -63,9 +63,12 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
         var q = Q.call(x).view(b, Heads, d, np);
         var k = K.call(x).view(b, Heads, d, np);
         var v = V.call(x).view(b, Heads, d, np);
-        var r = (rel_h + rel_w).view(1, Heads, d, np);
-        var energy = matmul(q.transpose(-2, -1), k) + matmul(r.transpose(-2, -1), q);   // [i, j] = q_i·k_j + r_i·q_j
-        if (ScaleLogits) energy = energy * (1.0 / Math.Sqrt(d));
+        var r = (rel_h + rel_w).view(1, Heads, d, np).expand(b, -1, -1, -1);
+        // energy[i, j] = q_i·k_j + r_i·q_j as ONE product [q; r]ᵀ[k; q] over 2d rows: the same MACs as the two
+        // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).
+        var left = cat([q, r], dim: 2);
+        if (ScaleLogits) left = left * (1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
+        var energy = matmul(left.transpose(-2, -1), cat([k, q], dim: 2));
         var attn = functional.softmax(energy, -1);
         var o = matmul(v, attn.transpose(-2, -1));                                      // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();

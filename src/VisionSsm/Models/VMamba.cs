@@ -182,8 +182,9 @@ public sealed class VMambaFamily : IModelFamily
         ["vmamba_small_s2l15"] = new(Dims(96), [2, 2, 15, 2], SsmRatio: 2.0, DropPathRate: 0.3),
         ["vmamba_base_s2l15"] = new(Dims(128), [2, 2, 15, 2], SsmRatio: 2.0, DropPathRate: 0.6),
         ["vmamba_tiny_v0"] = new(Dims(96), [2, 2, 9, 2], SsmRatio: 2.0, MlpRatio: 0, DropPathRate: 0.2, V0: true),
-        // Small images (28×28 / 32×32): stride-2 stem, so stage maps are 14, 7, 4, 2 for 28².
-        ["vmamba_nano"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 2.0, DropPathRate: 0.05, StemStride: 2),
+        // Small images (28×28 / 32×32): stride-2 stem, so stage maps are 14, 7, 4, 2 for 28²; ssm_ratio 1 as the
+        // README's T (s1l8): halves the scan, cross-scan and projection cost, which dominate at this size.
+        ["vmamba_nano"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.05, StemStride: 2),
     };
 
     public IEnumerable<ModelEntry> Entries =>
@@ -193,7 +194,7 @@ public sealed class VMambaFamily : IModelFamily
         Entry("vmamba_small_s2l15", 224, new(50.1, 8.716, 83.6, Readme), "VMamba-S [s2l15]"),
         Entry("vmamba_base_s2l15", 224, new(88.6, 15.359, 83.9, Readme), "VMamba-B [s2l15]"),
         Entry("vmamba_tiny_v0", 224, new(22.9, 5.627, 82.2, Readme), "Vanilla VMamba-T (v0: z gate, d_state 16, no MLP, patch merging)"),
-        Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1) for 28²/32² inputs"),
+        Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1, ssm_ratio 1) for 28²/32² inputs"),
     ];
 
     static ModelEntry Entry(string name, int size, ReportedFigures? reported, string description) =>

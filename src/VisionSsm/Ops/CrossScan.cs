@@ -9,7 +9,9 @@ namespace VisionSsm.Ops;
 /// k0 row-major (index h·W + w), k1 column-major (index w·H + h), k2 = k0 reversed, k3 = k1 reversed.
 /// The merge sums the four routes back onto the map. The two are adjoint linear maps, so each is the other's
 /// backward (<c>CrossScanF</c> / <c>CrossMergeF</c>); merge(scan(x)) = 4x.
-/// The fast paths use a handful of whole-tensor copies (transpose, flip, cat) — no per-element work in C#.
+/// The fast paths are a handful of whole-tensor copies (strided copy, transpose, flip) that libtorch vectorises; a
+/// tiled C# transpose kernel was measured slower at all but the largest stage (notes/vmamba.md). The index-list
+/// twins are the slow references.
 /// </summary>
 public static class CrossScan
 {

@@ -65,8 +65,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public void ForwardUnit(int unit, Vector256<T>* scratch)
     {
         int n = p.States, len = p.Length, chunk = p.Chunk;
-        int b = unit / p.Blocks, k = unit % p.Blocks;
-        int d0 = p.BlockStart[k], cw = p.BlockCount[k];
+        var (b, k, d0, cw, row, bOff, cOff) = Locate(unit);
         var h = scratch;
         var tu = h + n;
         var tdt = tu + chunk;
@@ -74,9 +73,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var ty = tz + chunk;
         for (int s = 0; s < n; s++) h[s] = Vector256<T>.Zero;
 
-        long row = ((long)b * p.Channels + d0) * len;
-        T* bBase = B + ((long)b * p.GroupsB + p.GroupOfB(k)) * n * len;
-        T* cBase = C + ((long)b * p.GroupsC + p.GroupOfC(k)) * n * len;
+        T* bBase = B + bOff;
+        T* cBase = C + cOff;
         Vector256<T>* a = aV + k * n;
         var dSkip = dV[k];
         var bias = biasV[k];
@@ -93,18 +91,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
 
             for (int j = 0; j < tc; j++)
             {
-                var dt = tdt[j];
                 var uj = tu[j];
-                var dtu = dt * uj;
-                var acc = Vector256<T>.Zero;
-                T* bp = bBase + t0 + j;
-                T* cp = cBase + t0 + j;
-                for (int s = 0; s < n; s++)
-                {
-                    var hs = Fma(Exp(dt * a[s]), h[s], dtu * Vector256.Create(bp[(long)s * len]));
-                    h[s] = hs;
-                    acc = Fma(hs, Vector256.Create(cp[(long)s * len]), acc);
-                }
+                var acc = Step(tdt[j], uj, a, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
                 if (hasD) acc = Fma(dSkip, uj, acc);
                 if (hasZ) acc *= tz[j] * Sigmoid(tz[j]);
                 ty[j] = acc;
@@ -131,8 +119,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public void BackwardUnit(int unit, Vector256<T>* scratch, T* dB, T* dC)
     {
         int n = p.States, len = p.Length, chunk = p.Chunk;
-        int b = unit / p.Blocks, k = unit % p.Blocks;
-        int d0 = p.BlockStart[k], cw = p.BlockCount[k];
+        var (b, k, d0, cw, row, bOff, cOff) = Locate(unit);
         var h0 = scratch;
         var carry = h0 + n;
         var dAacc = carry + n;
@@ -151,10 +138,6 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var sc = sb + chunk * n;       // (chunk, N): gy·h per lane, summed over lanes into dC
         for (int s = 0; s < n; s++) { carry[s] = Vector256<T>.Zero; dAacc[s] = Vector256<T>.Zero; }
 
-        long row = ((long)b * p.Channels + d0) * len;
-        int gB = p.GroupOfB(k), gC = p.GroupOfC(k);
-        long bOff = ((long)b * p.GroupsB + gB) * n * len;
-        long cOff = ((long)b * p.GroupsC + gC) * n * len;
         T* bBase = B + bOff;
         T* cBase = C + cOff;
         Vector256<T>* a = aV + k * n;
@@ -190,23 +173,9 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             // Recompute the forward inside the chunk, keeping h_t and exp(dt_t A) for every step.
             for (int j = 0; j < tc; j++)
             {
-                var dt = tdt[j];
                 var uj = tu[j];
-                var dtu = dt * uj;
-                var acc = Vector256<T>.Zero;
-                T* bp = bBase + t0 + j;
-                T* cp = cBase + t0 + j;
-                var prev = j == 0 ? h0 : hs + (j - 1) * n;
-                var hj = hs + j * n;
-                var daj = das + j * n;
-                for (int s = 0; s < n; s++)
-                {
-                    var da = Exp(dt * a[s]);
-                    daj[s] = da;
-                    var hv = Fma(da, prev[s], dtu * Vector256.Create(bp[(long)s * len]));
-                    hj[s] = hv;
-                    acc = Fma(hv, Vector256.Create(cp[(long)s * len]), acc);
-                }
+                var acc = Step(tdt[j], uj, a, bBase + t0 + j, cBase + t0 + j, len, n,
+                    j == 0 ? h0 : hs + (j - 1) * n, hs + j * n, das + j * n);
                 if (hasD) acc = Fma(dSkip, uj, acc);           // y before the gate
                 var g = tg[j];
                 Vector256<T> gy;
@@ -286,6 +255,38 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             DDPart[d] = ((T*)&dDacc)[l];
             DBiasPart[d] = ((T*)&dBiasAcc)[l];
         }
+    }
+
+    /// <summary>Where unit (batch b, block k) lives: channels [d0, d0 + cw), its u/Δ/z/y row offset and B, C offsets.</summary>
+    (int b, int k, int d0, int cw, long row, long bOff, long cOff) Locate(int unit)
+    {
+        int b = unit / p.Blocks, k = unit % p.Blocks;
+        int d0 = p.BlockStart[k];
+        long nl = (long)p.States * p.Length;
+        return (b, k, d0, p.BlockCount[k], ((long)b * p.Channels + d0) * p.Length,
+            ((long)b * p.GroupsB + p.GroupOfB(k)) * nl, ((long)b * p.GroupsC + p.GroupOfC(k)) * nl);
+    }
+
+    /// <summary>
+    /// One time step for all N states (reference-spec §1.2 steps 2–4 without D): h = exp(dt·A_n)·hPrev + dt·u·B_n,
+    /// returns Σ_n C_n·h_n. <paramref name="hOut"/> may equal <paramref name="hPrev"/>; exp(dt·A) is kept in
+    /// <paramref name="daOut"/> unless it is null (the backward's recomputation keeps it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<T> Step(Vector256<T> dt, Vector256<T> u, Vector256<T>* a, T* bp, T* cp, int len, int n,
+        Vector256<T>* hPrev, Vector256<T>* hOut, Vector256<T>* daOut)
+    {
+        var dtu = dt * u;
+        var acc = Vector256<T>.Zero;
+        for (int s = 0; s < n; s++)
+        {
+            var da = Exp(dt * a[s]);
+            if (daOut != null) daOut[s] = da;
+            var hv = Fma(da, hPrev[s], dtu * Vector256.Create(bp[(long)s * len]));
+            hOut[s] = hv;
+            acc = Fma(hv, Vector256.Create(cp[(long)s * len]), acc);
+        }
+        return acc;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
