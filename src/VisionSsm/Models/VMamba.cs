@@ -95,7 +95,10 @@ public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
         return classifier.call(x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The four stage maps after their blocks (before downsampling): strides 4, 8, 16, 32.</summary>
+    /// <summary>
+    /// The four stage maps after their blocks (before downsampling; strides 4, 8, 16, 32 of the official model).
+    /// They are (B, C, H, W) with channels-last storage: call <c>contiguous()</c> before <c>view</c>.
+    /// </summary>
     public IReadOnlyList<Tensor> ForwardFeatures(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -107,8 +110,8 @@ public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
 
     Tensor Stages(Tensor x, List<Tensor>? features)
     {
-        if (x.dim() != 4 || x.shape[1] != patch_embed_in)
-            throw new ArgumentException($"VMamba expects (B, {patch_embed_in}, H, W); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        if (x.dim() != 4 || x.shape[1] != InChannels)
+            throw new ArgumentException($"VMamba expects (B, {InChannels}, H, W); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         x = patch_embed.call(ChannelsLast.To(x));
         foreach (var stage in layers)
         {
@@ -119,7 +122,7 @@ public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
         return x;
     }
 
-    long patch_embed_in => ((Conv2d)patch_embed.children().First()).weight!.shape[1];
+    long InChannels => ((Conv2d)patch_embed.children().First()).weight!.shape[1];
 
     /// <summary>Stem v2 (§2.3): conv 3×3/2 → LN2d → GELU → conv 3×3/2 → LN2d; indices 0, 2, 4, 5, 7 as upstream.</summary>
     static Sequential StemV2(int inChannels, int c0, int stride)

@@ -68,6 +68,29 @@ internal static class FastMath
         return y * pow2;
     }
 
+    /// <summary>
+    /// <see cref="ExpF"/> on 16 lanes, for the exp-bound N ≥ 2 scan loops on CPUs with full-width AVX-512 (the BCL's
+    /// Vector512.Exp is far slower, ecosystem.md §4.3). Same polynomial, clamp and magic-number rounding.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ExpF(Vector512<float> x)
+    {
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-87f)), Vector512.Create(88f));
+        var magic = Vector512.Create(12582912f);
+        var t = Vector512.FusedMultiplyAdd(x, Vector512.Create(1.44269504088896341f), magic);
+        var k = t - magic;
+        var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-0.693359375f), x);
+        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(2.12194440e-4f), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        var y = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
+        var pow2 = Vector512.ShiftLeft(t.As<float, int>() + Vector512.Create(127), 23).As<int, float>();
+        return y * pow2;
+    }
+
     /// <summary>exp for double: x = k·ln2 + r (two-part ln2), degree-12 Taylor polynomial for e^r, clamp [-708, 709], k by the magic number 1.5·2^52.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> ExpD(Vector256<double> x)

@@ -254,6 +254,29 @@ public class SelectiveScanCpuTests
         Assert.Equal(0.0, ScanInputs.RelErr(streamed, plain));
     }
 
+    /// <summary>The Vector512 state-pair step (used on AVX-512 machines) and the Vector256 step agree.</summary>
+    [Fact]
+    public void Vector512StepMatchesVector256Step()
+    {
+        using var scope = NewDisposeScope();
+        var x = ScanInputs.Make(new ScanCase(2, 16, 40, 5, 0, true, true, true, true), 13)   // odd N: pairs + one
+            .Select(t => t?.to_type(ScalarType.Float32).requires_grad_(true)).ToArray();
+        var y512 = Scan(x, true);
+        y512.pow(2).sum().backward();
+        var g512 = x.Select(t => t!.grad!.clone()).ToArray();
+        foreach (var t in x) t!.grad!.zero_();
+        ScanKernel<float>.UseVector512 = false;
+        Tensor y256;
+        try
+        {
+            y256 = Scan(x, true);
+            y256.pow(2).sum().backward();
+        }
+        finally { ScanKernel<float>.UseVector512 = true; }
+        Assert.True(ScanInputs.RelErr(y512, y256) < 1e-6);
+        for (int i = 0; i < x.Length; i++) Assert.True(ScanInputs.RelErr(g512[i], x[i]!.grad!) < 1e-5, $"input {i}");
+    }
+
     [Fact]
     public void DispatchUsesKernelOnCpu()
     {
