@@ -37,7 +37,7 @@ public static class VGambaSuite
         int reps = Measure.IntOption(args, "--reps", 5);
         TorchRuntime.SetThreads(threads);
         TableHeader($"threads {threads}, batch {batch}, median of {reps}",
-            "site (P, side)", "× in B", "cell ms", "MHSA ms", "fusion ms", "Gamba block ms", "ResNet 3×3 conv ms");
+            "site (P, side)", "× in B", "cell ms", "of which scan ms", "MHSA ms", "fusion ms", "Gamba block ms", "ResNet 3×3 conv ms");
         using var noGrad = TorchSharp.torch.no_grad();
         foreach (var (p, side, count) in new[] { (256, 28, 1), (256, 14, 5), (512, 14, 1), (512, 7, 2) })
         {
@@ -51,11 +51,17 @@ public static class VGambaSuite
             using var x = TorchSharp.torch.randn(batch, p, side, side);
             using var h = TorchSharp.torch.randn(batch, c, side, side);
             double tc = Measure.MedianMs(() => cell.call(h), 1, reps);
+            long di = 2L * c, l = (long)side * side;
+            using var u = TorchSharp.torch.randn(batch, di, l);
+            using var a = -TorchSharp.torch.rand(di, 64);
+            using var bc = TorchSharp.torch.randn(batch, 64, l);
+            using var dvec = TorchSharp.torch.ones(di);
+            double ts = Measure.MedianMs(() => Ops.SelectiveScan.Apply(u, u, a, bc, bc, dvec, u, dvec, deltaSoftplus: true), 1, reps);
             double tm = Measure.MedianMs(() => mhsa.call(h), 1, reps);
             double tf = Measure.MedianMs(() => fusion.call(h, h), 1, reps);
             double tb = Measure.MedianMs(() => block.call(x), 1, reps);
             double tv = Measure.MedianMs(() => conv.call(x), 1, reps);
-            Console.WriteLine(FormattableString.Invariant($"| {p}, {side} | {count} | {tc:F1} | {tm:F1} | {tf:F1} | {tb:F1} | {tv:F1} |"));
+            Console.WriteLine(FormattableString.Invariant($"| {p}, {side} | {count} | {tc:F1} | {ts:F1} | {tm:F1} | {tf:F1} | {tb:F1} | {tv:F1} |"));
         }
         return 0;
     }
