@@ -281,7 +281,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var dtu = dt * u;
         var acc = Vector256<T>.Zero;
         int s = 0;
-        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && UseVector512)
+        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && n >= 2 && UseVector512)
         {
             // States in pairs (n, n+1) fill one 512-bit register: twice the exp throughput on full-width AVX-512.
             var dt2 = Dup(dt);
