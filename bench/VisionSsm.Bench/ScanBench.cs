@@ -10,7 +10,9 @@ namespace VisionSsm.Bench;
 /// `scan`: the selective-scan speed table of issue 2 — CPU kernel forward and forward+backward, the reference twin
 /// on the same cases, FLOP rate (VMamba's 9·B·L·D·N convention) and bytes moved against the machine ceiling
 /// (ecosystem.md §4.2: ~135 GFLOP/s f32 matmul and ~11 GB/s streaming on 2 threads).
-/// Options: --threads N (default 2), --runs N (default 20), --no-reference.
+/// Options: --threads N (default 2), --runs N (default 20), --no-reference, --no-malloc-tuning (by default, as the
+/// VMamba bench, <see cref="MallocTuning.KeepLargeBlocksInHeap"/> keeps freed multi-MB buffers in the heap so every
+/// call does not page-fault fresh mmap'd memory).
 /// </summary>
 public static class ScanBench
 {
@@ -32,8 +34,9 @@ public static class ScanBench
         int threads = Option(args, "--threads", 2);
         int runs = Math.Max(10, Option(args, "--runs", 20));
         bool reference = !args.Contains("--no-reference");
+        bool malloc = !args.Contains("--no-malloc-tuning") && MallocTuning.KeepLargeBlocksInHeap();
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"## Selective scan — {threads} thread(s), median/min of {runs} runs after warm-up, float32");
+        Console.WriteLine($"## Selective scan — {threads} thread(s), median/min of {runs} runs after warm-up, float32, malloc tuning {(malloc ? "on" : "off")}");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
         Console.WriteLine();
         Console.WriteLine("| case | pass | kernel median ms | min ms | thread-CPU min ms | target ms | GFLOP/s (at min) | GB moved | GB/s | reference median ms |");
