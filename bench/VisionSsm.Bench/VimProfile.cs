@@ -70,6 +70,14 @@ public static class VimProfile
         };
         Console.WriteLine($"one Vim layer, D {dim}, {tokens} tokens, {TorchRuntime.Threads} thread(s), float32; " +
             $"rows run round-robin for {rounds} rounds, fastest run reported (robust to load from other processes)");
+        if (args.Contains("--mixer-only"))
+        {
+            // Peak memory of the mixer alone: RSS before, after one call.
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RSS before {Measure.PeakRssMiB():F0} MiB"));
+            using (NewDisposeScope()) mixer.call(x);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak RSS after one mixer call {Measure.PeakRssMiB():F0} MiB"));
+            return 0;
+        }
         var best = Enumerable.Repeat(double.MaxValue, rows.Length).ToArray();
         for (int round = 0; round < rounds + 3; round++)
             for (int i = 0; i < rows.Length; i++)
@@ -84,6 +92,8 @@ public static class VimProfile
         Console.WriteLine("|---|---|");
         for (int i = 0; i < rows.Length; i++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {rows[i].Item1} | {best[i]:F2} |"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak RSS {Measure.PeakRssMiB():F0} MiB"));
         return 0;
     }
 

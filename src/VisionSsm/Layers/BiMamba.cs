@@ -75,10 +75,16 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
         Tensor xs = parts[0], z = parts[1];
-        var yF = Mamba.Mixer(xs, z, conv1d, x_proj, dt_proj, A_log, D, Config.Rank, Config.DState);
+        // Each direction in its own dispose scope, so its temporaries are freed before the other one runs (peak
+        // inference memory: one direction's activations, not two).
+        Tensor yF, yB;
+        using (NewDisposeScope())
+            yF = Mamba.Mixer(xs, z, conv1d, x_proj, dt_proj, A_log, D, Config.Rank, Config.DState).MoveToOuterDisposeScope();
         // Backward direction: both x and z flipped along L (§3.4), its own parameters, result flipped back.
-        var yB = Mamba.Mixer(xs.flip(2), z.flip(2), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, Config.Rank, Config.DState);
-        var y = yF + yB.flip(2);
+        using (NewDisposeScope())
+            yB = Mamba.Mixer(xs.flip(2), z.flip(2), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, Config.Rank, Config.DState)
+                .flip(2).MoveToOuterDisposeScope();
+        var y = yF + yB;
         if (DivideOut) y = y / 2;
         return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
     }

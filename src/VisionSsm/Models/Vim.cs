@@ -152,10 +152,19 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
         Tensor? residual = null;
         foreach (var layer in layers)
         {
-            using var scope = NewDisposeScope();                                    // free each layer's temporaries
-            var (h, r) = layer.Forward(hidden, residual);
-            hidden = h.MoveToOuterDisposeScope();
-            residual = r.MoveToOuterDisposeScope();
+            Tensor h, r;
+            using (NewDisposeScope())                                               // free each layer's temporaries
+            {
+                (h, r) = layer.Forward(hidden, residual);
+                h.MoveToOuterDisposeScope();
+                r.MoveToOuterDisposeScope();
+            }
+            // Drop our handles on the previous layer's outputs (autograd keeps its own references when it needs
+            // them), so inference memory stays at one layer's worth of activations rather than growing with depth.
+            if (!ReferenceEquals(hidden, t)) hidden.Dispose();
+            residual?.Dispose();
+            hidden = h;
+            residual = r;
         }
         // §3.3 end: out = norm_f(r + DropPath_f(h)).
         var final = RmsNorm.Float32OrWider(residual! + drop_path.call(hidden));
