@@ -44,11 +44,15 @@ public static class SelectiveScanCpu
         return (outs[0], lastState);
     }
 
+    /// <summary>Contiguous versions of the inputs; already-contiguous ones are passed through (no new handle).</summary>
     static ScanArguments Contiguous(ScanArguments a) => a with
     {
-        U = a.U.contiguous(), Delta = a.Delta.contiguous(), A = a.A.contiguous(), B = a.B.contiguous(),
-        C = a.C.contiguous(), D = a.D?.contiguous(), Z = a.Z?.contiguous(), DeltaBias = a.DeltaBias?.contiguous(),
+        U = Dense(a.U), Delta = Dense(a.Delta), A = Dense(a.A), B = Dense(a.B), C = Dense(a.C),
+        D = a.D is null ? null : Dense(a.D), Z = a.Z is null ? null : Dense(a.Z),
+        DeltaBias = a.DeltaBias is null ? null : Dense(a.DeltaBias),
     };
+
+    static Tensor Dense(Tensor t) => t.is_contiguous() ? t : t.contiguous();
 
     /// <summary>Runs the forward; <paramref name="saveStates"/> keeps the chunk-end states for the backward.</summary>
     internal static (Tensor y, Tensor last, Tensor? saved) Forward(ScanArguments a, bool saveStates) =>
@@ -96,7 +100,7 @@ public static class SelectiveScanCpu
         var dBiasPart = empty(a.Batch, a.Channels, dtype: a.U.dtype);
         var dB = zeros(a.Batch, a.GroupsB, a.States, a.Length, dtype: a.U.dtype);
         var dC = zeros(a.Batch, a.GroupsC, a.States, a.Length, dtype: a.U.dtype);
-        var g = gradY.contiguous();
+        var g = Dense(gradY);
         var k = NewKernel<T>(a, plan);
         try
         {
