@@ -13,7 +13,7 @@ public sealed record TrainConfig
     public string Model { get; init; } = "vmamba_nano";
     /// <summary>Data directory; null = the embedded default (Debian's Fashion-MNIST idx files).</summary>
     public string? Data { get; init; }
-    public int Epochs { get; init; } = 5;
+    public int Epochs { get; init; } = 3;
     public int BatchSize { get; init; } = 128;
     /// <summary>Peak learning rate (after warmup).</summary>
     public double Lr { get; init; } = 2e-3;
@@ -41,7 +41,7 @@ public sealed record TrainConfig
     /// <summary>Random horizontal flip (off for digits; on for natural images and clothes).</summary>
     public bool HFlip { get; init; } = true;
     /// <summary>Random crop with zero padding (pixels), the classic small-image augmentation; 0 = none.</summary>
-    public int CropPadding { get; init; } = 2;
+    public int CropPadding { get; init; }
     /// <summary>Input side; null = the data set's native size.</summary>
     public int? ImageSize { get; init; }
     public int Seed { get; init; } = 42;

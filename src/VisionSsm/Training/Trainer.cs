@@ -131,6 +131,7 @@ public sealed class Trainer : IDisposable
         for (int epoch = position.Epoch; epoch < Config.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
+            var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
             long imagesThisEpoch = 0;
             double lossSum = position.EpochLossSum;
             long correct = position.EpochCorrect, seen = position.EpochSeen;
@@ -189,7 +190,8 @@ public sealed class Trainer : IDisposable
             double top1 = Math.Max(lastTest.Top1, lastEma?.Top1 ?? 0);
             var row = new EpochMetrics(epoch + 1, step, schedule.At(Math.Max(0, step - 1)), lossSum / Math.Max(seen, 1), 100.0 * correct / Math.Max(seen, 1),
                 lastTest.MeanLoss, lastTest.Top1, lastTest.Top5, lastEma?.Top1, lastEma?.Top5,
-                trainSeconds, imagesThisEpoch / Math.Max(trainSeconds, 1e-9), Environment.WorkingSet);
+                trainSeconds, imagesThisEpoch / Math.Max(trainSeconds, 1e-9), Environment.WorkingSet,
+                (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds);
             history.Add(row);
             bool best = top1 > position.BestTop1 || position.BestEpoch == 0;
             position = position with

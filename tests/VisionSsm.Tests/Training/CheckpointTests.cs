@@ -19,7 +19,7 @@ public class CheckpointTests
         Model = new() { ["w"] = full(2, 3, value), ["n"] = tensor(new long[] { 7 }) },
         Ema = new() { ["w"] = full(2, 3, value + 1) },
         Optimizer = [1, 2, 3],
-        TorchRngState = random.get_rng_state(),
+        TorchRngState = tensor(new byte[] { 1, 2, 250 }),
     };
 
     static string TempFile() => Path.Combine(Path.GetTempPath(), "vssm-tests", $"ckpt-{Guid.NewGuid():N}", "last.ckpt");
@@ -47,6 +47,7 @@ public class CheckpointTests
         Assert.True(back.Ema!["w"].equal(full(2, 3, 2.5f)).all().item<bool>());
         Assert.Equal([1, 2, 3], back.Optimizer);
         Assert.Equal(savedRng, back.TorchRngState!.bytes.ToArray());
+        Assert.Equal(uint8, back.TorchRngState.dtype);
     }
 
     [Fact]
