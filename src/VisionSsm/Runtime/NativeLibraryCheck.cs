@@ -6,6 +6,9 @@ namespace VisionSsm.Runtime;
 /// Start-up check that libtorch and TorchSharp's shim load. The build patches the shim in every output
 /// (build/TorchSharpNativeFix.targets); this covers outputs copied elsewhere without that step: it patches the
 /// shim beside the application in place when the first load fails, and otherwise explains what to do.
+/// Before the first load it also applies the process-wide settings libtorch reads only once: the OpenMP wait
+/// policy (<see cref="OpenMpPolicy"/>) and glibc's large-block reuse (<see cref="MallocTuning"/>).
+/// Every entry point (CLI, tests, benchmarks, <c>ModelZoo.Create</c>, <c>TorchRuntime.SetThreads</c>) calls this first.
 /// </summary>
 public static class NativeLibraryCheck
 {
@@ -18,6 +21,8 @@ public static class NativeLibraryCheck
         lock (Gate)
         {
             if (loaded) return;
+            OpenMpPolicy.ApplyBeforeLibtorchLoads();
+            MallocTuning.KeepLargeBlocksInHeap();
             if (OperatingSystem.IsLinux()) PatchShimBesideApplication();
             try
             {
