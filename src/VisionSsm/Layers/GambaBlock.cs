@@ -1,4 +1,7 @@
+using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Analysis;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -45,7 +48,39 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => UsesInterOp(x) ? ForwardConcurrent(x) : ForwardSerial(x);
+
+    /// <summary>
+    /// Inference with the cores shared out between whole branches (<see cref="InterOpParallel"/>) rather than op by op:
+    /// with gradients off, ≥ 2 threads, on the CPU and not while the FLOP counter is counting (its hooks are per thread).
+    /// </summary>
+    internal bool UsesInterOp(Tensor x) => InterOpParallel.Available && FlopCounter.Current is null &&
+        x.device_type == DeviceType.CPU && (x.shape[0] >= 2 || Mixer is GambaMixer.Fused or GambaMixer.Concatenated);
+
+    /// <summary>
+    /// The same function as <see cref="ForwardSerial"/>, computed as two concurrent halves: a batch of ≥ 2 is split in
+    /// two and each half goes through the whole mixer; a single image runs its two branches side by side, the cell
+    /// (with its fusion term σ(W_g a')·a') beside the MHSA (with σ(W_g b')·b'), which are independent until the sum.
+    /// </summary>
+    internal Tensor ForwardConcurrent(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long n = x.shape[0];
+        if (n >= 2)
+        {
+            long h = (n + 1) / 2;
+            var (first, second) = InterOpParallel.Run(() => ForwardSerial(x.narrow(0, 0, h)), () => ForwardSerial(x.narrow(0, h, n - h)));
+            return cat([first, second], dim: 0).MoveToOuterDisposeScope();
+        }
+        var halves = x.chunk(2, dim: 1);
+        var (a, b) = InterOpParallel.Run(
+            () => gating is null ? ggnn!.call(halves[0]) : gating.GatedA(ggnn!.call(halves[0])),
+            () => gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1])));
+        return (gating is null ? cat([a, b], dim: 1) : a + b).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The mixer op by op on the calling thread (model.py's order); the reference for <see cref="ForwardConcurrent"/>.</summary>
+    internal Tensor ForwardSerial(Tensor x)
     {
         if (Mixer == GambaMixer.MhsaOnly) return mhsa!.call(x);
         if (Mixer == GambaMixer.CellOnly) return ggnn!.call(x);
