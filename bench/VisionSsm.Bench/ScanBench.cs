@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using VisionSsm.Ops;
 using VisionSsm.Runtime;
 using static TorchSharp.torch;
@@ -62,7 +63,81 @@ public static class ScanBench
             // Backward ≈ 2× the forward's FLOPs (recompute + reverse scan) in this convention.
             Row(c.Name, "fwd+bwd", fbMed, fbMin, threads == 1 ? fbCpu : double.NaN, c.TargetFwdBwdMs, 3 * flops, fwdBytes + bwdBytes, refFb);
         }
+        if (args.Contains("--detail")) Detail(runs);
         return 0;
+    }
+
+    /// <summary>
+    /// `--detail`: for each case, the kernel's forward and backward alone (no autograd) on the path the dispatch
+    /// picks and, interleaved rep by rep, on the lane kernel (<see cref="ScanRowKernel.Disabled"/>), next to the
+    /// streaming ceiling: a plain SIMD pass over the same buffers that moves the same bytes (forward: read u, Δ,
+    /// write y; backward: read u, Δ, g, write du, dΔ) with the same thread split.
+    /// </summary>
+    static void Detail(int runs)
+    {
+        Console.WriteLine();
+        Console.WriteLine("| case | pass | dispatch median (min) ms | lane kernel median (min) ms | streaming pass median (min) ms | dispatch GB/s at min | ceiling GB/s at min |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        foreach (var c in Cases)
+        {
+            using var scope = NewDisposeScope();
+            var x = Inputs(c);
+            var g = randn(c.Batch, c.Channels, c.Length);
+            var a = ScanArguments.Validate(x[0]!, x[1]!, x[2]!, x[3]!, x[4]!, x[5], x[6], x[7], true);
+            bool rows = ScanRowKernel.Applies(a);
+            var fwd = new List<double>[3] { [], [], [] };
+            var bwd = new List<double>[3] { [], [], [] };
+            var (_, _, saved) = SelectiveScanCpu.Forward(a, saveStates: true, rows);
+            var (_, _, savedLane) = SelectiveScanCpu.Forward(a, saveStates: true, false);
+            for (int i = 0; i < runs + 5; i++)
+            {
+                bool keep = i >= 5;
+                Timed(keep ? fwd[0] : null, () => { using var s = NewDisposeScope(); SelectiveScanCpu.Forward(a, false, rows); });
+                Timed(keep ? fwd[1] : null, () => { using var s = NewDisposeScope(); SelectiveScanCpu.Forward(a, false, false); });
+                Timed(keep ? fwd[2] : null, () => { using var s = NewDisposeScope(); StreamingPass([a.U, a.Delta], 1); });
+                Timed(keep ? bwd[0] : null, () => { using var s = NewDisposeScope(); SelectiveScanCpu.Backward(a, saved, g, rows); });
+                Timed(keep ? bwd[1] : null, () => { using var s = NewDisposeScope(); SelectiveScanCpu.Backward(a, savedLane, g, false); });
+                Timed(keep ? bwd[2] : null, () => { using var s = NewDisposeScope(); StreamingPass([a.U, a.Delta, g], 2); });
+            }
+            long elem = (long)c.Batch * c.Channels * c.Length;
+            DetailRow(c.Name, "fwd" + (rows ? " (row kernel)" : ""), fwd, 4.0 * elem * (3 + (c.WithZ ? 1 : 0)), 4.0 * elem * 3);
+            DetailRow(c.Name, "bwd" + (rows ? " (row kernel)" : ""), bwd, 4.0 * elem * (5 + (c.WithZ ? 2 : 0)), 4.0 * elem * 5);
+        }
+    }
+
+    static void Timed(List<double>? into, Action f)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        f();
+        into?.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+    }
+
+    static void DetailRow(string name, string pass, List<double>[] t, double kernelBytes, double ceilingBytes)
+    {
+        string F(List<double> v) { v.Sort(); return $"{v[v.Count / 2]:F3} ({v[0]:F3})"; }
+        Console.WriteLine($"| {name} | {pass} | {F(t[0])} | {F(t[1])} | {F(t[2])} | {kernelBytes / (t[0][0] * 1e6):F1} | {ceilingBytes / (t[2][0] * 1e6):F1} |");
+    }
+
+    /// <summary>Reads every input row once and writes <paramref name="outputs"/> rows of the same shape (their sum),
+    /// split over the kernel's threads like the row kernel; outputs ≥ the streaming threshold use non-temporal stores.</summary>
+    static unsafe void StreamingPass(Tensor[] inputs, int outputs)
+    {
+        var outs = Enumerable.Range(0, outputs).Select(_ => empty_like(inputs[0])).ToArray();
+        nint[] ip = inputs.Select(t => (nint)SelectiveScanCpu.Ptr<float>(t)).ToArray(), op = outs.Select(t => (nint)SelectiveScanCpu.Ptr<float>(t)).ToArray();
+        long n = inputs[0].numel(), parts = 16, per = (n / parts + 15) / 16 * 16;
+        bool stream = n * sizeof(float) >= SelectiveScanCpu.StreamingBytes;
+        Parallel.For(0, parts, TorchRuntime.KernelParallelism, p =>
+        {
+            long i0 = p * per, i1 = Math.Min(n, i0 + per);
+            for (long i = i0; i + 16 <= i1; i += 16)
+            {
+                var v = Vector512.Load((float*)ip[0] + i);
+                for (int k = 1; k < ip.Length; k++) v += Vector512.Load((float*)ip[k] + i);
+                foreach (var o in op)
+                    if (stream) Vector512.StoreAlignedNonTemporal(v, (float*)o + i);
+                    else Vector512.Store(v, (float*)o + i);
+            }
+        });
     }
 
     static Tensor?[] Inputs(Case c)

@@ -176,4 +176,49 @@ internal static class FastMath
         var one = Splat<T>(1.0);
         return one / (one + Exp(-x));
     }
+
+    // 16-lane float twins of Log1pUnit, Softplus, SoftplusWithGrad and Sigmoid for the N = 1 row kernel
+    // (ScanRowKernel); same formulas, same polynomial degrees as the float branch above.
+
+    /// <summary><see cref="Log1pUnit{T}(Vector256{T})"/> on 16 float lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Log1pUnit(Vector512<float> e)
+    {
+        var one = Vector512<float>.One;
+        var big = Vector512.GreaterThan(e, Vector512.Create(0.41421356237309505f));
+        var f = Vector512.ConditionalSelect(big, (e - one) * Vector512.Create(0.5f), e);
+        var s = f / (Vector512.Create(2f) + f);
+        var s2 = s * s;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1f / 9), s2, Vector512.Create(1f / 7));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(1f / 5));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(1f / 3));
+        p = Vector512.FusedMultiplyAdd(p, s2, one);
+        var logm = (s + s) * p;
+        return Vector512.FusedMultiplyAdd(Vector512.ConditionalSelect(big, one, Vector512<float>.Zero),
+            Vector512.Create(0.69314718055994531f), logm);
+    }
+
+    /// <summary><see cref="Softplus{T}(Vector256{T})"/> on 16 float lanes (threshold 20).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Softplus(Vector512<float> x)
+    {
+        var sp = Vector512.Max(x, Vector512<float>.Zero) + Log1pUnit(ExpF(-Vector512.Abs(x)));
+        return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), x, sp);
+    }
+
+    /// <summary><see cref="SoftplusWithGrad{T}(Vector256{T}, out Vector256{T})"/> on 16 float lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SoftplusWithGrad(Vector512<float> x, out Vector512<float> grad)
+    {
+        var one = Vector512<float>.One;
+        var e = ExpF(-Vector512.Abs(x));
+        var above = Vector512.GreaterThan(x, Vector512.Create(20f));
+        var sig = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<float>.Zero), one, e) / (one + e);
+        grad = Vector512.ConditionalSelect(above, one, sig);
+        return Vector512.ConditionalSelect(above, x, Vector512.Max(x, Vector512<float>.Zero) + Log1pUnit(e));
+    }
+
+    /// <summary>σ(x) on 16 float lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Sigmoid(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + ExpF(-x));
 }

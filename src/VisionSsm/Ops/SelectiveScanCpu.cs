@@ -33,7 +33,8 @@ public static class SelectiveScanCpu
         if (!needGrad)
         {
             using var scope = NewDisposeScope();
-            var (y, last, _) = Forward(Contiguous(a), saveStates: false);
+            var dense = Contiguous(a);
+            var (y, last, _) = Forward(dense, saveStates: false, ScanRowKernel.Applies(dense));
             return (y.MoveToOuterDisposeScope(), last.MoveToOuterDisposeScope());
         }
         var outs = ScanFunction.apply(a.U, a.Delta, a.A, a.B, a.C, a.D!, a.Z!, a.DeltaBias!, a.DeltaSoftplus);
@@ -54,12 +55,15 @@ public static class SelectiveScanCpu
 
     static Tensor Dense(Tensor t) => t.is_contiguous() ? t : t.contiguous();
 
-    /// <summary>Runs the forward; <paramref name="saveStates"/> keeps the chunk-end states for the backward.</summary>
-    internal static (Tensor y, Tensor last, Tensor? saved) Forward(ScanArguments a, bool saveStates) =>
-        a.U.dtype == ScalarType.Float32 ? Forward<float>(a, saveStates) : Forward<double>(a, saveStates);
+    /// <summary>
+    /// Runs the forward; <paramref name="saveStates"/> keeps the lane kernel's chunk-end states for the backward;
+    /// <paramref name="rows"/> selects the N = 1 row kernel (<see cref="ScanRowKernel.Applies"/>), which saves none.
+    /// </summary>
+    internal static (Tensor y, Tensor last, Tensor? saved) Forward(ScanArguments a, bool saveStates, bool rows) =>
+        rows ? ForwardRows(a) : a.U.dtype == ScalarType.Float32 ? Forward<float>(a, saveStates) : Forward<double>(a, saveStates);
 
-    internal static Grads Backward(ScanArguments a, Tensor? saved, Tensor gradY) =>
-        a.U.dtype == ScalarType.Float32 ? Backward<float>(a, saved, gradY) : Backward<double>(a, saved, gradY);
+    internal static Grads Backward(ScanArguments a, Tensor? saved, Tensor gradY, bool rows) =>
+        rows ? BackwardRows(a, gradY) : a.U.dtype == ScalarType.Float32 ? Backward<float>(a, saved, gradY) : Backward<double>(a, saved, gradY);
 
     internal sealed record Grads(Tensor DU, Tensor DDelta, Tensor DA, Tensor DB, Tensor DC, Tensor? DD, Tensor? DZ, Tensor? DBias);
 
@@ -92,46 +96,93 @@ public static class SelectiveScanCpu
     {
         using var scope = NewDisposeScope();
         var plan = new ScanPlan(a, Vector256<T>.Count);
-        var du = empty_like(a.U);
-        var ddelta = empty_like(a.U);
-        var dz = a.Z is null ? null : empty_like(a.Z);
-        var dAPart = empty(a.Batch, a.Channels, a.States, dtype: a.U.dtype);
-        var dDPart = empty(a.Batch, a.Channels, dtype: a.U.dtype);
-        var dBiasPart = empty(a.Batch, a.Channels, dtype: a.U.dtype);
-        var dB = zeros(a.Batch, a.GroupsB, a.States, a.Length, dtype: a.U.dtype);
-        var dC = zeros(a.Batch, a.GroupsC, a.States, a.Length, dtype: a.U.dtype);
+        var o = new GradBuffers(a);
         var g = Dense(gradY);
         var k = NewKernel<T>(a, plan);
         try
         {
             k.Saved = saved is null ? null : Ptr<T>(saved);
             k.G = Ptr<T>(g);
-            k.DU = Ptr<T>(du);
-            k.DDelta = Ptr<T>(ddelta);
-            k.DZ = dz is null ? null : Ptr<T>(dz);
-            k.DAPart = Ptr<T>(dAPart);
-            k.DDPart = Ptr<T>(dDPart);
-            k.DBiasPart = Ptr<T>(dBiasPart);
-            T* dBp = Ptr<T>(dB), dCp = Ptr<T>(dC);
-            long nb = k.DBLength, nc = k.DCLength;
-            // Every thread sums dB, dC (reduced over the channels of a group) into its own buffers, added at the end.
-            Run(plan.Units, k.ScratchVectors * sizeof(Vector256<T>), (nb + nc) * sizeof(T),
-                (unit, scratch, acc) => k.BackwardUnit(unit, (Vector256<T>*)scratch,
-                    acc == null ? dBp : (T*)acc, acc == null ? dCp : (T*)acc + nb),
-                acc =>
-                {
-                    AddInto(dBp, (T*)acc, nb);
-                    AddInto(dCp, (T*)acc + nb, nc);
-                });
+            k.DU = Ptr<T>(o.DU);
+            k.DDelta = Ptr<T>(o.DDelta);
+            k.DZ = o.DZ is null ? null : Ptr<T>(o.DZ);
+            k.DAPart = Ptr<T>(o.DAPart);
+            k.DDPart = Ptr<T>(o.DDPart);
+            k.DBiasPart = Ptr<T>(o.DBiasPart);
+            RunBackward<T>(plan.Units, k.ScratchVectors * sizeof(Vector256<T>), o,
+                (unit, scratch, dB, dC) => k.BackwardUnit(unit, (Vector256<T>*)scratch, dB, dC));
         }
         finally { k.Free(); }
+        return o.Finish(a);
+    }
 
-        var grads = new Grads(du, ddelta, dAPart.sum(0L), a.B.dim() == 3 ? dB.view(a.B.shape) : dB,
-            a.C.dim() == 3 ? dC.view(a.C.shape) : dC, a.D is null ? null : dDPart.sum(0L), dz,
-            a.DeltaBias is null ? null : dBiasPart.sum(0L));
-        foreach (var t in new[] { grads.DU, grads.DDelta, grads.DA, grads.DB, grads.DC, grads.DD, grads.DZ, grads.DBias })
-            t?.MoveToOuterDisposeScope();
-        return grads;
+    /// <summary>The backward's outputs: input gradients, per-(batch, channel) partial sums of dA, dD, dbias, and dB, dC.</summary>
+    sealed class GradBuffers(ScanArguments a)
+    {
+        public readonly Tensor DU = empty_like(a.U), DDelta = empty_like(a.U);
+        public readonly Tensor? DZ = a.Z is null ? null : empty_like(a.Z);
+        public readonly Tensor DAPart = empty(a.Batch, a.Channels, a.States, dtype: a.U.dtype);
+        public readonly Tensor DDPart = empty(a.Batch, a.Channels, dtype: a.U.dtype);
+        public readonly Tensor DBiasPart = empty(a.Batch, a.Channels, dtype: a.U.dtype);
+        public readonly Tensor DB = zeros(a.Batch, a.GroupsB, a.States, a.Length, dtype: a.U.dtype);
+        public readonly Tensor DC = zeros(a.Batch, a.GroupsC, a.States, a.Length, dtype: a.U.dtype);
+
+        /// <summary>The gradients in the inputs' shapes, moved out of the caller's dispose scope.</summary>
+        public Grads Finish(ScanArguments a)
+        {
+            var grads = new Grads(DU, DDelta, DAPart.sum(0L), a.B.dim() == 3 ? DB.view(a.B.shape) : DB,
+                a.C.dim() == 3 ? DC.view(a.C.shape) : DC, a.D is null ? null : DDPart.sum(0L), DZ,
+                a.DeltaBias is null ? null : DBiasPart.sum(0L));
+            foreach (var t in new[] { grads.DU, grads.DDelta, grads.DA, grads.DB, grads.DC, grads.DD, grads.DZ, grads.DBias })
+                t?.MoveToOuterDisposeScope();
+            return grads;
+        }
+    }
+
+    unsafe delegate void BackwardBody<T>(int unit, void* scratch, T* dB, T* dC) where T : unmanaged;
+
+    /// <summary>Runs a backward over its units; every thread sums dB, dC (reduced over the channels of a group)
+    /// into its own zeroed buffers, added into <see cref="GradBuffers.DB"/>, <see cref="GradBuffers.DC"/> at the end.</summary>
+    static unsafe void RunBackward<T>(int units, long scratchBytes, GradBuffers o, BackwardBody<T> body) where T : unmanaged
+    {
+        T* dBp = Ptr<T>(o.DB), dCp = Ptr<T>(o.DC);
+        long nb = o.DB.numel(), nc = o.DC.numel();
+        Run(units, scratchBytes, (nb + nc) * sizeof(T),
+            (unit, scratch, acc) => body(unit, scratch, acc == null ? dBp : (T*)acc, acc == null ? dCp : (T*)acc + nb),
+            acc =>
+            {
+                AddInto(dBp, (T*)acc, nb);
+                AddInto(dCp, (T*)acc + nb, nc);
+            });
+    }
+
+    static unsafe (Tensor y, Tensor last, Tensor? saved) ForwardRows(ScanArguments a)
+    {
+        var y = empty_like(a.U);
+        var last = empty(a.Batch, a.Channels, 1, dtype: a.U.dtype, device: a.U.device);
+        var k = new ScanRowKernel(a)
+        {
+            Y = Ptr<float>(y), Last = Ptr<float>(last),
+            // As in Forward<T>: an output much larger than the cache is streamed past it.
+            StreamY = y.numel() * sizeof(float) >= StreamingBytes,
+        };
+        Run(k.Units, 64, 0, (unit, _, _) => k.ForwardUnit(unit), null);
+        return (y, last, null);
+    }
+
+    static unsafe Grads BackwardRows(ScanArguments a, Tensor gradY)
+    {
+        using var scope = NewDisposeScope();
+        var o = new GradBuffers(a);
+        var g = Dense(gradY);
+        var k = new ScanRowKernel(a)
+        {
+            G = Ptr<float>(g), DU = Ptr<float>(o.DU), DDelta = Ptr<float>(o.DDelta),
+            DZ = o.DZ is null ? null : Ptr<float>(o.DZ), DAPart = Ptr<float>(o.DAPart),
+            DDPart = Ptr<float>(o.DDPart), DBiasPart = Ptr<float>(o.DBiasPart),
+        };
+        RunBackward<float>(k.Units, k.ScratchBytes, o, (unit, scratch, dB, dC) => k.BackwardUnit(unit, (float*)scratch, dB, dC));
+        return o.Finish(a);
     }
 
     static unsafe ScanKernel<T> NewKernel<T>(ScanArguments a, ScanPlan plan) where T : unmanaged =>
@@ -140,7 +191,7 @@ public static class SelectiveScanCpu
             U = Ptr<T>(a.U), Delta = Ptr<T>(a.Delta), Z = a.Z is null ? null : Ptr<T>(a.Z), B = Ptr<T>(a.B), C = Ptr<T>(a.C),
         };
 
-    static unsafe T* Ptr<T>(Tensor t) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+    internal static unsafe T* Ptr<T>(Tensor t) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     static unsafe void AddInto<T>(T* dst, T* src, long count) where T : unmanaged
     {
@@ -206,9 +257,11 @@ public static class SelectiveScanCpu
         {
             var a = Contiguous(new ScanArguments((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3],
                 (Tensor)vars[4], vars[5] as Tensor, vars[6] as Tensor, vars[7] as Tensor, (bool)vars[8]));
-            var (y, last, saved) = Forward(a, saveStates: true);
+            bool rows = ScanRowKernel.Applies(a);
+            var (y, last, saved) = Forward(a, saveStates: true, rows);
             ctx.save_for_backward([a.U, a.Delta, a.A, a.B, a.C, a.D!, a.Z!, a.DeltaBias!, saved!]);
             ctx.save_data("softplus", a.DeltaSoftplus);
+            ctx.save_data("rows", rows);
             // No zero-filling of missing output grads: TorchSharp 0.107 fills them from empty_like copies of the
             // outputs made at forward time, which a caller's dispose scope may already have freed.
             ctx.set_materialize_grads(false);
@@ -220,7 +273,7 @@ public static class SelectiveScanCpu
             var s = ctx.get_saved_variables();
             var a = new ScanArguments(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], (bool)ctx.get_data("softplus"));
             var gy = gradOutputs[0];
-            var g = Backward(a, s[8], gy is null || gy.IsInvalid ? zeros_like(a.U) : gy);
+            var g = Backward(a, s[8], gy is null || gy.IsInvalid ? zeros_like(a.U) : gy, (bool)ctx.get_data("rows"));
             foreach (var t in s) t?.Dispose();
             return [g.DU, g.DDelta, g.DA, g.DB, g.DC, g.DD!, g.DZ!, g.DBias!, null!];
         }

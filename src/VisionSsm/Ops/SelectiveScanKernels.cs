@@ -55,10 +55,6 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// <summary>Scratch vectors one thread needs for <see cref="ForwardUnit"/> and <see cref="BackwardUnit"/>.</summary>
     public int ScratchVectors => 3 * p.States + 12 * p.Chunk + 4 * p.Chunk * p.States;
 
-    /// <summary>Per-thread dB, dC accumulators (batch, G, N, L) for the backward.</summary>
-    public long DBLength => (long)p.Batch * p.GroupsB * p.States * p.Length;
-    public long DCLength => (long)p.Batch * p.GroupsC * p.States * p.Length;
-
     /// <summary>
     /// Forward of one (batch, block) unit, reference-spec §1.2: dt = softplus(Δ + bias); h_t = exp(dt·A)·h_{t-1} +
     /// dt·B_t·u_t; y_t = C_t·h_t + D·u_t; y_t·silu(z_t). Stores the chunk-end states when <see cref="Saved"/> is set.
