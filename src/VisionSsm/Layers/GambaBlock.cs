@@ -59,8 +59,9 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
 
     /// <summary>
     /// The same function as <see cref="ForwardSerial"/>, computed as two concurrent halves: a batch of ≥ 2 is split in
-    /// two and each half goes through the whole mixer; a single image runs its two branches side by side, the cell
-    /// (with its fusion term σ(W_g a')·a') beside the MHSA (with σ(W_g b')·b'), which are independent until the sum.
+    /// two and each half goes through the whole mixer; a single image runs its branches side by side — the cell's
+    /// Mamba beside the MHSA with its fusion term σ(W_g b')·b' and the cell's context mask (the fusion terms are
+    /// independent until their sum; reference-spec.md §5.2).
     /// </summary>
     internal Tensor ForwardConcurrent(Tensor x)
     {
@@ -72,11 +73,20 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
             var (first, second) = InterOpParallel.Run(() => ForwardSerial(x.narrow(0, 0, h)), () => ForwardSerial(x.narrow(0, h, n - h)));
             return cat([first, second], dim: 0).MoveToOuterDisposeScope();
         }
+        // One image: the Mamba mixer (the long pole) on one worker; the MHSA with its fusion term and the cell's context
+        // mask on the other; then m ⊙ mask, the cell's reshape and the cell's fusion term here.
         var halves = x.chunk(2, dim: 1);
-        var (a, b) = InterOpParallel.Run(
-            () => gating is null ? ggnn!.call(halves[0]) : gating.GatedA(ggnn!.call(halves[0])),
-            () => gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1])));
-        return (gating is null ? cat([a, b], dim: 1) : a + b).MoveToOuterDisposeScope();
+        var t = ggnn!.Sequence(halves[0]);
+        var (mixed, other) = InterOpParallel.Run(
+            () => [ggnn.Mix(t)],
+            () =>
+            {
+                var y = gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1]));
+                var mask = ggnn.Mask(t);
+                return mask is null ? [y] : [y, mask];
+            });
+        var a = ggnn.Output(mixed[0], other.Length > 1 ? other[1] : null);
+        return (gating is null ? cat([a, other[0]], dim: 1) : gating.GatedA(a) + other[0]).MoveToOuterDisposeScope();
     }
 
     /// <summary>The mixer op by op on the calling thread (model.py's order); the reference for <see cref="ForwardConcurrent"/>.</summary>

@@ -33,6 +33,13 @@ public static class InterOpParallel
     /// </summary>
     public static (Tensor First, Tensor Second) Run(Func<Tensor> first, Func<Tensor> second)
     {
+        var (a, b) = Run(() => [first()], () => [second()]);
+        return (a[0], b[0]);
+    }
+
+    /// <summary>As <see cref="Run(Func{Tensor}, Func{Tensor})"/>, for branches with several result tensors.</summary>
+    public static (Tensor[] First, Tensor[] Second) Run(Func<Tensor[]> first, Func<Tensor[]> second)
+    {
         if (!Monitor.TryEnter(Gate)) return (first(), second());
         try
         {
@@ -48,24 +55,23 @@ public static class InterOpParallel
             var (b, errorB) = workers[1].Wait();
             if (errorA is not null || errorB is not null)
             {
-                a?.Dispose();
-                b?.Dispose();
+                foreach (var t in (a ?? []).Concat(b ?? [])) t.Dispose();
                 (errorA ?? errorB)!.Throw();
             }
-            // Adopt the results into the caller's dispose scope (they were created outside any scope on the workers).
-            var ra = a!.alias(); a.Dispose();
-            var rb = b!.alias(); b.Dispose();
-            return (ra, rb);
+            return (Adopt(a!), Adopt(b!));
         }
         finally { Monitor.Exit(Gate); }
     }
+
+    /// <summary>Moves tensors made on a worker (outside any scope) into the caller's current dispose scope.</summary>
+    static Tensor[] Adopt(Tensor[] made) => made.Select(t => { var mine = t.alias(); t.Dispose(); return mine; }).ToArray();
 
     sealed class Worker
     {
         readonly SemaphoreSlim start = new(0);
         readonly SemaphoreSlim done = new(0);
-        Func<Tensor>? job;
-        Tensor? result;
+        Func<Tensor[]>? job;
+        Tensor[]? result;
         ExceptionDispatchInfo? error;
 
         public static Worker Start()
@@ -93,7 +99,9 @@ public static class InterOpParallel
                 {
                     using var noGrad = no_grad();
                     using var scope = NewDisposeScope();
-                    result = job!().MoveToOuterDisposeScope();
+                    var made = job!();
+                    foreach (var t in made) t.MoveToOuterDisposeScope();
+                    result = made;
                 }
                 catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
                 job = null;
@@ -101,7 +109,7 @@ public static class InterOpParallel
             }
         }
 
-        public void Post(Func<Tensor> work)
+        public void Post(Func<Tensor[]> work)
         {
             job = work;
             result = null;
@@ -109,7 +117,7 @@ public static class InterOpParallel
             start.Release();
         }
 
-        public (Tensor? Result, ExceptionDispatchInfo? Error) Wait()
+        public (Tensor[]? Result, ExceptionDispatchInfo? Error) Wait()
         {
             done.Wait();
             var r = (result, error);
