@@ -29,40 +29,57 @@ public static class VGambaSuite
         Console.WriteLine("|" + string.Concat(columns.Select(_ => "---|")));
     }
 
-    /// <summary>Median ms of each vGamba-B mixer site's parts at 224 (one block of each kind), beside the 3×3 conv of a plain
-    /// ResNet-50 block at the same place. Options: --threads 1 --batch 1 --reps 5</summary>
+    /// <summary>Wall ms (median of round-robin reps) of each vGamba-B mixer site's parts at 224 (one block of each kind),
+    /// beside the 3×3 conv of a plain ResNet-50 block at the same place: the block serially (every op on all threads) and
+    /// with inter-op branches, and at batch 1 each inter-op branch alone on a worker (Mamba | MHSA + fusion term + mask).
+    /// Options: --threads 2 --batch 1 --reps 9</summary>
     static int RunProfile(string[] args)
     {
-        int threads = Measure.IntOption(args, "--threads", 1);
+        int threads = Measure.IntOption(args, "--threads", 2);
         int batch = Measure.IntOption(args, "--batch", 1);
-        int reps = Measure.IntOption(args, "--reps", 5);
+        int reps = Measure.IntOption(args, "--reps", 9);
         TorchRuntime.SetThreads(threads);
-        TableHeader($"threads {threads}, batch {batch}, median of {reps}",
-            "site (P, side)", "× in B", "cell ms", "of which scan ms", "MHSA ms", "fusion ms", "Gamba block ms", "ResNet 3×3 conv ms");
+        TableHeader($"threads {threads}, batch {batch}, wall median of {reps} round-robin reps; {DateTime.UtcNow:u}",
+            "site (P, side)", "× in B", "cell ms", "of which scan ms", "MHSA ms", "fusion ms", "Gamba block serial ms",
+            "Gamba block inter-op ms", "Mamba branch ms", "MHSA branch ms", "ResNet 3×3 conv ms");
         using var noGrad = TorchSharp.torch.no_grad();
         foreach (var (p, side, count) in new[] { (256, 28, 1), (256, 14, 5), (512, 14, 1), (512, 7, 2) })
         {
             int c = p / 2;
             using var block = new Layers.GambaBlock(p, side);
-            using var cell = new Layers.GambaCell(c, side);
-            using var mhsa = new Layers.BotMhsa2d(c, side, 4, 1);
-            using var fusion = new Layers.GatedFusion(c, p);
+            var parts = block.named_children().ToDictionary(m => m.name, m => m.module);
+            var cell = (Layers.GambaCell)parts["ggnn"];
+            var mhsa = (Layers.BotMhsa2d)parts["mhsa"];
+            var fusion = (Layers.GatedFusion)parts["gating"];
             using var conv = Layers.Bottleneck.Conv3x3(p, side == 28 || (p == 512 && side == 14) ? 2 : 1);
-            foreach (var m in new TorchSharp.torch.nn.Module[] { block, cell, mhsa, fusion, conv }) m.eval();
+            block.eval();
+            conv.eval();
             using var x = TorchSharp.torch.randn(batch, p, side, side);
             using var h = TorchSharp.torch.randn(batch, c, side, side);
-            double tc = Measure.MedianMs(() => cell.call(h), 1, reps);
+            using var t = cell.Sequence(h);
             long di = 2L * c, l = (long)side * side;
             using var u = TorchSharp.torch.randn(batch, di, l);
             using var a = -TorchSharp.torch.rand(di, 64);
             using var bc = TorchSharp.torch.randn(batch, 64, l);
             using var dvec = TorchSharp.torch.ones(di);
-            double ts = Measure.MedianMs(() => Ops.SelectiveScan.Apply(u, u, a, bc, bc, dvec, u, dvec, deltaSoftplus: true), 1, reps);
-            double tm = Measure.MedianMs(() => mhsa.call(h), 1, reps);
-            double tf = Measure.MedianMs(() => fusion.call(h, h), 1, reps);
-            double tb = Measure.MedianMs(() => block.call(x), 1, reps);
-            double tv = Measure.MedianMs(() => conv.call(x), 1, reps);
-            Console.WriteLine(FormattableString.Invariant($"| {p}, {side} | {count} | {tc:F1} | {ts:F1} | {tm:F1} | {tf:F1} | {tb:F1} | {tv:F1} |"));
+            using var one = TorchSharp.torch.ones(1);
+            bool interOp = InterOpParallel.Enabled && threads >= 2;
+            var rows = new List<Action>
+            {
+                () => cell.call(h),
+                () => Ops.SelectiveScan.Apply(u, u, a, bc, bc, dvec, u, dvec, deltaSoftplus: true),
+                () => mhsa.call(h),
+                () => fusion.call(h, h),
+                () => block.ForwardSerial(x),
+                () => { if (interOp) block.ForwardConcurrent(x); },
+                () => { if (interOp) InterOpParallel.Run(() => cell.Mix(t), () => one * 1); },
+                () => { if (interOp) InterOpParallel.Run(() => one * 1, () => { fusion.GatedB(mhsa.call(h)); return cell.Mask(t)!; }); },
+                () => conv.call(x),
+            };
+            var ms = Measure.RoundRobin(reps, rows.ToArray()).Select(r => r.WallMedian.ToString("F1", CultureInfo.InvariantCulture)).ToArray();
+            if (!interOp) ms[5] = ms[6] = ms[7] = "–";
+            if (batch > 1) ms[6] = ms[7] = "–";   // at batch ≥ 2 the inter-op path splits the batch, not the branches
+            Console.WriteLine($"| {p}, {side} | {count} | {string.Join(" | ", ms)} |");
         }
         return 0;
     }
