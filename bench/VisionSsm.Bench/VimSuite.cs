@@ -12,7 +12,7 @@ namespace VisionSsm.Bench;
 /// configuration runs in its own child process so its peak RSS (VmHWM) is its own.
 /// Usage: <c>vim [--sizes 224,384,512,768,1024] [--threads 2] [--reps 5]</c>;
 /// one configuration: <c>vim --one MODEL SIZE [--threads 2] [--reps 5]</c>; vim_nano training step:
-/// <c>vim --nano-train [--threads 2]</c>.
+/// <c>vim --nano-train [--threads 2]</c>; fused vs module path of the mixer, interleaved: <c>vim --compare SIZE</c>.
 /// </summary>
 public static class VimSuite
 {
@@ -24,6 +24,8 @@ public static class VimSuite
         int threads = Measure.IntOption(args, "--threads", 2);
         int reps = Measure.IntOption(args, "--reps", 5);
         if (args.Contains("--nano-train")) return NanoTrain(threads, reps);
+        int compare = Array.IndexOf(args, "--compare");
+        if (compare >= 0) return Compare(int.Parse(args[compare + 1], CultureInfo.InvariantCulture), threads, reps);
         int one = Array.IndexOf(args, "--one");
         if (one >= 0) return RunOne(args[one + 1], int.Parse(args[one + 2], CultureInfo.InvariantCulture), threads, reps);
 
@@ -117,6 +119,44 @@ public static class VimSuite
         var stat = File.ReadAllText("/proc/self/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[7], CultureInfo.InvariantCulture);   // field 10 overall; 3rd after the command name
+    }
+
+    /// <summary>
+    /// vim_small at one size, the fused inference path of <see cref="Layers.BiMamba"/> against its per-direction
+    /// module path, interleaved rep by rep in one process (robust to load from other processes): min and median ms.
+    /// </summary>
+    static int Compare(int size, int threads, int reps)
+    {
+        TorchRuntime.SetThreads(threads);
+        using var model = ModelZoo.Create("vim_small", new ModelOptions(ImageSize: size));
+        model.eval();
+        using var x = randn(1, 3, size, size);
+        var wall = new[] { new List<double>(), new List<double>() };
+        var cpu = new[] { new List<double>(), new List<double>() };
+        var process = Process.GetCurrentProcess();
+        using (no_grad())
+            for (int i = 0; i < reps + 1; i++)
+                foreach (int path in new[] { 0, 1 })
+                {
+                    Layers.BiMamba.ForceModulePath = path == 1;
+                    using var scope = NewDisposeScope();
+                    process.Refresh();
+                    var cpu0 = process.TotalProcessorTime;
+                    var sw = Stopwatch.StartNew();
+                    model.call(x);
+                    double ms = sw.Elapsed.TotalMilliseconds;
+                    process.Refresh();
+                    if (i == 0) continue;
+                    wall[path].Add(ms);
+                    cpu[path].Add((process.TotalProcessorTime - cpu0).TotalMilliseconds);
+                }
+        Layers.BiMamba.ForceModulePath = false;
+        static string Fmt(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"min {v.Min():F1}, median {v.Order().ElementAt(v.Count / 2):F1}");
+        Console.WriteLine($"vim_small {size}², {threads} threads, batch 1, {reps} interleaved reps after 1 warm-up; " +
+            "process CPU ms per forward (all threads) is the load-robust figure with --threads 1");
+        Console.WriteLine($"fused path:  wall ms {Fmt(wall[0])}; CPU ms {Fmt(cpu[0])}");
+        Console.WriteLine($"module path: wall ms {Fmt(wall[1])}; CPU ms {Fmt(cpu[1])}");
+        return 0;
     }
 
     static int RunOne(string name, int size, int threads, int reps)

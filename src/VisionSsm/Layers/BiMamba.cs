@@ -71,6 +71,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     {
         if (x.dim() != 3 || x.shape[2] != Config.DModel)
             throw new ArgumentException($"BiMamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        if (UseFastPath(x)) return ForwardFused(x);
         using var scope = NewDisposeScope();
         var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
@@ -87,6 +88,49 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var y = yF + yB;
         if (DivideOut) y = y / 2;
         return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    [ThreadStatic] static bool forceModulePath;
+
+    /// <summary>True: calls on this thread always take the per-direction module path (tests and benchmarks compare the two).</summary>
+    public static bool ForceModulePath { get => forceModulePath; set => forceModulePath = value; }
+
+    /// <summary>
+    /// The fused path serves float32 CPU inference only: no autograd (it has no backward), no FLOP counter active
+    /// (the counter sees the conv/x_proj modules through hooks on the module path), and the kernel's layout limits.
+    /// </summary>
+    bool UseFastPath(Tensor x)
+    {
+        if (forceModulePath || Analysis.FlopCounter.Current is not null) return false;
+        if (!BiCausalConv.Supports(x, Config.DInner)) return false;
+        if (is_grad_enabled() && (x.requires_grad || parameters().Any(p => p.requires_grad))) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// The same mixer with both directions as one batch (reference-spec.md §3.4, same math as the module path):
+    /// in_proj as a plain GEMM to token-major [x | z]; one kernel writes the conv+SiLU outputs of both directions
+    /// (backward in flipped time) and [z | flip z] channel-major; x_proj and dt_proj of both directions as one
+    /// batched matmul each over stacked weights; one scan over 2·Di channels with per-direction B/C as G = 2 groups;
+    /// the backward half flipped back and the halves averaged; out_proj. About half the ops of two Mixer calls,
+    /// and no transposed or flipped copies. The module path (<see cref="Mamba.Mixer"/> per direction) is its twin.
+    /// </summary>
+    Tensor ForwardFused(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[0], length = x.shape[1];
+        int di = Config.DInner, r = Config.Rank, n = Config.DState;
+        var xz = nn.functional.linear(x, in_proj.weight!, in_proj.bias);                // (B, L, 2Di)
+        var (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
+        var u4 = u.view(batch, 2, di, length);
+        var dbl = matmul(stack([x_proj.weight!, x_proj_b.weight!]), u4);                // (B, 2, R+2N, L)
+        var dt = matmul(stack([dt_proj.weight!, dt_proj_b.weight!]), dbl.narrow(2, 0, r)).view(batch, 2 * di, length);
+        var bm = dbl.narrow(2, r, n);                                                   // (B, G=2, N, L)
+        var cm = dbl.narrow(2, r + n, n);
+        var a = -exp(cat([A_log, A_b_log], 0));
+        var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
+        var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
+        return nn.functional.linear(merged.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -67,6 +67,44 @@ public class BiMambaTests
         Assert.True(allclose(actual, expected, 1e-10, 1e-12), $"max diff {(actual - expected).abs().max().item<double>()}");
     }
 
+    [Theory]
+    [InlineData(1, 1, 8)]
+    [InlineData(1, 13, 8)]
+    [InlineData(2, 9, 16)]
+    [InlineData(3, 5, 24)]
+    public void FusedInferencePathEqualsModulePathAndReference(int batch, int length, int dModel)
+    {
+        using var scope = NewDisposeScope();
+        var c = new MambaConfig(DModel: dModel, DState: 4);
+        random.manual_seed(batch + length + dModel);
+        var m = new BiMamba(c);
+        using (no_grad())
+            foreach (var (name, p) in m.named_parameters())
+                if (name.StartsWith("D") || name.Contains("bias")) p.add_(randn_like(p) * 0.3);
+        var u = randn(batch, length, dModel);
+        using var _ = no_grad();
+        var fused = m.call(u);                                          // float32 CPU inference: the fused path
+        BiMamba.ForceModulePath = true;
+        Tensor modulePath;
+        try { modulePath = m.call(u); }
+        finally { BiMamba.ForceModulePath = false; }
+        var p64 = Params(m).ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.Float64));
+        var reference = Reference(p64, u.to_type(ScalarType.Float64), c).to_type(ScalarType.Float32);
+        Assert.True(allclose(fused, modulePath, 1e-4, 1e-5), $"fused vs module path: {(fused - modulePath).abs().max().item<float>()}");
+        Assert.True(allclose(fused, reference, 1e-4, 1e-5), $"fused vs reference: {(fused - reference).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void FusedPathIsNotUsedWhenGradientsAreNeeded()
+    {
+        // With autograd on and parameters requiring grad, the module path runs, so every parameter gets a gradient.
+        using var scope = NewDisposeScope();
+        var m = new BiMamba(Small);
+        m.call(randn(1, 6, 8)).sum().backward();
+        foreach (var (name, p) in m.named_parameters())
+            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, $"{name} got no gradient");
+    }
+
     [Fact]
     public void BackwardDirectionIsNotDropped()
     {
