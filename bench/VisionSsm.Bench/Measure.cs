@@ -37,6 +37,19 @@ public static class Measure
         action();
     }
 
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    struct Timespec { public long Seconds, Nanoseconds; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern int ClockGetTime(int clock, out Timespec time);
+
+    /// <summary>CPU time of the whole process in ms with nanosecond resolution (CLOCK_PROCESS_CPUTIME_ID; NaN if unavailable).</summary>
+    public static double ProcessCpuMs()
+    {
+        const int ClockProcessCpuTime = 2;
+        return ClockGetTime(ClockProcessCpuTime, out var t) == 0 ? t.Seconds * 1e3 + t.Nanoseconds / 1e6 : double.NaN;
+    }
+
     /// <summary>Peak resident set size of this process so far (VmHWM), in MiB; NaN where /proc is unavailable.</summary>
     public static double PeakRssMiB()
     {
