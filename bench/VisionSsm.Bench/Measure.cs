@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Bench;
@@ -82,12 +81,6 @@ public static class Measure
         const int ClockThreadCpuTime = 3;   // CLOCK_THREAD_CPUTIME_ID (Linux)
         return ClockGetTime(ClockThreadCpuTime, out var t) == 0 ? t.Seconds * 1e3 + t.Nanoseconds / 1e6 : double.NaN;
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    struct Timespec { public long Seconds, Nanoseconds; }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    static extern int ClockGetTime(int clock, out Timespec time);
 
     /// <summary>
     /// Runs the named actions round-robin for <paramref name="rounds"/> rounds (after one warm-up round), each call in
