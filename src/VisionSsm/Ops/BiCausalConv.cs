@@ -31,18 +31,20 @@ public static class BiCausalConv
     public static (Tensor U, Tensor Z) Prepare(Tensor xz, Tensor weight, Tensor? bias, Tensor weightB, Tensor? biasB)
     {
         var (batch, length, di, k) = Check(xz, weight, bias, weightB, biasB);
-        if (!Supports(xz, di)) return PrepareReference(xz, weight, bias, weightB, biasB);
+        bool sameDtype = new[] { weight, bias, weightB, biasB }.All(t => t is null || (t.dtype == xz.dtype && t.device_type == xz.device_type));
+        if (!Supports(xz, di) || !sameDtype) return PrepareReference(xz, weight, bias, weightB, biasB);
         using var scope = NewDisposeScope();
         var src = xz.contiguous();
-        var w = cat([weight.reshape(di, k), weightB.reshape(di, k)], 0).contiguous();          // (2Di, K)
-        var b = cat([bias ?? zeros(di, dtype: xz.dtype), biasB ?? zeros(di, dtype: xz.dtype)], 0).contiguous();
+        Tensor Dense(Tensor t) => t.is_contiguous() ? t : t.contiguous();
+        Tensor w = Dense(weight), wb = Dense(weightB);                                         // (Di, 1, K)
+        Tensor b = bias is null ? zeros(di, dtype: xz.dtype) : Dense(bias), bb = biasB is null ? zeros(di, dtype: xz.dtype) : Dense(biasB);
         var u = empty(batch, 2 * di, length, dtype: xz.dtype);
         var z = empty(batch, 2 * di, length, dtype: xz.dtype);
         unsafe
         {
             var job = new PrepareJob
             {
-                Xz = Ptr(src), Weight = Ptr(w), Bias = Ptr(b), U = Ptr(u), Z = Ptr(z),
+                Xz = Ptr(src), Weight = Ptr(w), WeightB = Ptr(wb), Bias = Ptr(b), BiasB = Ptr(bb), U = Ptr(u), Z = Ptr(z),
                 Length = length, DInner = di, Kernel = k,
             };
             // One work item = one (batch, direction, channel chunk); each writes its own rows of u and z. Chunks of
@@ -124,7 +126,7 @@ public static class BiCausalConv
 
     unsafe struct PrepareJob
     {
-        public float* Xz, Weight, Bias, U, Z;
+        public float* Xz, Weight, WeightB, Bias, BiasB, U, Z;
         public long Length, DInner;
         public int Kernel;
 
@@ -144,12 +146,12 @@ public static class BiCausalConv
             var cols = stackalloc Vector256<float>[W];
             var w = stackalloc Vector256<float>[k * blocks];                        // w[blk·K + j]: tap j of block blk
             var rows = stackalloc long[k + W];                                      // token-row offsets of a tile's window
+            float* weight = direction == 0 ? Weight : WeightB, biases = direction == 0 ? Bias : BiasB;
             for (int blk = 0; blk < blocks; blk++)
                 for (int j = 0; j < k; j++)
                 {
-                    long ch = direction * di + c0 + blk * W;
                     var lanes = (float*)&w[blk * k + j];
-                    for (int lane = 0; lane < W; lane++) lanes[lane] = Weight[(ch + lane) * k + j];
+                    for (int lane = 0; lane < W; lane++) lanes[lane] = weight[(c0 + blk * W + lane) * k + j];
                 }
             for (long t0 = 0; t0 < l; t0 += W)
             {
@@ -164,7 +166,7 @@ public static class BiCausalConv
                 for (int blk = 0; blk < blocks; blk++)
                 {
                     long c = c0 + blk * W, ch = direction * di + c;
-                    var bias = Vector256.Load(Bias + ch);
+                    var bias = Vector256.Load(biases + c);
                     var wb = w + blk * k;
                     for (int s = 0; s < steps; s++)
                     {
