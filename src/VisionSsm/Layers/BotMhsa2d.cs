@@ -68,10 +68,46 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
         // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).
         var left = cat([q, r], dim: 2);
         if (ScaleLogits) left = left * (1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
-        var energy = matmul(left.transpose(-2, -1), cat([k, q], dim: 2));
-        var attn = functional.softmax(energy, -1);
-        var o = matmul(v, attn.transpose(-2, -1));                                      // (B, h, d, Np)
+        var right = cat([k, q], dim: 2);
+        var o = RowBlocked ?? (np > RowBlock && get_num_threads() == 1)
+            ? AttendByRowBlocks(left, right, v)
+            : matmul(v, functional.softmax(matmul(left.transpose(-2, -1), right), -1).transpose(-2, -1));   // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Test hooks: force (true) or forbid (false) the row-blocked attention (null = by thread count and size),
+    /// and the number of query rows it handles at once (392 = half of vGamba-B's side-28 map).</summary>
+    [ThreadStatic] internal static bool? RowBlocked;
+    [ThreadStatic] static long rowBlock;
+    internal static long RowBlock { get => rowBlock > 0 ? rowBlock : 392; set => rowBlock = value; }
+
+    /// <summary>
+    /// The same attention as the batched path, one (image, head) and <see cref="RowBlock"/> query rows at a time, so the
+    /// logits and probabilities (4·784² floats per image at side 28) never exist whole: the working set stays in cache.
+    /// Each output column is computed from exactly the same products and softmax row as in the batched path. Used on a
+    /// single libtorch thread (e.g. the inter-op workers; the extra ops would each wake the OpenMP workers otherwise) and
+    /// only when Np &gt; <see cref="RowBlock"/> (at side 14 the per-head ops cost more than the cache saves).
+    /// </summary>
+    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v)
+    {
+        long b = left.shape[0], h = left.shape[1], d = v.shape[2], np = v.shape[3];
+        var o = empty(b, h, d, np, dtype: v.dtype, device: v.device);
+        for (long i = 0; i < b; i++)
+        for (long j = 0; j < h; j++)
+        {
+            using var scope = NewDisposeScope();
+            var lt = left[i, j].transpose(0, 1);                                       // (Np, 2d)
+            var kj = right[i, j];
+            var vj = v[i, j];
+            var oj = o[i, j];
+            for (long r0 = 0; r0 < np; r0 += RowBlock)
+            {
+                long n = Math.Min(RowBlock, np - r0);
+                var attn = functional.softmax(matmul(lt.narrow(0, r0, n), kj), -1);    // (n, Np)
+                oj.narrow(1, r0, n).copy_(matmul(vj, attn.transpose(0, 1)));           // (d, n)
+            }
+        }
+        return o;
     }
 
     public void CountFlops(FlopCounter counter, Tensor input, Tensor output)

@@ -73,21 +73,21 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
             var (first, second) = InterOpParallel.Run(() => ForwardSerial(x.narrow(0, 0, h)), () => ForwardSerial(x.narrow(0, h, n - h)));
             return cat([first, second], dim: 0).MoveToOuterDisposeScope();
         }
-        // One image: the Mamba mixer (the long pole) on one worker; the MHSA with its fusion term and the cell's context
-        // mask on the other; then m ⊙ mask, the cell's reshape and the cell's fusion term here.
+        // One image: the cell's Mamba mixer (the long pole) on one worker, the MHSA with its fusion term on the other, the
+        // cell's context mask on whichever is lighter (beside the MHSA up to 16×16 tokens: at side 28 the MHSA's Np²
+        // logits make it as long as the Mamba); then m ⊙ mask, the cell's reshape and its fusion term here.
         var halves = x.chunk(2, dim: 1);
         var t = ggnn!.Sequence(halves[0]);
-        var (mixed, other) = InterOpParallel.Run(
-            () => [ggnn.Mix(t)],
-            () =>
-            {
-                var y = gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1]));
-                var mask = ggnn.Mask(t);
-                return mask is null ? [y] : [y, mask];
-            });
-        var a = ggnn.Output(mixed[0], other.Length > 1 ? other[1] : null);
-        return (gating is null ? cat([a, other[0]], dim: 1) : gating.GatedA(a) + other[0]).MoveToOuterDisposeScope();
+        bool maskBesideMhsa = (long)ggnn.Side * ggnn.Side <= 256;
+        var (cellPart, mhsaPart) = InterOpParallel.Run(
+            () => WithMask(ggnn.Mix(t), maskBesideMhsa ? null : ggnn.Mask(t)),
+            () => WithMask(gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1])), maskBesideMhsa ? ggnn.Mask(t) : null));
+        var mask = cellPart.Length > 1 ? cellPart[1] : mhsaPart.Length > 1 ? mhsaPart[1] : null;
+        var a = ggnn.Output(cellPart[0], mask);
+        return (gating is null ? cat([a, mhsaPart[0]], dim: 1) : gating.GatedA(a) + mhsaPart[0]).MoveToOuterDisposeScope();
     }
+
+    static Tensor[] WithMask(Tensor y, Tensor? mask) => mask is null ? [y] : [y, mask];
 
     /// <summary>The mixer op by op on the calling thread (model.py's order); the reference for <see cref="ForwardConcurrent"/>.</summary>
     internal Tensor ForwardSerial(Tensor x)

@@ -66,7 +66,8 @@ public static class InterOpParallel
     /// <summary>Moves tensors made on a worker (outside any scope) into the caller's current dispose scope.</summary>
     static Tensor[] Adopt(Tensor[] made) => made.Select(t => { var mine = t.alias(); t.Dispose(); return mine; }).ToArray();
 
-    sealed class Worker
+    /// <summary>A dedicated thread running one job at a time with one libtorch thread and gradients off.</summary>
+    internal sealed class Worker
     {
         readonly SemaphoreSlim start = new(0);
         readonly SemaphoreSlim done = new(0);
@@ -74,7 +75,7 @@ public static class InterOpParallel
         Tensor[]? result;
         ExceptionDispatchInfo? error;
 
-        public static Worker Start()
+        internal static Worker Start()
         {
             var w = new Worker();
             var ready = new ManualResetEventSlim();
@@ -86,9 +87,11 @@ public static class InterOpParallel
 
         void Loop(ManualResetEventSlim ready)
         {
-            // One libtorch intra-op thread on this thread (OpenMP/MKL thread counts are per calling thread once set;
-            // this call also sets libtorch's default for threads not yet initialised, which Run restores) and one
-            // thread for our C# kernels.
+            // One libtorch intra-op thread on this thread and one for our C# kernels. OpenMP/MKL thread counts are per
+            // calling thread once set, but libtorch initialises a thread's count lazily from its process-wide default
+            // on the thread's first parallel op: get_num_threads() runs that initialisation first, so the set below
+            // sticks (it also sets the process-wide default, which Run restores).
+            torch.get_num_threads();
             torch.set_num_threads(1);
             TorchRuntime.UseSingleThreadOnCurrentThread();
             ready.Set();
@@ -109,7 +112,7 @@ public static class InterOpParallel
             }
         }
 
-        public void Post(Func<Tensor[]> work)
+        internal void Post(Func<Tensor[]> work)
         {
             job = work;
             result = null;
@@ -117,7 +120,7 @@ public static class InterOpParallel
             start.Release();
         }
 
-        public (Tensor[]? Result, ExceptionDispatchInfo? Error) Wait()
+        internal (Tensor[]? Result, ExceptionDispatchInfo? Error) Wait()
         {
             done.Wait();
             var r = (result, error);

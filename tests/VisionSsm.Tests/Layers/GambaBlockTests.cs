@@ -11,20 +11,22 @@ public class GambaBlockTests
     /// <summary>The inter-op path (branches or batch halves on the two worker threads) against the serial mixer, for
     /// every mixer, odd and even batches, faithful and fixed settings.</summary>
     [Theory]
-    [InlineData(GambaMixer.Fused, 1, false)]
-    [InlineData(GambaMixer.Fused, 1, true)]
-    [InlineData(GambaMixer.Concatenated, 1, false)]
-    [InlineData(GambaMixer.Fused, 3, false)]
-    [InlineData(GambaMixer.Concatenated, 2, true)]
-    [InlineData(GambaMixer.MhsaOnly, 2, false)]
-    [InlineData(GambaMixer.CellOnly, 3, false)]
-    public void ConcurrentInferenceEqualsSerial(GambaMixer mixer, int batch, bool fixedVariant)
+    [InlineData(GambaMixer.Fused, 1, false, 6)]
+    [InlineData(GambaMixer.Fused, 1, true, 6)]
+    [InlineData(GambaMixer.Fused, 1, false, 18)]       // > 16×16 tokens: the context mask runs beside the Mamba
+    [InlineData(GambaMixer.Concatenated, 1, false, 6)]
+    [InlineData(GambaMixer.Concatenated, 1, true, 18)]
+    [InlineData(GambaMixer.Fused, 3, false, 6)]
+    [InlineData(GambaMixer.Concatenated, 2, true, 6)]
+    [InlineData(GambaMixer.MhsaOnly, 2, false, 6)]
+    [InlineData(GambaMixer.CellOnly, 3, false, 6)]
+    public void ConcurrentInferenceEqualsSerial(GambaMixer mixer, int batch, bool fixedVariant, int side)
     {
-        using var block = new GambaBlock(16, 6, mixer, new GambaCellOptions(DState: 4, FixLayout: fixedVariant), heads: 2,
+        using var block = new GambaBlock(16, side, mixer, new GambaCellOptions(DState: 4, FixLayout: fixedVariant), heads: 2,
             registerTokens: 1, scaleAttention: fixedVariant);
         block.eval();
         using var noGrad = no_grad();
-        using var x = randn(batch, 16, 6, 6);
+        using var x = randn(batch, 16, side, side);
         using var serial = block.ForwardSerial(x);
         using var concurrent = block.ForwardConcurrent(x);
         Assert.Equal(serial.shape, concurrent.shape);

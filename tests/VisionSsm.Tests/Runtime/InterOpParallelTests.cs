@@ -12,10 +12,10 @@ public class InterOpParallelTests
         int caller = Environment.CurrentManagedThreadId;
         int t1 = 0, t2 = 0;
         bool grad1 = true, grad2 = true;
-        int kernelThreads = 0;
+        int kernelThreads = 0, libtorchThreads = 0;
         using var x = arange(6, dtype: ScalarType.Float32);
         var (a, b) = InterOpParallel.Run(
-            () => { t1 = Environment.CurrentManagedThreadId; grad1 = is_grad_enabled(); kernelThreads = TorchRuntime.KernelParallelism.MaxDegreeOfParallelism; return x * 2; },
+            () => { t1 = Environment.CurrentManagedThreadId; grad1 = is_grad_enabled(); kernelThreads = TorchRuntime.KernelParallelism.MaxDegreeOfParallelism; libtorchThreads = get_num_threads(); return x * 2; },
             () => { t2 = Environment.CurrentManagedThreadId; grad2 = is_grad_enabled(); return x + 1; });
         using (a)
         using (b)
@@ -26,9 +26,30 @@ public class InterOpParallelTests
             Assert.False(grad1);
             Assert.False(grad2);
             Assert.Equal(1, kernelThreads);   // our kernels stay on the worker's own thread
+            Assert.Equal(1, libtorchThreads); // and so do libtorch's ops, even after the caller restored the process default
             Assert.Equal(new float[] { 0, 2, 4, 6, 8, 10 }, a.data<float>().ToArray());
             Assert.Equal(new float[] { 1, 2, 3, 4, 5, 6 }, b.data<float>().ToArray());
         }
+    }
+
+    [Fact]
+    public void WorkerKeepsOneLibtorchThreadWhenTheProcessDefaultIsHigher()
+    {
+        // The caller's process-wide default is 2 before and after the worker starts (as in a 2-thread run, where Run
+        // restores it); libtorch initialises a thread's count lazily from that default, which must not override the 1.
+        try
+        {
+            set_num_threads(2);
+            var worker = InterOpParallel.Worker.Start();
+            set_num_threads(2);
+            int inside = 0;
+            worker.Post(() => { inside = get_num_threads(); using var t = ones(100_000); return [t.sum()]; });
+            var (result, error) = worker.Wait();
+            Assert.Null(error);
+            result![0].Dispose();
+            Assert.Equal(1, inside);
+        }
+        finally { TorchRuntime.SetThreads(1); }
     }
 
     [Fact]
