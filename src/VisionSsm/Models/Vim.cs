@@ -54,9 +54,9 @@ public sealed class VimBlock : Module
     /// <summary>Returns the new (hidden, residual); <paramref name="residual"/> null for the first layer.</summary>
     public (Tensor Hidden, Tensor Residual) Forward(Tensor hidden, Tensor? residual)
     {
-        var r = residual is null ? hidden.alias() : residual + drop_path.call(hidden);
-        r = RmsNorm.Float32OrWider(r);
-        var normed = norm.call(r.to_type(hidden.dtype));
+        // Drop-path is the identity in eval (or at rate 0): then the add and the norm run as one fused step.
+        bool dropPathIsIdentity = !drop_path.training || drop_path.Probability == 0;
+        var (normed, r) = norm.AddAndNorm(dropPathIsIdentity ? hidden : drop_path.call(hidden), residual);
         return (mixer.call(normed), r);
     }
 }
@@ -167,8 +167,9 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
             residual = r;
         }
         // §3.3 end: out = norm_f(r + DropPath_f(h)).
-        var final = RmsNorm.Float32OrWider(residual! + drop_path.call(hidden));
-        return norm_f.call(final.to_type(hidden.dtype)).MoveToOuterDisposeScope();
+        bool dropPathIsIdentity = !drop_path.training || drop_path.Probability == 0;
+        var (final, _) = norm_f.AddAndNorm(dropPathIsIdentity ? hidden : drop_path.call(hidden), residual);
+        return final.MoveToOuterDisposeScope();
     }
 
     /// <summary>Logits (batch, classes) from the class token (§3.5).</summary>

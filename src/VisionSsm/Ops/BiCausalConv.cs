@@ -31,18 +31,20 @@ public static class BiCausalConv
     public static (Tensor U, Tensor Z) Prepare(Tensor xz, Tensor weight, Tensor? bias, Tensor weightB, Tensor? biasB)
     {
         var (batch, length, di, k) = Check(xz, weight, bias, weightB, biasB);
-        if (!Supports(xz, di)) return PrepareReference(xz, weight, bias, weightB, biasB);
+        bool sameDtype = new[] { weight, bias, weightB, biasB }.All(t => t is null || (t.dtype == xz.dtype && t.device_type == xz.device_type));
+        if (!Supports(xz, di) || !sameDtype) return PrepareReference(xz, weight, bias, weightB, biasB);
         using var scope = NewDisposeScope();
         var src = xz.contiguous();
-        var w = cat([weight.reshape(di, k), weightB.reshape(di, k)], 0).contiguous();          // (2Di, K)
-        var b = cat([bias ?? zeros(di, dtype: xz.dtype), biasB ?? zeros(di, dtype: xz.dtype)], 0).contiguous();
+        Tensor Dense(Tensor t) => t.is_contiguous() ? t : t.contiguous();
+        Tensor w = Dense(weight), wb = Dense(weightB);                                         // (Di, 1, K)
+        Tensor b = bias is null ? zeros(di, dtype: xz.dtype) : Dense(bias), bb = biasB is null ? zeros(di, dtype: xz.dtype) : Dense(biasB);
         var u = empty(batch, 2 * di, length, dtype: xz.dtype);
         var z = empty(batch, 2 * di, length, dtype: xz.dtype);
         unsafe
         {
             var job = new PrepareJob
             {
-                Xz = Ptr(src), Weight = Ptr(w), Bias = Ptr(b), U = Ptr(u), Z = Ptr(z),
+                Xz = Ptr(src), Weight = Ptr(w), WeightB = Ptr(wb), Bias = Ptr(b), BiasB = Ptr(bb), U = Ptr(u), Z = Ptr(z),
                 Length = length, DInner = di, Kernel = k,
             };
             // One work item = one (batch, direction, channel chunk); each writes its own rows of u and z. Chunks of
@@ -124,61 +126,62 @@ public static class BiCausalConv
 
     unsafe struct PrepareJob
     {
-        public float* Xz, Weight, Bias, U, Z;
+        public float* Xz, Weight, WeightB, Bias, BiasB, U, Z;
         public long Length, DInner;
         public int Kernel;
 
         /// <summary>
         /// One direction (0 forward, 1 backward = flipped time) of channels [c0, c1) of one batch element. Time runs
-        /// in tiles of 8 steps: each 8-channel block computes 8 token vectors (channels in lanes) from the token-major
-        /// rows, which an 8×8 register transpose turns into 8 contiguous time runs of the channel-major outputs.
+        /// in tiles of 8 steps (outer loop, so the K-1+8 token rows a tile reads stay in L1 across the channel
+        /// blocks): each 8-channel block computes 8 token vectors (channels in lanes), and an 8×8 register transpose
+        /// turns them into 8 contiguous time runs of the channel-major outputs.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // skip tier-0: these loops run a few times per call (ecosystem.md §4.3)
         public readonly void Run(long batch, int direction, long c0, long c1)
         {
             long l = Length, di = DInner, rowStride = 2 * di;
-            int k = Kernel;
+            int k = Kernel, blocks = (int)((c1 - c0) / W);
             float* xBase = Xz + batch * l * rowStride;
             var tile = stackalloc Vector256<float>[W];
             var cols = stackalloc Vector256<float>[W];
-            var w = stackalloc Vector256<float>[k];
-            var lanes = stackalloc float[W];
-            for (long c = c0; c < c1; c += W)
-            {
-                long ch = direction * di + c;                                     // row in the (2Di) outputs
+            var w = stackalloc Vector256<float>[k * blocks];                        // w[blk·K + j]: tap j of block blk
+            var rows = stackalloc long[k + W];                                      // token-row offsets of a tile's window
+            float* weight = direction == 0 ? Weight : WeightB, biases = direction == 0 ? Bias : BiasB;
+            for (int blk = 0; blk < blocks; blk++)
                 for (int j = 0; j < k; j++)
                 {
-                    for (int lane = 0; lane < W; lane++) lanes[lane] = Weight[(ch + lane) * k + j];
-                    w[j] = Vector256.Load(lanes);
+                    var lanes = (float*)&w[blk * k + j];
+                    for (int lane = 0; lane < W; lane++) lanes[lane] = weight[(c0 + blk * W + lane) * k + j];
                 }
-                var bias = Vector256.Load(Bias + ch);
-                float* uRows = U + (batch * 2 * di + ch) * l;
-                float* zRows = Z + (batch * 2 * di + ch) * l;
-                for (long t0 = 0; t0 < l; t0 += W)
+            for (long t0 = 0; t0 < l; t0 += W)
+            {
+                int steps = (int)Math.Min(W, l - t0);
+                // Window of tokens t0-K+1 … t0+steps-1 (−1: zero padding before t = 0, causal conv with padding K-1);
+                // the backward direction reads the sequence reversed (token t of flip(x) is row L-1-t).
+                for (int i = 0; i < k - 1 + steps; i++)
                 {
-                    int steps = (int)Math.Min(W, l - t0);
+                    long tt = t0 - k + 1 + i;
+                    rows[i] = tt < 0 ? -1 : (direction == 0 ? tt : l - 1 - tt) * rowStride;
+                }
+                for (int blk = 0; blk < blocks; blk++)
+                {
+                    long c = c0 + blk * W, ch = direction * di + c;
+                    var bias = Vector256.Load(biases + c);
+                    var wb = w + blk * k;
                     for (int s = 0; s < steps; s++)
                     {
-                        long t = t0 + s;
-                        // causal conv (padding K-1, first L outputs): out[t] = bias + Σ_j w[j]·x[t-K+1+j]; the
-                        // backward direction reads the sequence reversed (token t of flip(x) is row L-1-t).
+                        // out[t] = bias + Σ_j w[j]·x[t-K+1+j]
                         var acc = bias;
                         for (int j = 0; j < k; j++)
                         {
-                            long tt = t - k + 1 + j;
-                            if (tt < 0) continue;                                  // zero padding before t = 0
-                            long src = direction == 0 ? tt : l - 1 - tt;
-                            acc = Vector256.FusedMultiplyAdd(w[j], Vector256.Load(xBase + src * rowStride + c), acc);
+                            long r = rows[s + j];
+                            if (r >= 0) acc = Vector256.FusedMultiplyAdd(wb[j], Vector256.Load(xBase + r + c), acc);
                         }
                         tile[s] = acc / (Vector256<float>.One + FastMath.ExpF(-acc));  // SiLU
                     }
-                    Store(tile, cols, steps, uRows, l, t0);
-                    for (int s = 0; s < steps; s++)
-                    {
-                        long src = direction == 0 ? t0 + s : l - 1 - t0 - s;
-                        tile[s] = Vector256.Load(xBase + src * rowStride + di + c);
-                    }
-                    Store(tile, cols, steps, zRows, l, t0);
+                    Store(tile, cols, steps, U + (batch * 2 * di + ch) * l, l, t0);
+                    for (int s = 0; s < steps; s++) tile[s] = Vector256.Load(xBase + rows[k - 1 + s] + di + c);
+                    Store(tile, cols, steps, Z + (batch * 2 * di + ch) * l, l, t0);
                 }
             }
         }

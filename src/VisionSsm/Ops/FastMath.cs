@@ -177,48 +177,66 @@ internal static class FastMath
         return one / (one + Exp(-x));
     }
 
-    // 16-lane float twins of Log1pUnit, Softplus, SoftplusWithGrad and Sigmoid for the N = 1 row kernel
-    // (ScanRowKernel); same formulas, same polynomial degrees as the float branch above.
+    // Twins of ExpF, Log1pUnit, Softplus, SoftplusWithGrad and Sigmoid on a VectorPair (2 × 16 float lanes in
+    // lockstep) for the N = 1 row kernel (ScanRowKernel); same formulas, constants and polynomial degrees as above.
 
-    /// <summary><see cref="Log1pUnit{T}(Vector256{T})"/> on 16 float lanes.</summary>
+    /// <summary><see cref="ExpF(Vector256{float})"/> on a pair of 16-lane vectors.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Log1pUnit(Vector512<float> e)
+    public static VectorPair ExpF(VectorPair x)
     {
-        var one = Vector512<float>.One;
-        var big = Vector512.GreaterThan(e, Vector512.Create(0.41421356237309505f));
-        var f = Vector512.ConditionalSelect(big, (e - one) * Vector512.Create(0.5f), e);
-        var s = f / (Vector512.Create(2f) + f);
+        x = VectorPair.Min(VectorPair.Max(x, VectorPair.Splat(-87f)), VectorPair.Splat(88f));
+        var magic = VectorPair.Splat(12582912f);
+        var t = VectorPair.Fma(x, VectorPair.Splat(1.44269504088896341f), magic);
+        var k = t - magic;
+        var r = VectorPair.Fma(k, VectorPair.Splat(-0.693359375f), x);
+        r = VectorPair.Fma(k, VectorPair.Splat(2.12194440e-4f), r);
+        var p = VectorPair.Fma(VectorPair.Splat(1.9875691500e-4f), r, VectorPair.Splat(1.3981999507e-3f));
+        p = VectorPair.Fma(p, r, VectorPair.Splat(8.3334519073e-3f));
+        p = VectorPair.Fma(p, r, VectorPair.Splat(4.1665795894e-2f));
+        p = VectorPair.Fma(p, r, VectorPair.Splat(1.6666665459e-1f));
+        p = VectorPair.Fma(p, r, VectorPair.Splat(5.0000001201e-1f));
+        var y = VectorPair.Fma(p, r * r, r) + VectorPair.One;
+        return y * VectorPair.AddShiftBits(t, 127, 23);
+    }
+
+    /// <summary><see cref="Log1pUnit{T}(Vector256{T})"/> on a pair of 16-lane float vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static VectorPair Log1pUnit(VectorPair e)
+    {
+        var one = VectorPair.One;
+        var big = VectorPair.GreaterThan(e, VectorPair.Splat(0.41421356237309505f));
+        var f = VectorPair.Select(big, (e - one) * VectorPair.Splat(0.5f), e);
+        var s = f / (VectorPair.Splat(2f) + f);
         var s2 = s * s;
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1f / 9), s2, Vector512.Create(1f / 7));
-        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(1f / 5));
-        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(1f / 3));
-        p = Vector512.FusedMultiplyAdd(p, s2, one);
+        var p = VectorPair.Fma(VectorPair.Splat(1f / 9), s2, VectorPair.Splat(1f / 7));
+        p = VectorPair.Fma(p, s2, VectorPair.Splat(1f / 5));
+        p = VectorPair.Fma(p, s2, VectorPair.Splat(1f / 3));
+        p = VectorPair.Fma(p, s2, one);
         var logm = (s + s) * p;
-        return Vector512.FusedMultiplyAdd(Vector512.ConditionalSelect(big, one, Vector512<float>.Zero),
-            Vector512.Create(0.69314718055994531f), logm);
+        return VectorPair.Fma(VectorPair.Select(big, one, VectorPair.Zero), VectorPair.Splat(0.69314718055994531f), logm);
     }
 
-    /// <summary><see cref="Softplus{T}(Vector256{T})"/> on 16 float lanes (threshold 20).</summary>
+    /// <summary><see cref="Softplus{T}(Vector256{T})"/> on a pair of 16-lane float vectors (threshold 20).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Softplus(Vector512<float> x)
+    public static VectorPair Softplus(VectorPair x)
     {
-        var sp = Vector512.Max(x, Vector512<float>.Zero) + Log1pUnit(ExpF(-Vector512.Abs(x)));
-        return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), x, sp);
+        var sp = VectorPair.Max(x, VectorPair.Zero) + Log1pUnit(ExpF(-VectorPair.Abs(x)));
+        return VectorPair.Select(VectorPair.GreaterThan(x, VectorPair.Splat(20f)), x, sp);
     }
 
-    /// <summary><see cref="SoftplusWithGrad{T}(Vector256{T}, out Vector256{T})"/> on 16 float lanes.</summary>
+    /// <summary><see cref="SoftplusWithGrad{T}(Vector256{T}, out Vector256{T})"/> on a pair of 16-lane float vectors.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> SoftplusWithGrad(Vector512<float> x, out Vector512<float> grad)
+    public static VectorPair SoftplusWithGrad(VectorPair x, out VectorPair grad)
     {
-        var one = Vector512<float>.One;
-        var e = ExpF(-Vector512.Abs(x));
-        var above = Vector512.GreaterThan(x, Vector512.Create(20f));
-        var sig = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<float>.Zero), one, e) / (one + e);
-        grad = Vector512.ConditionalSelect(above, one, sig);
-        return Vector512.ConditionalSelect(above, x, Vector512.Max(x, Vector512<float>.Zero) + Log1pUnit(e));
+        var one = VectorPair.One;
+        var e = ExpF(-VectorPair.Abs(x));
+        var above = VectorPair.GreaterThan(x, VectorPair.Splat(20f));
+        var sig = VectorPair.Select(VectorPair.GreaterThanOrEqual(x, VectorPair.Zero), one, e) / (one + e);
+        grad = VectorPair.Select(above, one, sig);
+        return VectorPair.Select(above, x, VectorPair.Max(x, VectorPair.Zero) + Log1pUnit(e));
     }
 
-    /// <summary>σ(x) on 16 float lanes.</summary>
+    /// <summary>σ(x) on a pair of 16-lane float vectors.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Sigmoid(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + ExpF(-x));
+    public static VectorPair Sigmoid(VectorPair x) => VectorPair.One / (VectorPair.One + ExpF(-x));
 }

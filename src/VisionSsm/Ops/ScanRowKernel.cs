@@ -10,14 +10,15 @@ namespace VisionSsm.Ops;
 
 /// <summary>
 /// The N = 1 selective scan (VMamba's d_state = 1) in float32, on mamba_ssm's own (batch, D, L) rows with 16 time
-/// steps per AVX-512 vector. N = 1 is memory-bound: this path moves only the bytes the operator must move (u, Δ
-/// (, z) read once, y written once; B, C are one short row per group) and does no transposes into channel lanes.
-/// Within a vector, h_t = a_t·h_{t−1} + b_t (a = exp(dt·A), b = dt·B_t·u_t, reference-spec §1.2) is an in-register
-/// inclusive scan of the affine maps (a, b) (Hillis–Steele, 4 levels, identity (1, 0) shifted in), carried across
-/// vectors through the last lane. The backward needs no saved states: it recomputes a row's forward into per-thread
-/// row buffers (dt, σ(Δ+bias), a, h, gy: 5·L floats) and runs the reverse scan dh_t = C_t·gy_t + a_{t+1}·dh_{t+1}
-/// (reference-spec §1.3) as the mirrored suffix scan. Its slow twins are <see cref="ScanKernel{T}"/> (the lane
-/// kernel, used for every other case) and <see cref="SelectiveScanReference"/>.
+/// steps per AVX-512 vector. Each work item streams its channel rows of u, Δ (, z) once and writes y once, with no
+/// transposes into channel lanes (B, C are one short row per group). Within a vector, h_t = a_t·h_{t−1} + b_t
+/// (a = exp(dt·A), b = dt·B_t·u_t, reference-spec §1.2) is an in-register inclusive scan of the affine maps (a, b)
+/// (Hillis–Steele, 4 levels, identity (1, 0) shifted in), carried across vectors through the last lane. The
+/// elementwise math runs on 32-step blocks (<see cref="VectorPair"/>) to expose more independent work to the
+/// out-of-order core. The backward needs no saved states: it recomputes a row's forward into per-thread row buffers
+/// (dt, σ(Δ+bias), a, h, gy: 5·L floats) and runs the reverse scan dh_t = C_t·gy_t + a_{t+1}·dh_{t+1}
+/// (reference-spec §1.3) as the mirrored suffix scan. Its slow twins are <see cref="ScanKernel{T}"/> (the lane kernel,
+/// used for every other case) and <see cref="SelectiveScanReference"/>.
 /// Pointers are raw: the caller keeps every tensor alive for the duration of the call.
 /// </summary>
 internal sealed unsafe class ScanRowKernel
@@ -64,7 +65,7 @@ internal sealed unsafe class ScanRowKernel
     public int Rows { get; }
     public int RowsPerUnit { get; }
     public int Units => (Rows + RowsPerUnit - 1) / RowsPerUnit;
-    int Padded => (len + W - 1) / W * W;
+    int Padded => (len + 2 * W - 1) / (2 * W) * 2 * W;
 
     /// <summary>Bytes of per-thread scratch for <see cref="BackwardUnit"/>: five row buffers.</summary>
     public long ScratchBytes => 5L * Padded * sizeof(float);
@@ -77,7 +78,9 @@ internal sealed unsafe class ScanRowKernel
             ((long)b * groupsC + d / (channels / groupsC)) * len);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // NoInlining: a tier-1 caller that inlined this would stop inlining the math helpers below once its inlining
+    // budget runs out and call their tier-0 versions (ecosystem.md §4.3).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void ForwardUnit(int unit)
     {
         int r1 = Math.Min(Rows, (unit + 1) * RowsPerUnit);
@@ -85,152 +88,224 @@ internal sealed unsafe class ScanRowKernel
         if (StreamY) Sse.StoreFence();
     }
 
-    /// <summary>Forward of one channel row (reference-spec §1.2): dt = softplus(Δ + bias), h, y = C·h + D·u, ·silu(z).</summary>
+    /// <summary>Forward of one channel row (reference-spec §1.2): dt = softplus(Δ + bias), h, y = C·h + D·u, ·silu(z);
+    /// 32 steps (a <see cref="VectorPair"/>) per block. The tail block runs on zero-padded copies (the scan is causal,
+    /// so padding after the valid steps never reaches them), keeping calls out of the main loop.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void ForwardRow(int r)
     {
         var (d, off, bOff, cOff) = Locate(r);
-        var av = Vector512.Create(aCoef[d]);
-        var dv = Vector512.Create(hasD ? dSkip[d] : 0f);
-        var biasv = Vector512.Create(bias != null ? bias[d] : 0f);
+        var k = Coefficients(d);
         float* u = U + off, dl = Delta + off, y = Y + off, z = hasZ ? Z + off : null, bp = B + bOff, cp = C + cOff;
         bool stream = StreamY && ((nint)y & 63) == 0;
         var carry = Vector512<float>.Zero;
-        Vector512<float> h;
         int t = 0;
-        for (; t + W <= len; t += W)
-        {
-            var yv = Forward(ref carry, Vector512.Load(u + t), Vector512.Load(dl + t), Vector512.Load(bp + t),
-                Vector512.Load(cp + t), hasZ ? Vector512.Load(z + t) : default, av, dv, biasv, out h);
-            if (stream) Vector512.StoreAlignedNonTemporal(yv, y + t);
-            else Vector512.Store(yv, y + t);
-        }
-        int rest = len - t;
-        if (rest > 0)
-        {
-            // Tail: zero padding after the valid steps (the scan is causal, so padding never reaches them).
-            var yv = Forward(ref carry, Partial(u + t, rest), Partial(dl + t, rest), Partial(bp + t, rest),
-                Partial(cp + t, rest), hasZ ? Partial(z + t, rest) : default, av, dv, biasv, out h);
-            StorePartial(yv, y + t, rest);
-            Last[r] = h.GetElement(rest - 1);
-        }
-        else Last[r] = carry.ToScalar();
+        for (; t + 2 * W <= len; t += 2 * W)
+            ForwardBlock(u + t, dl + t, bp + t, cp + t, hasZ ? z + t : null, y + t, stream, ref carry, k);
+        if (t < len) ForwardTail(u + t, dl + t, bp + t, cp + t, hasZ ? z + t : null, y + t, len - t, ref carry, k);
+        Last[r] = carry.ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    void ForwardTail(float* u, float* dl, float* bp, float* cp, float* z, float* y, int n, ref Vector512<float> carry, in Coef k)
+    {
+        var buf = stackalloc float[6 * 2 * W];
+        var h = ForwardBlock(Pad(u, n, buf), Pad(dl, n, buf + 2 * W), Pad(bp, n, buf + 4 * W), Pad(cp, n, buf + 6 * W),
+            hasZ ? Pad(z, n, buf + 8 * W) : null, buf + 10 * W, false, ref carry, k);
+        for (int i = 0; i < n; i++) y[i] = buf[10 * W + i];
+        carry = Vector512.Create(n > W ? h.Hi.GetElement(n - W - 1) : h.Lo.GetElement(n - 1));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    Vector512<float> Forward(ref Vector512<float> carry, Vector512<float> u, Vector512<float> x, Vector512<float> bt,
-        Vector512<float> ct, Vector512<float> z, Vector512<float> av, Vector512<float> dv, Vector512<float> biasv,
-        out Vector512<float> h)
+    VectorPair ForwardBlock(float* u, float* dl, float* bp, float* cp, float* z, float* y, bool stream,
+        ref Vector512<float> carry, in Coef k)
     {
-        x += biasv;
+        var uv = Load(u);
+        var x = Load(dl) + k.Bias;
         var dt = softplus ? Softplus(x) : x;
-        var a = ExpF(dt * av);
-        var b = dt * u * bt;
-        InclusiveScan(ref a, ref b);
-        h = Vector512.FusedMultiplyAdd(a, carry, b);
-        carry = LastLane(h);
-        var y = hasD ? Vector512.FusedMultiplyAdd(ct, h, dv * u) : ct * h;
-        if (hasZ) y *= z * Sigmoid(z);
-        return y;
+        var h = Scan(ref carry, ExpF(dt * k.A), dt * uv * Load(bp));
+        var ct = Load(cp);
+        var yv = hasD ? VectorPair.Fma(ct, h, k.D * uv) : ct * h;
+        if (hasZ)
+        {
+            var zv = Load(z);
+            yv *= zv * Sigmoid(zv);
+        }
+        if (stream)
+        {
+            Vector512.StoreAlignedNonTemporal(yv.Lo, y);
+            Vector512.StoreAlignedNonTemporal(yv.Hi, y + W);
+        }
+        else Store(yv, y);
+        return h;
+    }
+
+    /// <summary>A, D skip and Δ bias of one channel, broadcast.</summary>
+    readonly struct Coef(VectorPair a, VectorPair d, VectorPair bias)
+    {
+        public readonly VectorPair A = a, D = d, Bias = bias;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    Coef Coefficients(int d) =>
+        new(VectorPair.Splat(aCoef[d]), VectorPair.Splat(hasD ? dSkip[d] : 0f), VectorPair.Splat(bias != null ? bias[d] : 0f));
+
+    /// <summary>h for 32 steps from a = exp(dt·A), b = dt·B·u and the state before them (<paramref name="carry"/>,
+    /// broadcast); leaves the last step's state in <paramref name="carry"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static VectorPair Scan(ref Vector512<float> carry, VectorPair a, VectorPair b)
+    {
+        Vector512<float> a1 = a.Lo, b1 = b.Lo, a2 = a.Hi, b2 = b.Hi;
+        InclusiveScan(ref a1, ref b1);
+        InclusiveScan(ref a2, ref b2);
+        var h1 = Vector512.FusedMultiplyAdd(a1, carry, b1);
+        var h2 = Vector512.FusedMultiplyAdd(a2, LastLane(h1), b2);
+        carry = LastLane(h2);
+        return new VectorPair(h1, h2);
     }
 
     /// <summary>
     /// Backward of a range of rows, reference-spec §1.3. <paramref name="scratch"/>: five row buffers;
     /// dB, dC (this thread's accumulators or the results) are summed into.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void BackwardUnit(int unit, float* scratch, float* dB, float* dC)
     {
         int r1 = Math.Min(Rows, (unit + 1) * RowsPerUnit);
         for (int r = unit * RowsPerUnit; r < r1; r++) BackwardRow(r, scratch, dB, dC);
     }
 
+    /// <summary>Row buffers of the backward (padded to whole 32-step blocks): dt, σ(Δ + bias), a = exp(dt·A), h, gy.</summary>
+    readonly struct Saved(float* scratch, int padded)
+    {
+        public readonly float* Dt = scratch, Sig = scratch + padded, A = scratch + 2 * padded, H = scratch + 3 * padded,
+            Gy = scratch + 4 * padded;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void BackwardRow(int r, float* scratch, float* dB, float* dC)
     {
         var (d, off, bOff, cOff) = Locate(r);
-        int padded = Padded;
-        float* sDt = scratch, sSig = sDt + padded, sA = sSig + padded, sH = sA + padded, sGy = sH + padded;
-        var av = Vector512.Create(aCoef[d]);
-        var dv = Vector512.Create(hasD ? dSkip[d] : 0f);
-        var biasv = Vector512.Create(bias != null ? bias[d] : 0f);
-        var one = Vector512<float>.One;
+        var sv = new Saved(scratch, Padded);
+        var k = Coefficients(d);
         float* u = U + off, dl = Delta + off, g = G + off, z = hasZ ? Z + off : null, bp = B + bOff, cp = C + cOff;
         float* du = DU + off, ddl = DDelta + off, dz = hasZ ? DZ + off : null, dbp = dB + bOff, dcp = dC + cOff;
 
-        // Pass 1: the forward again, keeping dt, σ(Δ + bias), a = exp(dt·A), h and gy = g·silu(z) (or g); dz.
+        // Pass 1: the forward again, keeping dt, σ(Δ + bias), a, h and gy = g·silu(z) (or g); dz.
         var carry = Vector512<float>.Zero;
-        var dDacc = Vector512<float>.Zero;
-        for (int t = 0; t < len; t += W)
-        {
-            int n = Math.Min(W, len - t);
-            var x = Load(dl + t, n) + biasv;
-            Vector512<float> dt, sig = one;
-            dt = softplus ? SoftplusWithGrad(x, out sig) : x;
-            var uv = Load(u + t, n);
-            var a = ExpF(dt * av);
-            var b = dt * uv * Load(bp + t, n);
-            var ac = a;
-            InclusiveScan(ref ac, ref b);
-            var h = Vector512.FusedMultiplyAdd(ac, carry, b);
-            carry = LastLane(h);
-            var gv = Load(g + t, n);
-            Vector512<float> gy;
-            if (hasZ)
-            {
-                var zv = Load(z + t, n);
-                var sz = Sigmoid(zv);
-                var ct = Load(cp + t, n);
-                var ypre = hasD ? Vector512.FusedMultiplyAdd(ct, h, dv * uv) : ct * h;
-                gy = gv * zv * sz;                                                           // g·silu(z)
-                Store(gv * ypre * sz * Vector512.FusedMultiplyAdd(zv, one - sz, one), dz + t, n);   // g·y·σ(z)(1 + z(1 − σ(z)))
-            }
-            else gy = gv;
-            Vector512.Store(dt, sDt + t);
-            Vector512.Store(sig, sSig + t);
-            Vector512.Store(a, sA + t);
-            Vector512.Store(h, sH + t);
-            Vector512.Store(gy, sGy + t);
-            dDacc = Vector512.FusedMultiplyAdd(gy, uv, dDacc);
-        }
+        var dDacc = VectorPair.Zero;
+        int t = 0;
+        for (; t + 2 * W <= len; t += 2 * W)
+            RecomputeBlock(t, u + t, dl + t, bp + t, cp + t, g + t, hasZ ? z + t : null, hasZ ? dz + t : null, sv, ref carry, ref dDacc, k);
+        if (t < len)
+            RecomputeTail(t, u + t, dl + t, bp + t, cp + t, g + t, hasZ ? z + t : null, hasZ ? dz + t : null, len - t, sv, ref carry, ref dDacc, k);
 
-        // Pass 2: reverse scan dh_t = C_t·gy_t + a_{t+1}·dh_{t+1}, last block first; padded lanes have gy = 0, so dh = 0.
-        var dhCarry = Vector512<float>.Zero;
-        var aNext = one;
-        var dAacc = Vector512<float>.Zero;
-        var dBiasAcc = Vector512<float>.Zero;
-        for (int t = padded - W; t >= 0; t -= W)
+        // Pass 2: reverse scan dh_t = C_t·gy_t + a_{t+1}·dh_{t+1}, last block first. Blocks after the last step are
+        // skipped (dh = 0 there); the partial last block runs on zero-padded copies (gy = 0 there, so dh = 0).
+        var rs = new ReverseState();
+        t = (len - 1) / W * W;
+        if (t + W > len) ReverseTail(t, u + t, bp + t, cp + t, du + t, ddl + t, dbp + t, dcp + t, len - t, sv, ref rs, k);
+        else t += W;
+        for (t -= W; t >= 0; t -= W)
+            ReverseBlock(t, u + t, bp + t, cp + t, du + t, ddl + t, dbp + t, dcp + t, sv, ref rs, k);
+        DAPart[r] = Vector512.Sum(rs.DA);
+        DDPart[r] = Vector512.Sum(dDacc.Lo + dDacc.Hi);
+        DBiasPart[r] = Vector512.Sum(rs.DBias);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    void RecomputeTail(int t, float* u, float* dl, float* bp, float* cp, float* g, float* z, float* dz, int n, in Saved sv,
+        ref Vector512<float> carry, ref VectorPair dDacc, in Coef k)
+    {
+        var buf = stackalloc float[7 * 2 * W];
+        RecomputeBlock(t, Pad(u, n, buf), Pad(dl, n, buf + 2 * W), Pad(bp, n, buf + 4 * W), Pad(cp, n, buf + 6 * W),
+            Pad(g, n, buf + 8 * W), hasZ ? Pad(z, n, buf + 10 * W) : null, hasZ ? buf + 12 * W : null, sv, ref carry, ref dDacc, k);
+        if (hasZ) for (int i = 0; i < n; i++) dz[i] = buf[12 * W + i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void RecomputeBlock(int t, float* u, float* dl, float* bp, float* cp, float* g, float* z, float* dz, in Saved sv,
+        ref Vector512<float> carry, ref VectorPair dDacc, in Coef k)
+    {
+        var one = VectorPair.One;
+        var x = Load(dl) + k.Bias;
+        var sig = one;
+        var dt = softplus ? SoftplusWithGrad(x, out sig) : x;
+        var uv = Load(u);
+        var a = ExpF(dt * k.A);
+        var h = Scan(ref carry, a, dt * uv * Load(bp));
+        var gy = Load(g);
+        if (hasZ)
         {
-            int n = Math.Min(W, len - t);
-            var dt = Vector512.Load(sDt + t);
-            var a = Vector512.Load(sA + t);
-            var h = Vector512.Load(sH + t);
-            var gy = Vector512.Load(sGy + t);
-            var bt = Load(bp + t, n);
-            var uv = Load(u + t, n);
-            var c = Load(cp + t, n) * gy;
-            var a1 = AlignRight(aNext, a, 1);                       // a_{t+1}; the last lane takes the next block's first
-            SuffixScan(ref a1, ref c);
-            var dh = Vector512.FusedMultiplyAdd(a1, dhCarry, c);
-            dhCarry = Vector512.Create(dh.ToScalar());
-            aNext = a;
-            var hPrev = AlignRight(h, t > 0 ? Vector512.Load(sH + t - W) : Vector512<float>.Zero, 15);   // h_{t−1}
-            var hA = a * hPrev;                                     // exp(dt·A)·h_{t−1}
-            var dtDh = dt * dh;
-            var duv = dtDh * bt;
-            if (hasD) duv = Vector512.FusedMultiplyAdd(dv, gy, duv);
-            var ddt = dh * Vector512.FusedMultiplyAdd(bt, uv, av * hA);
-            dAacc = Vector512.FusedMultiplyAdd(dtDh, hA, dAacc);
-            var dd = softplus ? ddt * Vector512.Load(sSig + t) : ddt;
-            dBiasAcc += dd;
-            Store(duv, du + t, n);
-            Store(dd, ddl + t, n);
-            Store(Load(dbp + t, n) + dtDh * uv, dbp + t, n);
-            Store(Load(dcp + t, n) + gy * h, dcp + t, n);
+            var gv = gy;
+            var zv = Load(z);
+            var sz = Sigmoid(zv);
+            var ct = Load(cp);
+            var ypre = hasD ? VectorPair.Fma(ct, h, k.D * uv) : ct * h;
+            gy = gv * zv * sz;                                                               // g·silu(z)
+            Store(gv * ypre * sz * VectorPair.Fma(zv, one - sz, one), dz);                   // g·y·σ(z)(1 + z(1 − σ(z)))
         }
-        DAPart[r] = Vector512.Sum(dAacc);
-        DDPart[r] = Vector512.Sum(dDacc);
-        DBiasPart[r] = Vector512.Sum(dBiasAcc);
+        Store(dt, sv.Dt + t);
+        Store(sig, sv.Sig + t);
+        Store(a, sv.A + t);
+        Store(h, sv.H + t);
+        Store(gy, sv.Gy + t);
+        dDacc = VectorPair.Fma(gy, uv, dDacc);
+    }
+
+    /// <summary>What the reverse scan carries from a later block: dh and a of its first step, and the dA, dbias sums.</summary>
+    struct ReverseState
+    {
+        public Vector512<float> DhNext, ANext, DA, DBias;
+        public ReverseState() => ANext = Vector512<float>.One;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    void ReverseTail(int t, float* u, float* bp, float* cp, float* du, float* ddl, float* dbp, float* dcp, int n,
+        in Saved sv, ref ReverseState rs, in Coef k)
+    {
+        var buf = stackalloc float[7 * W];
+        float* odu = buf + 3 * W, odd = buf + 4 * W, odb = Pad(dbp, n, buf + 5 * W, W), odc = Pad(dcp, n, buf + 6 * W, W);
+        ReverseBlock(t, Pad(u, n, buf, W), Pad(bp, n, buf + W, W), Pad(cp, n, buf + 2 * W, W), odu, odd, odb, odc, sv, ref rs, k);
+        for (int i = 0; i < n; i++)
+        {
+            du[i] = odu[i];
+            ddl[i] = odd[i];
+            dbp[i] = odb[i];
+            dcp[i] = odc[i];
+        }
+    }
+
+    /// <summary>16 steps of the reverse scan and the input gradients (reference-spec §1.3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void ReverseBlock(int t, float* u, float* bp, float* cp, float* du, float* ddl, float* dbp, float* dcp,
+        in Saved sv, ref ReverseState rs, in Coef k)
+    {
+        var dt = Vector512.Load(sv.Dt + t);
+        var a = Vector512.Load(sv.A + t);
+        var h = Vector512.Load(sv.H + t);
+        var gy = Vector512.Load(sv.Gy + t);
+        var bt = Vector512.Load(bp);
+        var uv = Vector512.Load(u);
+        var c = Vector512.Load(cp) * gy;
+        var a1 = AlignRight(rs.ANext, a, 1);                    // a_{t+1}; the last lane takes the next block's first
+        SuffixScan(ref a1, ref c);
+        var dh = Vector512.FusedMultiplyAdd(a1, rs.DhNext, c);
+        rs.DhNext = Vector512.Create(dh.ToScalar());
+        rs.ANext = a;
+        var hPrev = AlignRight(h, t > 0 ? Vector512.Load(sv.H + t - W) : Vector512<float>.Zero, 15);   // h_{t−1}
+        var hA = a * hPrev;                                     // exp(dt·A)·h_{t−1}
+        var dtDh = dt * dh;
+        var duv = dtDh * bt;
+        if (hasD) duv = Vector512.FusedMultiplyAdd(k.D.Lo, gy, duv);
+        var ddt = dh * Vector512.FusedMultiplyAdd(bt, uv, k.A.Lo * hA);
+        rs.DA = Vector512.FusedMultiplyAdd(dtDh, hA, rs.DA);
+        var dd = softplus ? ddt * Vector512.Load(sv.Sig + t) : ddt;
+        rs.DBias += dd;
+        Vector512.Store(duv, du);
+        Vector512.Store(dd, ddl);
+        Vector512.Store(Vector512.Load(dbp) + dtDh * uv, dbp);
+        Vector512.Store(Vector512.Load(dcp) + gy * h, dcp);
     }
 
     /// <summary>In-vector inclusive scan of the affine maps h ↦ a_i·h + b_i (lane 0 first): afterwards lane i holds
@@ -276,28 +351,21 @@ internal sealed unsafe class ScanRowKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> LastLane(Vector512<float> v) => Avx512F.PermuteVar16x32(v, Vector512.Create(15));
 
-    /// <summary>A full vector, or the first <paramref name="n"/> elements and zeros (the tail of a row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Load(float* p, int n) => n == W ? Vector512.Load(p) : Partial(p, n);
+    static VectorPair Load(float* p) => new(Vector512.Load(p), Vector512.Load(p + W));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(Vector512<float> v, float* p, int n)
+    static void Store(VectorPair v, float* p)
     {
-        if (n == W) Vector512.Store(v, p);
-        else StorePartial(v, p, n);
+        Vector512.Store(v.Lo, p);
+        Vector512.Store(v.Hi, p + W);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    static Vector512<float> Partial(float* p, int n)
+    /// <summary>The first <paramref name="n"/> values of <paramref name="src"/> then zeros, in <paramref name="buf"/>
+    /// (<paramref name="size"/> floats; only the first <paramref name="n"/> &lt; size source values are read).</summary>
+    static float* Pad(float* src, int n, float* buf, int size = 2 * W)
     {
-        var buf = stackalloc float[W];
-        for (int i = 0; i < W; i++) buf[i] = i < n ? p[i] : 0f;
-        return Vector512.Load(buf);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    static void StorePartial(Vector512<float> v, float* p, int n)
-    {
-        for (int i = 0; i < n; i++) p[i] = v.GetElement(i);
+        for (int i = 0; i < size; i++) buf[i] = i < n ? src[i] : 0f;
+        return buf;
     }
 }

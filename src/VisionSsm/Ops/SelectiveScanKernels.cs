@@ -59,7 +59,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// Forward of one (batch, block) unit, reference-spec §1.2: dt = softplus(Δ + bias); h_t = exp(dt·A)·h_{t-1} +
     /// dt·B_t·u_t; y_t = C_t·h_t + D·u_t; y_t·silu(z_t). Stores the chunk-end states when <see cref="Saved"/> is set.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void ForwardUnit(int unit, Vector256<T>* scratch)
     {
         int n = p.States, len = p.Length, chunk = p.Chunk;
@@ -113,7 +113,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// the chunk from the saved state at its start, then the reverse scan dh_t = C_t·gy_t + exp(dt_{t+1}A)·dh_{t+1}
     /// and the input gradients. dB, dC go to this thread's accumulators <paramref name="dB"/>, <paramref name="dC"/>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void BackwardUnit(int unit, Vector256<T>* scratch, T* dB, T* dC)
     {
         int n = p.States, len = p.Length, chunk = p.Chunk;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
 
@@ -39,5 +40,49 @@ public class RmsNormTests
         using var norm = new RmsNorm(4);
         var ex = Assert.Throws<ArgumentException>(() => norm.call(zeros(2, 5)));
         Assert.Contains("4", ex.Message);
+    }
+    [Theory]
+    [InlineData(1, 1, 8, true)]
+    [InlineData(2, 13, 20, true)]     // D not a multiple of the vector width: scalar tail
+    [InlineData(1, 197, 384, false)]
+    [InlineData(4, 700, 96, true)]    // 2,800 rows × 96 ≥ 2^18 elements: the parallel loop
+    public void FusedAddAndNormEqualsItsTwinAndTheFormula(int batch, int length, int d, bool withResidual)
+    {
+        using var scope = NewDisposeScope();
+        var norm = new RmsNorm(d);
+        using (no_grad()) norm.Weight.copy_(rand(d) + 0.5);
+        var h = randn(batch, length, d);
+        var res = withResidual ? randn(batch, length, d) : null;
+        using var _ = no_grad();
+        var (y, r) = norm.AddAndNorm(h, res);
+        var (yRef, rRef) = norm.AddAndNormReference(h, res);
+        var s = withResidual ? h + res! : h;
+        var formula = s * rsqrt(s.square().mean([-1L], keepdim: true) + 1e-5) * norm.Weight;   // §3.3, written out
+        Assert.True(allclose(r, rRef, 1e-6, 1e-6) && allclose(r, s, 1e-6, 1e-6));
+        Assert.True(allclose(y, yRef, 1e-5, 1e-5), $"fused vs twin: {(y - yRef).abs().max().item<float>()}");
+        Assert.True(allclose(y, formula, 1e-5, 1e-5));
+    }
+
+    [Fact]
+    public void AddAndNormKeepsGradientsWhenNeeded()
+    {
+        using var scope = NewDisposeScope();
+        var norm = new RmsNorm(6);
+        var h = randn(2, 3, 6, dtype: ScalarType.Float64).requires_grad_(true);
+        var res = randn(2, 3, 6, dtype: ScalarType.Float64);
+        norm.to(ScalarType.Float64);
+        var errors = Gradcheck.MaxRelativeError(a => norm.AddAndNorm(a[0], res).Normed, [h.detach()]);
+        Assert.True(errors[0] < 1e-6, $"relative error {errors[0]}");
+        var (y, _) = norm.AddAndNorm(h, res);
+        y.sum().backward();
+        Assert.NotNull(norm.Weight.grad);
+    }
+
+    [Fact]
+    public void AddAndNormRejectsMismatchedResidual()
+    {
+        using var norm = new RmsNorm(4);
+        var ex = Assert.Throws<ArgumentException>(() => norm.AddAndNorm(zeros(2, 4), zeros(3, 4)));
+        Assert.Equal("residual", ex.ParamName);
     }
 }
