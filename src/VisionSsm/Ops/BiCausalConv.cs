@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using VisionSsm.Runtime;
 using TorchSharp;
@@ -221,5 +220,5 @@ public static class BiCausalConv
         return (xz.shape[0], xz.shape[1], di, (int)weight.shape[2]);
     }
 
-    static unsafe float* Ptr(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+    static unsafe float* Ptr(Tensor t) => SelectiveScanCpu.Ptr<float>(t);   // a contiguous CPU tensor's data
 }
