@@ -73,4 +73,34 @@ public static class Measure
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
+
+    /// <summary>The calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID): with one libtorch thread it is the work done,
+    /// immune to preemption on a shared machine. NaN where unavailable.</summary>
+    public static double ThreadCpuMs()
+    {
+        const int ClockThreadCpuTime = 3;   // CLOCK_THREAD_CPUTIME_ID (Linux)
+        return ClockGetTime(ClockThreadCpuTime, out var t) == 0 ? t.Seconds * 1e3 + t.Nanoseconds / 1e6 : double.NaN;
+    }
+
+    /// <summary>
+    /// Runs the named actions round-robin for <paramref name="rounds"/> rounds (after one warm-up round), each call in
+    /// its own dispose scope, and returns per action the min thread-CPU ms and the median and min wall ms. Interleaving
+    /// makes A/B comparisons fair under a fluctuating load.
+    /// </summary>
+    public static (double CpuMin, double WallMedian, double WallMin)[] RoundRobin(int rounds, params Action[] actions)
+    {
+        foreach (var a in actions) Scoped(a);
+        var cpu = actions.Select(_ => double.MaxValue).ToArray();
+        var wall = actions.Select(_ => new double[rounds]).ToArray();
+        for (int r = 0; r < rounds; r++)
+            for (int i = 0; i < actions.Length; i++)
+            {
+                double c0 = ThreadCpuMs();
+                long t0 = Stopwatch.GetTimestamp();
+                Scoped(actions[i]);
+                wall[i][r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                cpu[i] = Math.Min(cpu[i], ThreadCpuMs() - c0);
+            }
+        return actions.Select((_, i) => { Array.Sort(wall[i]); return (cpu[i], wall[i][rounds / 2], wall[i][0]); }).ToArray();
+    }
 }

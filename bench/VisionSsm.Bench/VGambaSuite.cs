@@ -17,6 +17,7 @@ public static class VGambaSuite
     {
         Suites.Register("vgamba", "vGamba-B/L vs ResNet-50/101, DeiT-S, BoT50: inference img/s", Run);
         Suites.Register("vgamba-profile", "vGamba-B mixer parts (cell, MHSA, fusion) vs the 3×3 conv they replace, batch 1 inference", RunProfile);
+        Suites.Register("vgamba-blocks", "per-block inference time of a whole model (vgamba_b, resnet50, ...): stem, every bottleneck and the Gamba parts", RunBlocks);
         Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
     }
 
@@ -28,40 +29,116 @@ public static class VGambaSuite
         Console.WriteLine("|" + string.Concat(columns.Select(_ => "---|")));
     }
 
-    /// <summary>Median ms of each vGamba-B mixer site's parts at 224 (one block of each kind), beside the 3×3 conv of a plain
-    /// ResNet-50 block at the same place. Options: --threads 1 --batch 1 --reps 5</summary>
+    /// <summary>Wall ms (median of round-robin reps) of each vGamba-B mixer site's parts at 224 (one block of each kind),
+    /// beside the 3×3 conv of a plain ResNet-50 block at the same place: the block serially (every op on all threads) and
+    /// with inter-op branches, and at batch 1 each inter-op branch alone on a worker (Mamba | MHSA + fusion term + mask).
+    /// Options: --threads 2 --batch 1 --reps 9</summary>
     static int RunProfile(string[] args)
     {
-        int threads = Measure.IntOption(args, "--threads", 1);
+        int threads = Measure.IntOption(args, "--threads", 2);
         int batch = Measure.IntOption(args, "--batch", 1);
-        int reps = Measure.IntOption(args, "--reps", 5);
+        int reps = Measure.IntOption(args, "--reps", 9);
         TorchRuntime.SetThreads(threads);
-        TableHeader($"threads {threads}, batch {batch}, median of {reps}",
-            "site (P, side)", "× in B", "cell ms", "of which scan ms", "MHSA ms", "fusion ms", "Gamba block ms", "ResNet 3×3 conv ms");
+        TableHeader($"threads {threads}, batch {batch}, wall median of {reps} round-robin reps; {DateTime.UtcNow:u}",
+            "site (P, side)", "× in B", "cell ms", "of which scan ms", "MHSA ms", "fusion ms", "Gamba block serial ms",
+            "Gamba block inter-op ms", "Mamba branch ms", "MHSA branch ms", "ResNet 3×3 conv ms");
         using var noGrad = TorchSharp.torch.no_grad();
         foreach (var (p, side, count) in new[] { (256, 28, 1), (256, 14, 5), (512, 14, 1), (512, 7, 2) })
         {
             int c = p / 2;
             using var block = new Layers.GambaBlock(p, side);
-            using var cell = new Layers.GambaCell(c, side);
-            using var mhsa = new Layers.BotMhsa2d(c, side, 4, 1);
-            using var fusion = new Layers.GatedFusion(c, p);
+            var parts = block.named_children().ToDictionary(m => m.name, m => m.module);
+            var cell = (Layers.GambaCell)parts["ggnn"];
+            var mhsa = (Layers.BotMhsa2d)parts["mhsa"];
+            var fusion = (Layers.GatedFusion)parts["gating"];
             using var conv = Layers.Bottleneck.Conv3x3(p, side == 28 || (p == 512 && side == 14) ? 2 : 1);
-            foreach (var m in new TorchSharp.torch.nn.Module[] { block, cell, mhsa, fusion, conv }) m.eval();
+            block.eval();
+            conv.eval();
             using var x = TorchSharp.torch.randn(batch, p, side, side);
             using var h = TorchSharp.torch.randn(batch, c, side, side);
-            double tc = Measure.MedianMs(() => cell.call(h), 1, reps);
+            using var t = cell.Sequence(h);
             long di = 2L * c, l = (long)side * side;
             using var u = TorchSharp.torch.randn(batch, di, l);
             using var a = -TorchSharp.torch.rand(di, 64);
             using var bc = TorchSharp.torch.randn(batch, 64, l);
             using var dvec = TorchSharp.torch.ones(di);
-            double ts = Measure.MedianMs(() => Ops.SelectiveScan.Apply(u, u, a, bc, bc, dvec, u, dvec, deltaSoftplus: true), 1, reps);
-            double tm = Measure.MedianMs(() => mhsa.call(h), 1, reps);
-            double tf = Measure.MedianMs(() => fusion.call(h, h), 1, reps);
-            double tb = Measure.MedianMs(() => block.call(x), 1, reps);
-            double tv = Measure.MedianMs(() => conv.call(x), 1, reps);
-            Console.WriteLine(FormattableString.Invariant($"| {p}, {side} | {count} | {tc:F1} | {ts:F1} | {tm:F1} | {tf:F1} | {tb:F1} | {tv:F1} |"));
+            using var one = TorchSharp.torch.ones(1);
+            bool interOp = InterOpParallel.Enabled && threads >= 2;
+            var rows = new List<Action>
+            {
+                () => cell.call(h),
+                () => Ops.SelectiveScan.Apply(u, u, a, bc, bc, dvec, u, dvec, deltaSoftplus: true),
+                () => mhsa.call(h),
+                () => fusion.call(h, h),
+                () => block.ForwardSerial(x),
+                () => { if (interOp) block.ForwardConcurrent(x); },
+                () => { if (interOp) InterOpParallel.Run(() => cell.Mix(t), () => one * 1); },
+                () => { if (interOp) InterOpParallel.Run(() => one * 1, () => { fusion.GatedB(mhsa.call(h)); return cell.Mask(t)!; }); },
+                () => conv.call(x),
+            };
+            var ms = Measure.RoundRobin(reps, rows.ToArray()).Select(r => r.WallMedian.ToString("F1", CultureInfo.InvariantCulture)).ToArray();
+            if (!interOp) ms[5] = ms[6] = ms[7] = "–";
+            if (batch > 1) ms[6] = ms[7] = "–";   // at batch ≥ 2 the inter-op path splits the batch, not the branches
+            Console.WriteLine($"| {p}, {side} | {count} | {string.Join(" | ", ms)} |");
+        }
+        return 0;
+    }
+
+    /// <summary>Per-block breakdown of whole-model inference: the stem, every bottleneck, and inside each Gamba bottleneck its
+    /// cell, MHSA and fusion; all timed round-robin (thread-CPU min is the figure to trust under load with 1 thread).
+    /// Options: --models vgamba_b,resnet50 --threads 1 --batch 1 --rounds 5</summary>
+    static int RunBlocks(string[] args)
+    {
+        int threads = Measure.IntOption(args, "--threads", 1);
+        int batch = Measure.IntOption(args, "--batch", 1);
+        int rounds = Measure.IntOption(args, "--rounds", 5);
+        TorchRuntime.SetThreads(threads);
+        using var noGrad = TorchSharp.torch.no_grad();
+        foreach (var name in Measure.StringOption(args, "--models", "vgamba_b,resnet50").Split(','))
+        {
+            using var model = ModelZoo.Create(name, new ModelOptions());
+            model.eval();
+            var x = TorchSharp.torch.randn(batch, 3, 224, 224);
+            var rows = new List<(string Name, Action Run)> { ("whole model", () => model.call(x)) };
+            var children = model.named_children().ToDictionary(c => c.name, c => c.module);
+            var stem = children.Where(c => c.Key is "conv1" or "bn1" or "maxpool").Select(c => (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)c.Value).ToArray();
+            TorchSharp.torch.Tensor Stem(TorchSharp.torch.Tensor t)
+            {
+                t = TorchSharp.torch.nn.functional.relu(stem[1].call(stem[0].call(t)));
+                return stem.Length > 2 ? stem[2].call(t) : t;
+            }
+            rows.Add(("stem", () => Stem(x)));
+            var y = Stem(x);
+            for (int s = 1; s <= 4; s++)
+                foreach (var (bi, block) in children[$"layer{s}"].named_children())
+                {
+                    var input = y;
+                    var b = (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)block;
+                    rows.Add(($"layer{s}.{bi} {Ops.ScanArguments.Fmt(input.shape)}", () => b.call(input)));
+                    var parts = block.named_children().ToDictionary(c => c.name, c => c.module);
+                    if (parts["conv2"].named_children().FirstOrDefault().module is Layers.GambaBlock gb)
+                    {
+                        var conv1 = (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)parts["conv1"];
+                        var bn1 = (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)parts["bn1"];
+                        var h = TorchSharp.torch.nn.functional.relu(bn1.call(conv1.call(input)));
+                        var mods = gb.named_children().ToDictionary(c => c.name, c => c.module);
+                        var halves = h.chunk(2, 1).Select(t => t.contiguous()).ToArray();
+                        rows.Add(("  conv1+bn1+relu", () => TorchSharp.torch.nn.functional.relu(bn1.call(conv1.call(input)))));
+                        rows.Add(("  Gamba block (mixer)", () => gb.call(h)));
+                        if (mods.TryGetValue("ggnn", out var cell))
+                            rows.Add(("    cell", () => ((Layers.GambaCell)cell).call(halves[0])));
+                        if (mods.TryGetValue("mhsa", out var mhsa))
+                            rows.Add(("    MHSA", () => ((Layers.BotMhsa2d)mhsa).call(halves[1])));
+                        if (mods.TryGetValue("gating", out var gating))
+                            rows.Add(("    fusion", () => ((Layers.GatedFusion)gating).call(halves[0], halves[1])));
+                    }
+                    y = b.call(input);
+                }
+            var t = Measure.RoundRobin(rounds, rows.Select(r => r.Run).ToArray());
+            TableHeader($"{name}, threads {threads}, batch {batch}, {rounds} rounds round-robin", "part", "thread-CPU min ms", "wall median ms", "wall min ms");
+            for (int i = 0; i < rows.Count; i++)
+                Console.WriteLine(FormattableString.Invariant($"| {rows[i].Name} | {t[i].CpuMin:F1} | {t[i].WallMedian:F1} | {t[i].WallMin:F1} |"));
+            Console.WriteLine();
         }
         return 0;
     }
@@ -110,41 +187,52 @@ public static class VGambaSuite
         var batches = Measure.StringOption(args, "--batches", "1,8").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         if (args.Contains("--flops-only")) batches = [];
         var names = Measure.StringOption(args, "--models", "vgamba_b,vgamba_l,resnet50,resnet101,deit_small,bot50").Split(',');
+        // vGamba rows run twice: with the default inter-op branches (InterOpParallel) and with every op on all threads.
+        bool serialRows = !args.Contains("--no-serial-rows");
         TorchRuntime.SetThreads(threads);
 
-        Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}");
+        Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}; models interleaved " +
+            $"rep by rep; {DateTime.UtcNow:u}; inter-op branches {(InterOpParallel.Enabled ? "on" : "off")} (\"serial\" rows: off)");
         Console.WriteLine();
         Console.WriteLine("| model | params (M) | params thop (M) | GMACs thop | GMACs fvcore |" + string.Concat(batches.Select(b => $" batch {b} ms | batch {b} img/s |")));
         Console.WriteLine("|---|---|---|---|---|" + string.Concat(batches.Select(_ => "---|---|")));
-        var imgPerSec = new Dictionary<(string, int), double>();
-        foreach (var name in names)
+        var models = names.Select(n => (Name: n, Model: ModelZoo.Create(n, new ModelOptions(ImageSize: size)))).ToList();
+        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, string Figures)>();
+        foreach (var (name, model) in models)
         {
-            using var model = ModelZoo.Create(name, new ModelOptions(ImageSize: size));
             double pm = model.parameters().Sum(p => p.numel()) / 1e6;
             var thopReport = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Thop);
-            double thop = thopReport.GFlops, thopParams = thopReport.VisibleParameters / 1e6;
             double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
-            var cells = new List<string>();
-            foreach (int b in batches)
-            {
-                model.eval();
-                using var noGrad = TorchSharp.torch.no_grad();
-                using var x = TorchSharp.torch.randn(b, 3, size, size);
-                double s = Measure.MedianMs(() => model.call(x), warmup, reps) / 1000;
-                imgPerSec[(name, b)] = b / s;
-                cells.Add((s * 1000).ToString("F0", CultureInfo.InvariantCulture));
-                cells.Add((b / s).ToString("F2", CultureInfo.InvariantCulture));
-            }
-            Console.WriteLine(FormattableString.Invariant($"| {name} | {pm:F2} | {thopParams:F2} | {thop:F3} | {fv:F3} |{string.Concat(cells.Select(c => $" {c} |"))}"));
+            string figures = FormattableString.Invariant($"{pm:F2} | {thopReport.VisibleParameters / 1e6:F2} | {thopReport.GFlops:F3} | {fv:F3}");
+            model.eval();
+            rows.Add((name, model, InterOpParallel.Enabled, figures));
+            if (serialRows && InterOpParallel.Enabled && name.StartsWith("vgamba", StringComparison.Ordinal))
+                rows.Add((name + " (serial)", model, false, figures));
         }
+        var ms = new Dictionary<(string, int), double>();
+        bool enabled = InterOpParallel.Enabled;
+        foreach (int b in batches)
+        {
+            using var noGrad = TorchSharp.torch.no_grad();
+            using var x = TorchSharp.torch.randn(b, 3, size, size);
+            var actions = rows.Select(r => (Action)(() => { InterOpParallel.Enabled = r.InterOp; r.Model.call(x); })).ToArray();
+            for (int w = 1; w < warmup; w++) Measure.RoundRobin(1, actions);   // RoundRobin itself warms up once
+            var t = Measure.RoundRobin(reps, actions);
+            for (int i = 0; i < rows.Count; i++) ms[(rows[i].Name, b)] = t[i].WallMedian;
+        }
+        InterOpParallel.Enabled = enabled;
+        foreach (var r in rows)
+            Console.WriteLine($"| {r.Name} | {r.Figures} |" + string.Concat(batches.Select(b =>
+                FormattableString.Invariant($" {ms[(r.Name, b)]:F0} | {b * 1000 / ms[(r.Name, b)]:F2} |"))));
         Console.WriteLine();
         foreach (int b in batches)
-            if (imgPerSec.TryGetValue(("vgamba_b", b), out var vg) && imgPerSec.TryGetValue(("resnet50", b), out var rn))
+            if (ms.TryGetValue(("vgamba_b", b), out var vgMs) && ms.TryGetValue(("resnet50", b), out var rnMs))
             {
-                double target = 0.7 * rn * (4.1 / 4.65);
+                double vg = b * 1000 / vgMs, rn = b * 1000 / rnMs, target = 0.7 * rn * (4.1 / 4.65);
                 Console.WriteLine(FormattableString.Invariant(
-                    $"batch {b}: vgamba_b {vg:F2} img/s vs target 0.7 × resnet50 {rn:F2} × 4.1/4.65 = {target:F2} img/s → {(vg >= target ? "met" : "NOT met")} (ratio {vg / rn:F3})"));
+                    $"batch {b}: vgamba_b {vg:F2} img/s vs target 0.7 × resnet50 {rn:F2} × 4.1/4.65 = {target:F2} img/s → {(vg >= target ? "met" : "NOT met")} (ratio {vg / rn:F3}, target 0.617)"));
             }
+        foreach (var (_, model) in models) model.Dispose();
         return 0;
     }
 }

@@ -1,4 +1,7 @@
+using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Analysis;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -45,7 +48,49 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => UsesInterOp(x) ? ForwardConcurrent(x) : ForwardSerial(x);
+
+    /// <summary>
+    /// Inference with the cores shared out between whole branches (<see cref="InterOpParallel"/>) rather than op by op:
+    /// with gradients off, ≥ 2 threads, on the CPU and not while the FLOP counter is counting (its hooks are per thread).
+    /// </summary>
+    internal bool UsesInterOp(Tensor x) => InterOpParallel.Available && FlopCounter.Current is null &&
+        x.device_type == DeviceType.CPU && (x.shape[0] >= 2 || Mixer is GambaMixer.Fused or GambaMixer.Concatenated);
+
+    /// <summary>
+    /// The same function as <see cref="ForwardSerial"/>, computed as two concurrent halves: a batch of ≥ 2 is split in
+    /// two and each half goes through the whole mixer; a single image runs its branches side by side — the cell's
+    /// Mamba beside the MHSA with its fusion term σ(W_g b')·b' and the cell's context mask (the fusion terms are
+    /// independent until their sum; reference-spec.md §5.2).
+    /// </summary>
+    internal Tensor ForwardConcurrent(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long n = x.shape[0];
+        if (n >= 2)
+        {
+            long h = (n + 1) / 2;
+            var (first, second) = InterOpParallel.Run(() => ForwardSerial(x.narrow(0, 0, h)), () => ForwardSerial(x.narrow(0, h, n - h)));
+            return cat([first, second], dim: 0).MoveToOuterDisposeScope();
+        }
+        // One image: the Mamba mixer (the long pole) on one worker; the MHSA with its fusion term and the cell's context
+        // mask on the other; then m ⊙ mask, the cell's reshape and the cell's fusion term here.
+        var halves = x.chunk(2, dim: 1);
+        var t = ggnn!.Sequence(halves[0]);
+        var (mixed, other) = InterOpParallel.Run(
+            () => [ggnn.Mix(t)],
+            () =>
+            {
+                var y = gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1]));
+                var mask = ggnn.Mask(t);
+                return mask is null ? [y] : [y, mask];
+            });
+        var a = ggnn.Output(mixed[0], other.Length > 1 ? other[1] : null);
+        return (gating is null ? cat([a, other[0]], dim: 1) : gating.GatedA(a) + other[0]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The mixer op by op on the calling thread (model.py's order); the reference for <see cref="ForwardConcurrent"/>.</summary>
+    internal Tensor ForwardSerial(Tensor x)
     {
         if (Mixer == GambaMixer.MhsaOnly) return mhsa!.call(x);
         if (Mixer == GambaMixer.CellOnly) return ggnn!.call(x);

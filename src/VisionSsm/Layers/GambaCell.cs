@@ -53,17 +53,45 @@ public sealed class GambaCell : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        using var scope = NewDisposeScope();
+        var t = Sequence(x);
+        return Output(Mix(t), Mask(t)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Steps 1–2: x (B, c, S, S) → t (B, Np, c) in raster order, plus the positional embedding.</summary>
+    internal Tensor Sequence(Tensor x)
+    {
         if (x.dim() != 4 || x.shape[1] != Dim || x.shape[2] != Side || x.shape[3] != Side)
             throw new ArgumentException($"GambaCell was built for (batch, {Dim}, {Side}, {Side}) (its positional parameters depend " +
                 $"on the side); got {Ops.ScanArguments.Fmt(x.shape)}.", nameof(x));
-        using var scope = NewDisposeScope();
-        long b = x.shape[0], np = (long)Side * Side;
         var t = x.flatten(2).transpose(1, 2);                                      // (B, Np, c)
-        if (rel_h is not null) t = t + (rel_h + rel_w!).view(1, Dim, np).transpose(1, 2);
-        var m = mamba_block.call(t);
-        if (Options.Bidirectional) m = (m + mamba_block.call(t.flip(1)).flip(1)) * 0.5;
-        if (gate is not null) m = m * gate.call(t.transpose(1, 2)).transpose(1, 2);
+        if (rel_h is null) return t;
+        using var pos = (rel_h + rel_w!).view(1, Dim, (long)Side * Side);
+        return t + pos.transpose(1, 2);
+    }
+
+    /// <summary>Step 4: the Mamba mixer on t (B, Np, c) (both directions, averaged, when bidirectional).</summary>
+    internal Tensor Mix(Tensor t)
+    {
+        if (!Options.Bidirectional) return mamba_block.call(t);
+        using var scope = NewDisposeScope();
+        return ((mamba_block.call(t) + mamba_block.call(t.flip(1)).flip(1)) * 0.5).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Step 3: the context mask σ(Conv1d(tᵀ))ᵀ (B, Np, c), or null when switched off.</summary>
+    internal Tensor? Mask(Tensor t)
+    {
+        if (gate is null) return null;
+        using var scope = NewDisposeScope();
+        return gate.call(t.transpose(1, 2)).transpose(1, 2).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Step 5: o = m ⊙ mask, then the faithful raw reshape (or, fixed, the transpose back) to (B, c, S, S).</summary>
+    internal Tensor Output(Tensor m, Tensor? mask)
+    {
+        using var scope = NewDisposeScope();
+        if (mask is not null) m = m * mask;
         var o = Options.FixLayout ? m.transpose(1, 2) : m;                        // fixed: (B, c, Np)
-        return o.contiguous().reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();   // faithful: raw view of (B, Np, c)
+        return o.contiguous().reshape(m.shape[0], Dim, Side, Side).MoveToOuterDisposeScope();   // faithful: raw view of (B, Np, c)
     }
 }

@@ -26,8 +26,19 @@ public sealed class GatedFusion : Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor a, Tensor b)
     {
         using var scope = NewDisposeScope();
-        var pa = proj_a.call(a);
-        var pb = proj_b.call(b);
-        return (sigmoid(gate.call(pa)) * pa + sigmoid(gate.call(pb)) * pb).MoveToOuterDisposeScope();
+        return (GatedA(a) + GatedB(b)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The first term, σ(W_g a')·a' with a' = proj_a(a); depends on a alone (so it can run beside <see cref="GatedB"/>).</summary>
+    public Tensor GatedA(Tensor a) => Gated(proj_a, a);
+
+    /// <summary>The second term, σ(W_g b')·b' with b' = proj_b(b).</summary>
+    public Tensor GatedB(Tensor b) => Gated(proj_b, b);
+
+    Tensor Gated(Conv2d proj, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var p = proj.call(x);
+        return (sigmoid(gate.call(p)) * p).MoveToOuterDisposeScope();
     }
 }

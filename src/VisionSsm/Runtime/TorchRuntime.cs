@@ -16,8 +16,17 @@ public static class TorchRuntime
     /// <summary>The thread count in force for libtorch and our kernels.</summary>
     public static int Threads => threads;
 
-    /// <summary>Options for <c>Parallel.For</c> in our kernels, honouring <see cref="Threads"/>.</summary>
-    public static ParallelOptions KernelParallelism { get; private set; } = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+    static ParallelOptions kernelParallelism = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+    [ThreadStatic] static ParallelOptions? threadKernelParallelism;
+    static readonly ParallelOptions SingleThread = new() { MaxDegreeOfParallelism = 1 };
+
+    /// <summary>Options for <c>Parallel.For</c> in our kernels, honouring <see cref="Threads"/> (or 1 on a thread that
+    /// called <see cref="UseSingleThreadOnCurrentThread"/>).</summary>
+    public static ParallelOptions KernelParallelism => threadKernelParallelism ?? kernelParallelism;
+
+    /// <summary>Our kernels called from the current thread run on that thread alone (used by <see cref="InterOpParallel"/>'s
+    /// workers, which already run side by side).</summary>
+    internal static void UseSingleThreadOnCurrentThread() => threadKernelParallelism = SingleThread;
 
     /// <summary>Sets the thread count for libtorch and our kernels. <paramref name="count"/> ≤ 0 means every core.</summary>
     public static void SetThreads(int count)
@@ -26,6 +35,6 @@ public static class TorchRuntime
         threads = count <= 0 ? Environment.ProcessorCount : count;
         NativeLibraryCheck.EnsureLoaded();
         torch.set_num_threads(threads);
-        KernelParallelism = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        kernelParallelism = new ParallelOptions { MaxDegreeOfParallelism = threads };
     }
 }
