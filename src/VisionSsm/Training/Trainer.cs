@@ -50,7 +50,6 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"the test split has {data.Test.Classes.Count} classes; the training split has {data.Classes.Count}.");
         device = ParseDevice(config.Device);
         if (config.Threads != 0) Runtime.TorchRuntime.SetThreads(config.Threads);
-        WarmScalarCaches();
         random.manual_seed(config.Seed);
         var options = new ModelOptions(data.Classes.Count, data.Preprocessing.Channels, data.Preprocessing.ImageSize, config.DropPath, device);
         try { model = entry.Factory(options); }
@@ -220,20 +219,6 @@ public sealed class Trainer : IDisposable
     public ClassificationMetrics Evaluate(Module<Tensor, Tensor> net, CancellationToken cancel = default) =>
         Evaluation.Evaluate(net, data.Test, data.EvalTransform ?? data.Preprocessing.EvalTransform(), Math.Max(Config.BatchSize, 256),
             device, data.Classes, cancel);
-
-    /// <summary>
-    /// A run of resnet_nano (BatchNorm) died in epoch 2 with "For integral input tensors, argument alpha must not be a
-    /// floating point number" inside BatchNorm's <c>num_batches_tracked.add_(1)</c>: the integer alpha Scalar had been
-    /// replaced under it. Our suspicion (not yet confirmed): a Scalar TorchSharp keeps for reuse was first created inside
-    /// a step's dispose scope and freed with it. Creating it once here, outside any scope, keeps it alive.
-    /// </summary>
-    static void WarmScalarCaches()
-    {
-        using var counter = zeros(1, dtype: int64);
-        counter.add_(1);
-        using var x = zeros(1);
-        x.add_(1).mul_(1);
-    }
 
     /// <summary>One forward pass of a blank image, so a size the model cannot take fails now, naming the size, not mid-run.</summary>
     public static void CheckInput(Module<Tensor, Tensor> net, ModelEntry entry, Preprocessing p, Device? device = null)

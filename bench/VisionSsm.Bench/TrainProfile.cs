@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using VisionSsm.Models;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Bench;
+
+/// <summary>
+/// Where a training step of a small-image model goes: forward (with autograd), backward and AdamW step, plus each
+/// module type's share of the forward (timed with forward pre/post hooks; a container's time includes its children's).
+/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10]</c>
+/// </summary>
+public static class TrainProfile
+{
+    public static void RegisterSuite() =>
+        Suites.Register("train-profile", "training-step split (forward / backward / optimizer) and forward time per module type, 1×28×28", Run);
+
+    static int Run(string[] args)
+    {
+        string name = Measure.StringOption(args, "--model", "vmamba_nano");
+        int batch = Measure.IntOption(args, "--batch", 96);
+        int steps = Measure.IntOption(args, "--steps", 10);
+        Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
+        using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
+        model.train();
+        using var opt = optim.AdamW(model.parameters(), 1e-3, weight_decay: 0.05);
+        using var x = randn(batch, 1, 28, 28);
+        using var y = randint(0, 10, [batch]);
+
+        var byType = new Dictionary<string, double>();
+        var started = new Dictionary<nn.Module, long>();
+        bool timing = false;
+        var handles = new List<Action>();
+        foreach (var (_, m) in model.named_modules())
+        {
+            if (m is not nn.Module<Tensor, Tensor> leaf || ReferenceEquals(m, model)) continue;
+            var pre = leaf.register_forward_pre_hook((mod, input) => { if (timing) started[mod] = Stopwatch.GetTimestamp(); return input; });
+            var post = leaf.register_forward_hook((mod, input, output) =>
+            {
+                if (timing && started.TryGetValue(mod, out long t0))
+                {
+                    string key = mod.GetType().Name;
+                    byType[key] = byType.GetValueOrDefault(key) + Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                }
+                return output;
+            });
+            handles.Add(pre.remove);
+            handles.Add(post.remove);
+        }
+
+        double fwd = 0, bwd = 0, step = 0, total = 0;
+        for (int i = 0; i < steps + 2; i++)
+        {
+            using var scope = NewDisposeScope();
+            timing = i >= 2;
+            long t0 = Stopwatch.GetTimestamp();
+            opt.zero_grad();
+            var loss = nn.functional.cross_entropy(model.call(x), y);
+            long t1 = Stopwatch.GetTimestamp();
+            loss.backward();
+            long t2 = Stopwatch.GetTimestamp();
+            opt.step();
+            long t3 = Stopwatch.GetTimestamp();
+            if (!timing) continue;
+            fwd += Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+            bwd += Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
+            step += Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
+            total += Stopwatch.GetElapsedTime(t0, t3).TotalMilliseconds;
+        }
+        foreach (var remove in handles) remove();
+        var pieces = PieceTimes(model, x, steps);
+        string F(double ms) => (ms / steps).ToString("F1", CultureInfo.InvariantCulture);
+        Console.WriteLine($"{name}, batch {batch} × 1×28², mean of {steps} steps: step {F(total)} ms = forward {F(fwd)} + backward {F(bwd)} + AdamW {F(step)}  ({batch * steps * 1000 / total:F0} img/s)");
+        Console.WriteLine("| module type (forward, inclusive of children and hook cost) | ms / step | share of forward |");
+        Console.WriteLine("|---|---|---|");
+        foreach (var (k, v) in byType.OrderByDescending(kv => kv.Value))
+            Console.WriteLine(FormattableString.Invariant($"| {k} | {v / steps:F1} | {v / fwd:P0} |"));
+        Console.WriteLine();
+        Console.WriteLine("| module (forward + backward alone, on its real input) | ms | share of the sum |");
+        Console.WriteLine("|---|---|---|");
+        double sum = pieces.Sum(p => p.ms);
+        foreach (var (key, ms) in pieces)
+            Console.WriteLine(FormattableString.Invariant($"| {key} | {ms:F1} | {ms / sum:P0} |"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Forward + backward of every module with parameters of its own or a VSS/SS2D/MLP/norm type, each run alone on
+    /// the input it received in one full forward (captured with hooks), median of <paramref name="reps"/>.
+    /// </summary>
+    static List<(string key, double ms)> PieceTimes(nn.Module<Tensor, Tensor> model, Tensor x, int reps)
+    {
+        var inputs = new List<(string name, nn.Module<Tensor, Tensor> module, Tensor input)>();
+        var handles = new List<Action>();
+        foreach (var (name, m) in model.named_modules())
+        {
+            if (m is not nn.Module<Tensor, Tensor> mod || ReferenceEquals(m, model)) continue;
+            string type = m.GetType().Name;
+            if (type is not ("SS2D" or "Mlp2d" or "LayerNorm2d" or "Sequential" or "Conv2d" or "Linear")) continue;
+            if (type == "Sequential" && !(name.EndsWith("downsample", StringComparison.Ordinal) || name == "patch_embed" || name == "classifier")) continue;
+            if (type == "Conv2d" && !name.Contains("conv2d", StringComparison.Ordinal)) continue;
+            var h = mod.register_forward_pre_hook((mm, input) => { inputs.Add((name, mod, input.detach().clone().DetachFromDisposeScope())); return input; });
+            handles.Add(h.remove);
+        }
+        using (var scope = NewDisposeScope()) model.call(x);
+        foreach (var remove in handles) remove();
+        var result = new List<(string, double)>();
+        foreach (var (name, module, input) in inputs)
+        {
+            double ms = Measure.MedianMs(() =>
+            {
+                using var leaf = input.detach().requires_grad_(true);
+                var output = module.call(leaf);
+                output.backward([ones_like(output)]);
+            }, warmup: 1, reps: reps);
+            result.Add(($"{name} ({module.GetType().Name}, in {string.Join('×', input.shape)})", ms));
+            input.Dispose();
+        }
+        return result;
+    }
+}
