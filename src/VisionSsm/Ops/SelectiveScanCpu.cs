@@ -85,8 +85,13 @@ public static class SelectiveScanCpu
                 && plan.Length * sizeof(T) % 32 == 0 && ((nint)k.Y & 31) == 0;
             k.Last = Ptr<T>(last);
             k.Saved = saved is null ? null : Ptr<T>(saved);
-            Run(plan.Units, k.ScratchVectors * sizeof(Vector256<T>), 0,
-                (unit, scratch, _) => k.ForwardUnit(unit, (Vector256<T>*)scratch), null);
+            var items = k.ForwardItems();
+            Run(items.Length, k.ScratchVectors * sizeof(Vector256<T>), 0, (i, scratch, _) =>
+            {
+                var (ua, ub) = items[i];
+                if (ub < 0) k.ForwardUnit(ua, (Vector256<T>*)scratch);
+                else k.ForwardPair(ua, ub, (Vector256<T>*)scratch);
+            }, null);
         }
         finally { k.Free(); }
         return (y, last, saved);

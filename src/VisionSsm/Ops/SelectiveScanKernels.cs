@@ -25,6 +25,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public bool StreamY;
     /// <summary>Pairs of states in Vector512 registers in the forward step (float only; switch for measurement).</summary>
     public static bool UseVector512 = true;
+    /// <summary>Run pairs of blocks side by side in the forward (<see cref="ForwardPair"/>; switch for measurement).</summary>
+    public static bool PairBlocks = true;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
     // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks); padded lanes are 0
@@ -106,6 +108,135 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         for (int s = 0; s < n; s++)
             for (int l = 0; l < cw; l++)
                 Last[((long)b * p.Channels + d0 + l) * n + s] = ((T*)(h + s))[l];
+    }
+
+    /// <summary>
+    /// Forward of two full blocks of one batch that share their B and C groups, side by side in 512-bit vectors
+    /// (float, AVX-512, N ≥ 2): 16 channels per state, so B_t and C_t are single broadcasts (the state-pair step of
+    /// <see cref="Step"/> pays a shuffle per pair to build them). Same math, same outputs and chunk-end states as
+    /// <see cref="ForwardUnit"/> on each block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public void ForwardPair(int unitA, int unitB, Vector256<T>* scratch)
+    {
+        int n = p.States, len = p.Length, chunk = p.Chunk;
+        var (b, kA, d0A, _, rowA, bOff, cOff) = Locate(unitA);
+        var (_, kB, d0B, _, rowB, _, _) = Locate(unitB);
+        var h = (Vector512<float>*)scratch;                // n states × 16 channels
+        var a16 = h + n;                                   // A of the 16 channels per state
+        var tu = (Vector256<T>*)(a16 + n);
+        Vector256<T>* tdt = tu + chunk, tz = tdt + chunk, ty = tz + chunk;
+        Vector256<T>* tu2 = ty + chunk, tdt2 = tu2 + chunk, tz2 = tdt2 + chunk, ty2 = tz2 + chunk;
+        for (int s = 0; s < n; s++)
+        {
+            h[s] = Vector512<float>.Zero;
+            a16[s] = Vector512.Create(aV[kA * n + s].As<T, float>(), aV[kB * n + s].As<T, float>());
+        }
+        var bp = (float*)(B + bOff);
+        var cp = (float*)(C + cOff);
+        var dSkip = Vector512.Create(dV[kA].As<T, float>(), dV[kB].As<T, float>());
+        Vector256<T> biasA = biasV[kA], biasB = biasV[kB];
+        bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
+
+        for (int c = 0, t0 = 0; t0 < len; c++, t0 += chunk)
+        {
+            int tc = Math.Min(chunk, len - t0);
+            LoadTile(U + rowA, len, t0, tc, W, tu);
+            LoadTile(U + rowB, len, t0, tc, W, tu2);
+            LoadTile(Delta + rowA, len, t0, tc, W, tdt);
+            LoadTile(Delta + rowB, len, t0, tc, W, tdt2);
+            for (int j = 0; j < tc; j++)
+            {
+                tdt[j] = softplus ? Softplus(tdt[j] + biasA) : tdt[j] + biasA;
+                tdt2[j] = softplus ? Softplus(tdt2[j] + biasB) : tdt2[j] + biasB;
+            }
+            if (hasZ)
+            {
+                LoadTile(Z + rowA, len, t0, tc, W, tz);
+                LoadTile(Z + rowB, len, t0, tc, W, tz2);
+            }
+
+            for (int j = 0; j < tc; j++)
+            {
+                var dt = Vector512.Create(tdt[j].As<T, float>(), tdt2[j].As<T, float>());
+                var uj = Vector512.Create(tu[j].As<T, float>(), tu2[j].As<T, float>());
+                var dtu = dt * uj;
+                float* bj = bp + t0 + j, cj = cp + t0 + j;
+                var acc0 = Vector512<float>.Zero;
+                var acc1 = Vector512<float>.Zero;
+                int s = 0;
+                for (; s + 2 <= n; s += 2)          // two accumulators: the Σ_n C_n h_n chain is not the bottleneck
+                {
+                    var h0 = Vector512.FusedMultiplyAdd(ExpF(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
+                    var h1 = Vector512.FusedMultiplyAdd(ExpF(dt * a16[s + 1]), h[s + 1], dtu * Vector512.Create(bj[(long)(s + 1) * len]));
+                    h[s] = h0;
+                    h[s + 1] = h1;
+                    acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(cj[(long)s * len]), acc0);
+                    acc1 = Vector512.FusedMultiplyAdd(h1, Vector512.Create(cj[(long)(s + 1) * len]), acc1);
+                }
+                if (s < n)
+                {
+                    var h0 = Vector512.FusedMultiplyAdd(ExpF(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
+                    h[s] = h0;
+                    acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(cj[(long)s * len]), acc0);
+                }
+                var acc = acc0 + acc1;
+                if (hasD) acc = Vector512.FusedMultiplyAdd(dSkip, uj, acc);
+                Vector256<T> lo = acc.GetLower().As<float, T>(), hi = acc.GetUpper().As<float, T>();
+                if (hasZ)
+                {
+                    lo *= tz[j] * Sigmoid(tz[j]);
+                    hi *= tz2[j] * Sigmoid(tz2[j]);
+                }
+                ty[j] = lo;
+                ty2[j] = hi;
+            }
+            StoreTile(ty, tc, W, Y + rowA, len, t0, StreamY);
+            StoreTile(ty2, tc, W, Y + rowB, len, t0, StreamY);
+            if (Saved != null && t0 + chunk < len)
+            {
+                var dstA = (Vector256<T>*)Saved + ((long)unitA * (p.Chunks - 1) + c) * n;
+                var dstB = (Vector256<T>*)Saved + ((long)unitB * (p.Chunks - 1) + c) * n;
+                for (int s = 0; s < n; s++)
+                {
+                    dstA[s] = h[s].GetLower().As<float, T>();
+                    dstB[s] = h[s].GetUpper().As<float, T>();
+                }
+            }
+        }
+        if (StreamY) System.Runtime.Intrinsics.X86.Sse.StoreFence();
+        for (int s = 0; s < n; s++)
+        {
+            Vector256<T> lo = h[s].GetLower().As<float, T>(), hi = h[s].GetUpper().As<float, T>();
+            for (int l = 0; l < W; l++)
+            {
+                Last[((long)b * p.Channels + d0A + l) * n + s] = lo.GetElement(l);
+                Last[((long)b * p.Channels + d0B + l) * n + s] = hi.GetElement(l);
+            }
+        }
+    }
+
+    /// <summary>Whether <see cref="ForwardPair"/> runs on this machine for this call (float, AVX-512, N ≥ 2).</summary>
+    public bool PairsBlocks => typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && p.States >= 2 && UseVector512 && PairBlocks;
+
+    /// <summary>The forward's work items: (unit, partner unit) for pairs of adjacent full blocks of one batch in the same
+    /// B and C groups when <see cref="PairsBlocks"/>, else (unit, −1).</summary>
+    public (int a, int b)[] ForwardItems()
+    {
+        var items = new List<(int, int)>(p.Units);
+        for (int bt = 0; bt < p.Batch; bt++)
+            for (int k = 0; k < p.Blocks; k++)
+            {
+                int u = bt * p.Blocks + k;
+                if (PairsBlocks && k + 1 < p.Blocks && p.BlockCount[k] == W && p.BlockCount[k + 1] == W
+                    && p.GroupOfB(k) == p.GroupOfB(k + 1) && p.GroupOfC(k) == p.GroupOfC(k + 1))
+                {
+                    items.Add((u, u + 1));
+                    k++;
+                }
+                else items.Add((u, -1));
+            }
+        return [.. items];
     }
 
     /// <summary>

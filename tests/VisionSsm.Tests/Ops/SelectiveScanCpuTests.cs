@@ -277,6 +277,49 @@ public class SelectiveScanCpuTests
         for (int i = 0; i < x.Length; i++) Assert.True(ScanInputs.RelErr(g512[i], x[i]!.grad!) < 1e-5, $"input {i}");
     }
 
+    /// <summary>
+    /// The paired-block forward (two 8-channel blocks per 512-bit vector, AVX-512, N ≥ 2) against the Vector256
+    /// step and the float64 reference: odd block counts (a single block left over), several groups, batch 2,
+    /// several chunks (saved states for the backward), odd N; y, last state and all gradients.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 40, 100, 4, 0)]      // 5 blocks: 2 pairs + 1 single; 2 chunks
+    [InlineData(2, 48, 40, 64, 2)]      // 3 blocks per group: a pair and a single per group; 3 chunks
+    [InlineData(1, 32, 37, 7, 1)]       // odd N, 2 pairs
+    public void PairedBlockForwardMatchesVector256StepAndReference(int batch, int channels, int length, int states, int groups)
+    {
+        using var scope = NewDisposeScope();
+        var c = new ScanCase(batch, channels, length, states, groups, true, true, true, true);
+        var x64 = ScanInputs.Make(c, seed: 40 + states);
+        var w = randn([batch, channels, length], dtype: ScalarType.Float64, generator: new Generator(4));
+        (Tensor y, Tensor last, Tensor[] grads) Run(bool v512, bool reference)
+        {
+            var xi = x64.Select(t => (reference ? t?.clone() : t?.to_type(ScalarType.Float32))?.requires_grad_(true)).ToArray();
+            ScanKernel<float>.UseVector512 = v512;
+            try
+            {
+                var args = ScanArguments.Validate(xi[0]!, xi[1]!, xi[2]!, xi[3]!, xi[4]!, xi[5], xi[6], xi[7], true);
+                var (y, last) = reference ? SelectiveScanReference.Apply(args)
+                    : SelectiveScan.ApplyWithLastState(args.U, args.Delta, args.A, args.B, args.C, args.D, args.Z, args.DeltaBias, true);
+                (y * w.to_type(y.dtype)).sum().backward();
+                return (y.detach(), last, xi.Select(t => t!.grad!).ToArray());
+            }
+            finally { ScanKernel<float>.UseVector512 = true; }
+        }
+        var paired = Run(true, false);
+        var step256 = Run(false, false);
+        var reference = Run(true, true);
+        Assert.True(ScanInputs.RelErr(paired.y, step256.y) < 1e-6, "y vs Vector256 step");
+        Assert.True(ScanInputs.RelErr(paired.last, step256.last) < 1e-6, "last vs Vector256 step");
+        Assert.True(ScanInputs.RelErr(paired.y, reference.y) < 2e-5, "y vs reference");
+        Assert.True(ScanInputs.RelErr(paired.last, reference.last) < 2e-5, "last vs reference");
+        for (int i = 0; i < paired.grads.Length; i++)
+        {
+            Assert.True(ScanInputs.RelErr(paired.grads[i], step256.grads[i]) < 1e-5, $"input {i} vs Vector256 step");
+            Assert.True(ScanInputs.RelErr(paired.grads[i], reference.grads[i]) < 1e-4, $"input {i} vs reference");
+        }
+    }
+
     [Fact]
     public void DispatchUsesKernelOnCpu()
     {
