@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -71,7 +72,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     {
         if (x.dim() != 3 || x.shape[2] != Config.DModel)
             throw new ArgumentException($"BiMamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
-        if (UseFastPath(x)) return ForwardFused(x);
+        if (UseFastPath(x)) return ForwardFused(x, SplitDirectionsAcrossThreads && InterOpParallel.Available);
         using var scope = NewDisposeScope();
         var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
@@ -115,13 +116,23 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     /// the backward half flipped back and the halves averaged; out_proj. About half the ops of two Mixer calls,
     /// and no transposed or flipped copies. The module path (<see cref="Mamba.Mixer"/> per direction) is its twin.
     /// </summary>
-    Tensor ForwardFused(Tensor x)
+    internal Tensor ForwardFused(Tensor x, bool splitDirections)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], length = x.shape[1];
         int di = Config.DInner, r = Config.Rank, n = Config.DState;
         var xz = nn.functional.linear(x, in_proj.weight!, in_proj.bias);                // (B, L, 2Di)
         var (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
+        if (splitDirections)
+        {
+            // The two directions' x_proj → dt_proj → scan side by side on the two inter-op workers (one thread each):
+            // two wake-ups instead of one per op (Runtime/InterOpParallel.cs).
+            var (yF, yB) = InterOpParallel.Run(
+                () => Direction(u, z, 0, x_proj, dt_proj, A_log, D),
+                () => Direction(u, z, 1, x_proj_b, dt_proj_b, A_b_log, D_b));
+            var mergedHalves = BiCausalConv.Merge(yF, yB, DivideOut ? 0.5 : 1.0);
+            return nn.functional.linear(mergedHalves.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+        }
         var wx = stack([x_proj.weight!, x_proj_b.weight!]);                              // (2, R+2N, Di)
         // Batch 1 as a plain bmm over the two directions (the broadcasting 4-D matmul costs ~30% more at Vim-S size).
         var dbl = batch == 1
@@ -134,6 +145,24 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
         var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
         return nn.functional.linear(merged.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// True: with ≥ 2 threads (inference), the fused path runs the two directions' x_proj, dt_proj and scan
+    /// concurrently on <see cref="InterOpParallel"/>'s workers instead of as one batched call split op by op.
+    /// </summary>
+    /// Off by default until measured on a quiet machine (`vim --compare 224` prints both); VISIONSSM_VIM_SPLIT=1 turns it on.
+    public static bool SplitDirectionsAcrossThreads { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_VIM_SPLIT") == "1";
+
+    /// <summary>One direction of the fused path on its half of u and z (direction 1 is in flipped time): (B, Di, L).</summary>
+    Tensor Direction(Tensor u, Tensor z, int direction, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip)
+    {
+        int di = Config.DInner, r = Config.Rank, n = Config.DState;
+        var ud = u.narrow(1, direction * di, di);
+        var dbl = matmul(xProj.weight!, ud);                                            // (B, R+2N, L)
+        var dt = matmul(dtProj.weight!, dbl.narrow(1, 0, r));                           // (B, Di, L)
+        return SelectiveScan.Apply(ud, dt, -exp(aLog), dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), dSkip,
+            z.narrow(1, direction * di, di), dtProj.bias, deltaSoftplus: true);
     }
 
     /// <summary>

@@ -121,8 +121,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
         }
     }
 
-    static unsafe float* Ptr(Tensor t) =>
-        (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+    static unsafe float* Ptr(Tensor t) => Ops.SelectiveScanCpu.Ptr<float>(t);
 
     /// <summary>x unchanged if it is float32 or float64, else x cast to float32 (residual_in_fp32, §3.3).</summary>
     public static Tensor Float32OrWider(Tensor x) =>

@@ -94,6 +94,25 @@ public class BiMambaTests
         Assert.True(allclose(fused, reference, 1e-4, 1e-5), $"fused vs reference: {(fused - reference).abs().max().item<float>()}");
     }
 
+    [Theory]
+    [InlineData(1, 9, 16)]
+    [InlineData(2, 5, 8)]
+    public void DirectionsOnTheInterOpWorkersEqualTheBatchedFusedPath(int batch, int length, int dModel)
+    {
+        using var scope = NewDisposeScope();
+        var c = new MambaConfig(DModel: dModel, DState: 4);
+        random.manual_seed(3 * batch + length);
+        var m = new BiMamba(c);
+        using (no_grad())
+            foreach (var (name, p) in m.named_parameters())
+                if (name.StartsWith("D") || name.Contains("bias")) p.add_(randn_like(p) * 0.3);
+        var u = randn(batch, length, dModel);
+        using var _ = no_grad();
+        var batched = m.ForwardFused(u, splitDirections: false);
+        var split = m.ForwardFused(u, splitDirections: true);
+        Assert.True(allclose(split, batched, 1e-5, 1e-6), $"split vs batched: {(split - batched).abs().max().item<float>()}");
+    }
+
     [Fact]
     public void FusedPathIsNotUsedWhenGradientsAreNeeded()
     {
