@@ -72,8 +72,9 @@ public static class VGambaSuite
                 () => fusion.call(h, h),
                 () => block.ForwardSerial(x),
                 () => { if (interOp) block.ForwardConcurrent(x); },
-                () => { if (interOp) InterOpParallel.Run(() => cell.Mix(t), () => one * 1); },
-                () => { if (interOp) InterOpParallel.Run(() => one * 1, () => { fusion.GatedB(mhsa.call(h)); return cell.Mask(t)!; }); },
+                // The branches as GambaBlock.ForwardConcurrent splits them: the context mask goes with the MHSA up to 16×16 tokens.
+                () => { if (interOp) InterOpParallel.Run(() => { var m = cell.Mix(t); if (l > 256) cell.Mask(t); return m; }, () => one * 1); },
+                () => { if (interOp) InterOpParallel.Run(() => one * 1, () => { var y = fusion.GatedB(mhsa.call(h)); if (l <= 256) cell.Mask(t); return y; }); },
                 () => conv.call(x),
             };
             var ms = Measure.RoundRobin(reps, rows.ToArray()).Select(r => r.WallMedian.ToString("F1", CultureInfo.InvariantCulture)).ToArray();
