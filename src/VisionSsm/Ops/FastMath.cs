@@ -177,27 +177,13 @@ internal static class FastMath
         return one / (one + Exp(-x));
     }
 
-    // Twins of ExpF, Log1pUnit, Softplus, SoftplusWithGrad and Sigmoid on a VectorPair (2 × 16 float lanes in
+    // ExpF on a pair and twins of Log1pUnit, Softplus, SoftplusWithGrad and Sigmoid on a VectorPair (2 × 16 float lanes in
     // lockstep) for the N = 1 row kernel (ScanRowKernel); same formulas, constants and polynomial degrees as above.
 
-    /// <summary><see cref="ExpF(Vector256{float})"/> on a pair of 16-lane vectors.</summary>
+    /// <summary><see cref="ExpF(Vector512{float})"/> on each half of the pair (two independent chains the
+    /// out-of-order window overlaps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static VectorPair ExpF(VectorPair x)
-    {
-        x = VectorPair.Min(VectorPair.Max(x, VectorPair.Splat(-87f)), VectorPair.Splat(88f));
-        var magic = VectorPair.Splat(12582912f);
-        var t = VectorPair.Fma(x, VectorPair.Splat(1.44269504088896341f), magic);
-        var k = t - magic;
-        var r = VectorPair.Fma(k, VectorPair.Splat(-0.693359375f), x);
-        r = VectorPair.Fma(k, VectorPair.Splat(2.12194440e-4f), r);
-        var p = VectorPair.Fma(VectorPair.Splat(1.9875691500e-4f), r, VectorPair.Splat(1.3981999507e-3f));
-        p = VectorPair.Fma(p, r, VectorPair.Splat(8.3334519073e-3f));
-        p = VectorPair.Fma(p, r, VectorPair.Splat(4.1665795894e-2f));
-        p = VectorPair.Fma(p, r, VectorPair.Splat(1.6666665459e-1f));
-        p = VectorPair.Fma(p, r, VectorPair.Splat(5.0000001201e-1f));
-        var y = VectorPair.Fma(p, r * r, r) + VectorPair.One;
-        return y * VectorPair.AddShiftBits(t, 127, 23);
-    }
+    public static VectorPair ExpF(VectorPair x) => new(ExpF(x.Lo), ExpF(x.Hi));
 
     /// <summary><see cref="Log1pUnit{T}(Vector256{T})"/> on a pair of 16-lane float vectors.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

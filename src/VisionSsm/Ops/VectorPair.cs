@@ -63,10 +63,4 @@ internal readonly struct VectorPair(Vector512<float> lo, Vector512<float> hi)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorPair Select(VectorPair mask, VectorPair ifTrue, VectorPair ifFalse) =>
         new(Vector512.ConditionalSelect(mask.Lo, ifTrue.Lo, ifFalse.Lo), Vector512.ConditionalSelect(mask.Hi, ifTrue.Hi, ifFalse.Hi));
-
-    /// <summary>The float bits as int lanes, +<paramref name="add"/>, shifted left by <paramref name="shift"/>, back as float bits.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static VectorPair AddShiftBits(VectorPair a, int add, [System.Diagnostics.CodeAnalysis.ConstantExpected] int shift) =>
-        new(Vector512.ShiftLeft(a.Lo.AsInt32() + Vector512.Create(add), shift).AsSingle(),
-            Vector512.ShiftLeft(a.Hi.AsInt32() + Vector512.Create(add), shift).AsSingle());
 }
