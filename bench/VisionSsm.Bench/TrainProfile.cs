@@ -9,7 +9,7 @@ namespace VisionSsm.Bench;
 /// <summary>
 /// Where a training step of a small-image model goes: forward (with autograd), backward and AdamW step, plus each
 /// module type's share of the forward (timed with forward pre/post hooks; a container's time includes its children's).
-/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10]</c>
+/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10] [--lane]</c>
 /// </summary>
 public static class TrainProfile
 {
@@ -18,10 +18,12 @@ public static class TrainProfile
 
     static int Run(string[] args)
     {
+        if (args.Contains("--row-vs-lane")) return RowVsLane(args);
         string name = Measure.StringOption(args, "--model", "vmamba_nano");
         int batch = Measure.IntOption(args, "--batch", 96);
         int steps = Measure.IntOption(args, "--steps", 10);
         Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
+        Ops.ScanRowKernel.Disabled = args.Contains("--lane");   // N = 1 scans on the lane kernel instead
         using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
         model.train();
         using var opt = optim.AdamW(model.parameters(), 1e-3, weight_decay: 0.05);
@@ -82,6 +84,49 @@ public static class TrainProfile
         double sum = pieces.Sum(p => p.ms);
         foreach (var (key, ms) in pieces)
             Console.WriteLine(FormattableString.Invariant($"| {key} | {ms:F1} | {ms / sum:P0} |"));
+        return 0;
+    }
+
+    /// <summary>N = 1 scans (grouped B/C, 4 routes, softplus, D) at VMamba shapes: fwd+bwd and fwd on the row kernel vs the
+    /// lane kernel, interleaved rep by rep, medians.</summary>
+    static int RowVsLane(string[] args)
+    {
+        Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
+        Console.WriteLine("| batch, D (4 routes), L | row fwd ms | lane fwd ms | row fwd+bwd ms | lane fwd+bwd ms |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var (b, d, l) in new[] { (96, 128, 196), (96, 256, 49), (96, 512, 16), (96, 1024, 4), (1, 384, 3136), (1, 768, 784), (1, 1536, 196), (1, 3072, 49), (8, 384, 3136), (8, 768, 784), (8, 1536, 196) })
+        {
+            using var scope = NewDisposeScope();
+            var u = randn(b, d, l); var dt = randn(b, d, l) * 0.5; var a = -rand(d, 1) - 0.5;
+            var bm = randn(b, 4, 1, l); var cm = randn(b, 4, 1, l); var dd = randn(d); var bias = randn(d) * 0.1;
+            var g = randn(b, d, l);
+            var leaves = new[] { u, dt, a, bm, cm }.Select(t => t.requires_grad_(true)).ToArray();
+            double[] Time(bool lane, bool backward)
+            {
+                var times = new double[7];
+                for (int i = 0; i < times.Length + 2; i++)
+                {
+                    using var inner = NewDisposeScope();
+                    Ops.ScanRowKernel.Disabled = lane;
+                    Ops.ScanRowKernel.Forced = !lane;
+                    long t0 = Stopwatch.GetTimestamp();
+                    if (backward) Ops.SelectiveScan.Apply(u, dt, a, bm, cm, dd, null, bias, true).backward([g]);
+                    else using (no_grad()) Ops.SelectiveScan.Apply(u, dt, a, bm, cm, dd, null, bias, true);
+                    if (i >= 2) times[i - 2] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                    Ops.ScanRowKernel.Disabled = false;
+                    Ops.ScanRowKernel.Forced = false;
+                }
+                Array.Sort(times);
+                return times;
+            }
+            var rf = new List<double>(); var lf = new List<double>(); var rb = new List<double>(); var lb = new List<double>();
+            for (int round = 0; round < 3; round++)
+            {
+                rf.Add(Time(false, false)[3]); lf.Add(Time(true, false)[3]);
+                rb.Add(Time(false, true)[3]); lb.Add(Time(true, true)[3]);
+            }
+            Console.WriteLine(FormattableString.Invariant($"| {b}, {d}, {l} | {rf.Min():F2} | {lf.Min():F2} | {rb.Min():F2} | {lb.Min():F2} |"));
+        }
         return 0;
     }
 

@@ -34,7 +34,7 @@ public static class SelectiveScanCpu
         {
             using var scope = NewDisposeScope();
             var dense = Contiguous(a);
-            var (y, last, _) = Forward(dense, saveStates: false, ScanRowKernel.Applies(dense));
+            var (y, last, _) = Forward(dense, saveStates: false, ScanRowKernel.Preferred(dense));
             return (y.MoveToOuterDisposeScope(), last.MoveToOuterDisposeScope());
         }
         var outs = ScanFunction.apply(a.U, a.Delta, a.A, a.B, a.C, a.D!, a.Z!, a.DeltaBias!, a.DeltaSoftplus);
@@ -262,7 +262,7 @@ public static class SelectiveScanCpu
         {
             var a = Contiguous(new ScanArguments((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3],
                 (Tensor)vars[4], vars[5] as Tensor, vars[6] as Tensor, vars[7] as Tensor, (bool)vars[8]));
-            bool rows = ScanRowKernel.Applies(a);
+            bool rows = ScanRowKernel.Preferred(a);
             var (y, last, saved) = Forward(a, saveStates: true, rows);
             ctx.save_for_backward([a.U, a.Delta, a.A, a.B, a.C, a.D!, a.Z!, a.DeltaBias!, saved!]);
             ctx.save_data("softplus", a.DeltaSoftplus);

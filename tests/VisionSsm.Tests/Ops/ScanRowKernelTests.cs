@@ -48,6 +48,20 @@ public class ScanRowKernelTests
         Assert.False(ScanRowKernel.Applies(Args(n2, false)));
     }
 
+    [Fact]
+    public void DispatchSendsShortRowsToTheLaneKernel()
+    {
+        if (!Avx512F.IsSupported) return;
+        using var scope = NewDisposeScope();
+        Tensor?[] Make(int length) => ScanInputs.Make(new ScanCase(1, 4, length, 1, 0, false, false, false, false), 1)
+            .Select(t => t?.to_type(ScalarType.Float32)).ToArray();
+        Assert.False(ScanRowKernel.Preferred(Args(Make((int)ScanRowKernel.MinLength - 1), false)));
+        Assert.True(ScanRowKernel.Preferred(Args(Make((int)ScanRowKernel.MinLength), false)));
+        ScanRowKernel.Forced = true;
+        try { Assert.True(ScanRowKernel.Preferred(Args(Make(4), false))); }
+        finally { ScanRowKernel.Forced = false; }
+    }
+
     /// <summary>y, last state and every gradient: row kernel (float32) vs the float64 reference and vs the lane kernel.</summary>
     [Theory]
     [MemberData(nameof(Grid))]
@@ -112,8 +126,9 @@ public class ScanRowKernelTests
     {
         if (!Avx512F.IsSupported) return;
         using var scope = NewDisposeScope();
-        var x = ScanInputs.Make(new ScanCase(1, 7, 50, 1, 0, true, true, true, true), 2)
+        var x = ScanInputs.Make(new ScanCase(1, 7, 150, 1, 0, true, true, true, true), 2)
             .Select(t => t?.to_type(ScalarType.Float32)).ToArray();
+        Assert.True(ScanRowKernel.Preferred(Args(x, true)));
         Tensor yNoGrad;
         using (no_grad()) yNoGrad = Scan(x.Select(t => t).ToArray(), true);
         var yGrad = Scan(x.Select(t => t?.clone().requires_grad_(true)).ToArray(), true);
@@ -136,6 +151,7 @@ public class ScanRowKernelTests
     {
         var inputs = x.Select(t => t?.clone().requires_grad_(true)).ToArray();
         ScanRowKernel.Disabled = !rows;
+        ScanRowKernel.Forced = rows;          // short rows too, which dispatch alone would send to the lane kernel
         try
         {
             var args = Args(inputs, softplus);
@@ -145,6 +161,6 @@ public class ScanRowKernelTests
             return (y.detach().to_type(ScalarType.Float64), last.to_type(ScalarType.Float64),
                 inputs.Select(t => t?.grad?.to_type(ScalarType.Float64)).ToArray());
         }
-        finally { ScanRowKernel.Disabled = false; }
+        finally { ScanRowKernel.Disabled = false; ScanRowKernel.Forced = false; }
     }
 }
