@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using System.Globalization;
+using VisionSsm.Ops;
+using VisionSsm.Runtime;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Bench;
+
+/// <summary>
+/// The C# AVX-512 GEMM (<see cref="Gemm"/>) against libtorch's <c>nn.functional.linear</c> (MKL) at the projection
+/// shapes of Vim-S / Mamba (BENCHMARKS.md "GEMM"), interleaved rep by rep in one process.
+/// Usage: <c>gemm [--threads 2] [--reps 30] [--shapes M×K×N,...]</c>.
+/// </summary>
+public static class GemmSuite
+{
+    public static void RegisterSuite() =>
+        Suites.Register("gemm", "C# AVX-512 GEMM (Gemm.Linear) vs nn.functional.linear at Vim-S projection shapes, interleaved", Run);
+
+    static readonly string DefaultShapes =
+        "197x384x1536,197x768x384,197x768x56,197x24x768,1025x384x1536,1025x768x384,1025x768x56,4097x384x1536,4097x768x384,1024x1024x1024";
+
+    static int Run(string[] args)
+    {
+        TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
+        int reps = Measure.IntOption(args, "--reps", 30);
+        var shapes = Measure.StringOption(args, "--shapes", DefaultShapes).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        Console.WriteLine($"threads {TorchRuntime.Threads}, reps {reps}, kernel supported: {Gemm.KernelSupported}; times in ms (min / median), GMAC/s at the median");
+        Console.WriteLine($"{"M×K×N",-16} {"linear (MKL) min/med",22} {"GMAC/s",7} {"Gemm min/med",18} {"GMAC/s",7} {"speed-up",8} {"max|Δ|",9}");
+        using var _ = no_grad();
+        foreach (var s in shapes)
+        {
+            var d = s.Split('x').Select(long.Parse).ToArray();
+            long m = d[0], k = d[1], n = d[2];
+            using var scope = NewDisposeScope();
+            var x = randn(m, k);
+            var w = randn(n, k) / Math.Sqrt(k);
+            var b = randn(n);
+            double diff = (Gemm.LinearKernel(x, w, b) - Gemm.LinearReference(x, w, b)).abs().max().item<float>();
+            var (lib, mine) = Interleaved(() => Gemm.LinearReference(x, w, b), () => Gemm.LinearKernel(x, w, b), reps);
+            double macs = (double)m * k * n;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{s,-16} {lib.Min,9:F3} / {lib.Median,9:F3} {macs / lib.Median / 1e6,7:F1} {mine.Min,8:F3} / {mine.Median,7:F3} {macs / mine.Median / 1e6,7:F1} {lib.Median / mine.Median,7:F2}× {diff,9:E1}"));
+        }
+        return 0;
+    }
+
+    /// <summary>Alternates a and b rep by rep (after warm-up) so load changes hit both alike; wall ms (min, median).</summary>
+    internal static ((double Min, double Median) A, (double Min, double Median) B) Interleaved(Func<Tensor> a, Func<Tensor> b, int reps)
+    {
+        for (int i = 0; i < 3; i++) { a().Dispose(); b().Dispose(); }
+        var ta = new double[reps];
+        var tb = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            a().Dispose();
+            ta[i] = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            b().Dispose();
+            tb[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(ta); Array.Sort(tb);
+        return ((ta[0], ta[reps / 2]), (tb[0], tb[reps / 2]));
+    }
+}

@@ -1,0 +1,152 @@
+using TorchSharp;
+using VisionSsm.Ops;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Tests.Ops;
+
+public class GemmTests
+{
+    static readonly ParallelOptions TwoThreads = new() { MaxDegreeOfParallelism = 2 };
+
+    /// <summary>y = x·Wᵀ + b in float64 from the definition, as the independent reference.</summary>
+    static Tensor Reference(Tensor x, Tensor w, Tensor? b)
+    {
+        var y = matmul(x.to_type(ScalarType.Float64), w.to_type(ScalarType.Float64).t());
+        return b is null ? y : y + b.to_type(ScalarType.Float64);
+    }
+
+    static void AssertClose(Tensor expected, Tensor actual, long k)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        Assert.Equal(ScalarType.Float32, actual.dtype);
+        // float32 accumulation over K terms of unit-variance products: error grows like √K·ε·|terms|.
+        double tol = 1e-5 * Math.Sqrt(Math.Max(k, 1)) * 4;
+        double err = (actual.to_type(ScalarType.Float64) - expected).abs().max().item<double>();
+        Assert.True(err <= tol, $"max |Δ| = {err:E2} > {tol:E2}");
+    }
+
+    public static TheoryData<int, int, int> TailShapes()
+    {
+        var data = new TheoryData<int, int, int>();
+        int[] ms = [1, 2, 5, 6, 7, 13, 17, 33];
+        int[] ks = [1, 7, 8, 15, 16, 17, 24, 31, 33, 64];
+        int[] ns = [1, 3, 4, 5, 15, 16, 17, 67, 131];
+        // A covering grid without the full product: every M with every K, every N with every K.
+        foreach (var k in ks)
+        {
+            for (int i = 0; i < ms.Length; i++) data.Add(ms[i], k, ns[(i + k) % ns.Length]);
+            for (int i = 0; i < ns.Length; i++) data.Add(ms[(i * 3 + k) % ms.Length], k, ns[i]);
+        }
+        data.Add(197, 384, 56);
+        data.Add(197, 768, 37);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TailShapes))]
+    public void KernelMatchesTheFloat64DefinitionAtTails(int m, int k, int n)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(m * 10007 + k * 101 + n);
+        var x = randn(m, k);
+        var w = randn(n, k);
+        var b = randn(n);
+        AssertClose(Reference(x, w, b), Gemm.LinearKernel(x, w, b), k);
+        AssertClose(Reference(x, w, null), Gemm.LinearKernel(x, w, null), k);
+    }
+
+    [Theory]
+    [InlineData(197, 67, 37)]     // split by column tiles
+    [InlineData(331, 96, 5)]      // few columns: split by row tiles
+    [InlineData(61, 130, 131)]
+    public void TwoThreadsMatchTheDefinition(int m, int k, int n)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(m, k);
+        var w = randn(n, k);
+        var b = randn(n);
+        var two = Gemm.LinearKernel(x, w, b, TwoThreads);
+        AssertClose(Reference(x, w, b), two, k);
+        // Each output is computed by exactly one thread with the same instruction sequence: bitwise equal.
+        Assert.True(two.eq(Gemm.LinearKernel(x, w, b, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
+    }
+
+    [Fact]
+    public void LeadingDimsAreBatched()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(2, 3, 5, 40);
+        var w = randn(9, 40);
+        var b = randn(9);
+        var y = Gemm.Linear(x, w, b);
+        Assert.Equal([2L, 3, 5, 9], y.shape);
+        AssertClose(Reference(x, w, b), y, 40);
+        AssertClose(Reference(x, w, b), Gemm.LinearKernel(x, w, b), 40);
+    }
+
+    [Fact]
+    public void NonContiguousInputsAreCopiedNotMisread()
+    {
+        using var scope = NewDisposeScope();
+        var xt = randn(48, 11).t();              // (11, 48), row stride 1
+        var wt = randn(48, 7).t();               // (7, 48), a transposed weight
+        var bs = randn(14).slice(0, 0, 14, 2);   // (7), stride 2
+        Assert.False(xt.is_contiguous() || wt.is_contiguous() || bs.is_contiguous());
+        AssertClose(Reference(xt, wt, bs), Gemm.LinearKernel(xt, wt, bs), 48);
+        var xs = randn(5, 80).narrow(1, 3, 48);  // rows with a gap
+        AssertClose(Reference(xs, wt, null), Gemm.LinearKernel(xs, wt, null), 48);
+        AssertClose(Reference(xs, wt, bs), Gemm.Linear(xs, wt, bs), 48);
+    }
+
+    [Fact]
+    public void DegenerateSizes()
+    {
+        using var scope = NewDisposeScope();
+        var b = randn(3);
+        // K = 0: every output is the bias (or zero).
+        Assert.True(Gemm.LinearKernel(empty(4, 0), empty(3, 0), b).eq(b.expand(4, 3)).all().item<bool>());
+        Assert.True(Gemm.LinearKernel(empty(4, 0), empty(3, 0), null).eq(0).all().item<bool>());
+        Assert.Equal([0L, 3], Gemm.LinearKernel(empty(0, 5), randn(3, 5), b).shape);
+        Assert.Equal([4L], Gemm.LinearKernel(randn(5), randn(4, 5), null).shape);
+    }
+
+    [Fact]
+    public void TheKernelIsTakenOnlyWhenItApplies()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(7, 64);
+        var w = randn(5, 64);
+        Assert.Equal(Gemm.KernelSupported, Gemm.Applies(x, w, null));
+        Assert.False(Gemm.Applies(randn(7, 16), randn(5, 16), null));                                   // K < MinK
+        Assert.False(Gemm.Applies(x.to_type(ScalarType.Float64), w.to_type(ScalarType.Float64), null)); // float64
+        var wg = w.clone().requires_grad_(true);
+        Assert.False(Gemm.Applies(x, wg, null));                                                        // autograd needs libtorch
+        using (no_grad()) Assert.Equal(Gemm.KernelSupported, Gemm.Applies(x, wg, null));
+    }
+
+    [Fact]
+    public void GradientsFlowThroughTheFallback()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(6, 40, dtype: ScalarType.Float64).requires_grad_(true);
+        var w = randn(3, 40, dtype: ScalarType.Float64).requires_grad_(true);
+        var b = randn(3, dtype: ScalarType.Float64).requires_grad_(true);
+        Assert.All(Gradcheck.MaxRelativeError(t => Gemm.Linear(t[0], t[1], t[2]), [x, w, b]), e => Assert.True(e < 1e-6, $"{e}"));
+        // float32 with a leaf needing grad: the result is part of the graph (the libtorch path), d(Σy)/dx = Σ_n W[n, :].
+        var xf = randn(6, 40).requires_grad_(true);
+        var wf = randn(3, 40);
+        var yf = Gemm.Linear(xf, wf);
+        Assert.True(yf.requires_grad);
+        yf.sum().backward();
+        Assert.True(allclose(xf.grad!, wf.sum(0L).expand(6, 40)));
+    }
+
+    [Fact]
+    public void BadShapesNameTheArgument()
+    {
+        using var scope = NewDisposeScope();
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => Gemm.Linear(randn(4, 5), randn(3, 6))).ParamName);
+        Assert.Equal("weight", Assert.Throws<ArgumentException>(() => Gemm.Linear(randn(4, 5), randn(5))).ParamName);
+        Assert.Equal("bias", Assert.Throws<ArgumentException>(() => Gemm.Linear(randn(4, 5), randn(3, 5), randn(4))).ParamName);
+    }
+}
