@@ -20,6 +20,7 @@ public static class VGambaSuite
         Suites.Register("vgamba-profile", "vGamba-B mixer parts (cell, MHSA, fusion) vs the 3×3 conv they replace, batch 1 inference", RunProfile);
         Suites.Register("vgamba-blocks", "per-block inference time of a whole model (vgamba_b, resnet50, ...): stem, every bottleneck and the Gamba parts", RunBlocks);
         Suites.Register("vgamba-mamba", "the Gamba cell's causal Mamba (d_state 64) at each vGamba-B site: module path vs fused path, and the cell's other ops", RunMamba);
+        Suites.Register("vgamba-mhsa", "BotMhsa2d attention products at vGamba-B sizes: libtorch matmul vs Gemm.Linear, one thread", RunMhsa);
         Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
     }
 
@@ -122,7 +123,8 @@ public static class VGambaSuite
             parts.Add((c, side, FusedParts(mamba, t, rounds)));
         }
         Console.WriteLine();
-        TableHeader("fused path, op by op (thread-CPU min ms)", "site (c, side)", "in_proj", "conv+SiLU+layout", "x_proj", "dt_proj", "−exp(A_log)", "scan", "out_proj");
+        TableHeader("fused path, op by op (thread-CPU min ms)", "site (c, side)", "in_proj", "conv+SiLU+layout", "x_proj", "dt_proj", "−exp(A_log)", "scan", "out_proj",
+            "in_proj (Gemm)", "out_proj (Gemm, copies yᵀ)", "x_proj (Gemm on uᵀ, incl. copy)");
         foreach (var (c, side, ms) in parts)
             Console.WriteLine($"| {c}, {side} | " + string.Join(" | ", ms.Select(v => v.ToString("F2", CultureInfo.InvariantCulture))) + " |");
         return 0;
@@ -147,8 +149,40 @@ public static class VGambaSuite
             () => TorchSharp.torch.matmul(p["dt_proj.weight"], dbl.narrow(1, 0, r)).Dispose(),
             () => (-TorchSharp.torch.exp(p["A_log"])).Dispose(),
             () => Ops.SelectiveScan.Apply(u, dt, a, dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), p["D"], z, p["dt_proj.bias"], deltaSoftplus: true).Dispose(),
-            () => TorchSharp.torch.nn.functional.linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose());
+            () => TorchSharp.torch.nn.functional.linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose(),
+            () => Ops.Gemm.Linear(t, p["in_proj.weight"]).Dispose(),
+            () => Ops.Gemm.Linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose(),
+            () => { using var ut = u.transpose(1, 2).contiguous(); Ops.Gemm.Linear(p["x_proj.weight"], ut[0]).Dispose(); });
         return res.Select(x => x.CpuMin).ToArray();
+    }
+
+    /// <summary>One (image, head) of the MHSA's row-blocked attention at each site: energy (n × 2d)·(2d × Np), softmax, and
+    /// v (d × Np)·attnᵀ, with libtorch's matmul and with <see cref="Ops.Gemm.Linear"/> (transposed copies included).
+    /// Options: --rounds 15</summary>
+    static int RunMhsa(string[] args)
+    {
+        int rounds = Measure.IntOption(args, "--rounds", 15);
+        TorchRuntime.SetThreads(1);
+        TableHeader($"threads 1, thread-CPU min ms of {rounds} round-robin rounds; {DateTime.UtcNow:u}",
+            "Np, d, rows", "energy matmul", "energy Gemm", "softmax", "v·attnᵀ matmul", "v·attnᵀ Gemm");
+        using var noGrad = TorchSharp.torch.no_grad();
+        foreach (var (np, d, rows) in new[] { (784L, 32L, 392L), (196L, 32L, 196L), (196L, 64L, 196L), (49L, 64L, 49L) })
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var left = TorchSharp.torch.randn(2 * d, np);
+            var right = TorchSharp.torch.randn(2 * d, np);
+            var v = TorchSharp.torch.randn(d, np);
+            var lt = left.transpose(0, 1);
+            var attn = TorchSharp.torch.nn.functional.softmax(TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right), -1);
+            var res = Measure.RoundRobin(rounds,
+                () => TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right).Dispose(),
+                () => { using var a = lt.narrow(0, 0, rows).contiguous(); using var w = right.transpose(0, 1).contiguous(); Ops.Gemm.Linear(a, w).Dispose(); },
+                () => TorchSharp.torch.nn.functional.softmax(attn, -1).Dispose(),
+                () => TorchSharp.torch.matmul(v, attn.transpose(0, 1)).Dispose(),
+                () => Ops.Gemm.Linear(v, attn).Dispose());
+            Console.WriteLine($"| {np}, {d}, {rows} | " + string.Join(" | ", res.Select(x => x.CpuMin.ToString("F3", CultureInfo.InvariantCulture))) + " |");
+        }
+        return 0;
     }
 
     /// <summary>Per-block breakdown of whole-model inference: the stem, every bottleneck, and inside each Gamba bottleneck its
