@@ -28,6 +28,12 @@ public static class Gemm
     public static bool KernelSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     /// <summary>
+    /// False: <see cref="Linear"/> and <see cref="MatMul"/> always call libtorch (benchmarks compare the two; also an
+    /// escape hatch: environment variable VISIONSSM_GEMM=0). Process-wide, default true.
+    /// </summary>
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_GEMM") != "0";
+
+    /// <summary>
     /// y (..., N) = x (..., K) · weightᵀ + bias, weight (N, K), bias (N) or null — exactly
     /// <c>nn.functional.linear</c>'s contract. Uses the AVX-512 kernel when <see cref="Applies"/>, else libtorch.
     /// Non-contiguous x or weight are copied to contiguous first (their rows must be dense for the kernel).
@@ -45,13 +51,13 @@ public static class Gemm
     public const int MinK = 32;
 
     /// <summary>
-    /// True when <see cref="Linear"/> takes the C# kernel: all tensors float32 on the CPU, the kernel supported,
+    /// True when <see cref="Linear"/> takes the C# kernel: <see cref="Enabled"/>, all tensors float32 on the CPU, the kernel supported,
     /// K ≥ <see cref="MinK"/>, and no gradient needed (the kernel has no backward; with autograd on and any input
     /// requiring grad libtorch runs).
     /// </summary>
     public static bool Applies(Tensor x, Tensor weight, Tensor? bias)
     {
-        if (!KernelSupported || weight.dim() != 2 || weight.shape[1] < MinK) return false;
+        if (!Enabled || !KernelSupported || weight.dim() != 2 || weight.shape[1] < MinK) return false;
         if (x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU || (bias is not null && bias.device_type != DeviceType.CPU)) return false;
         if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32 || (bias is not null && bias.dtype != ScalarType.Float32)) return false;
         if (is_grad_enabled() && (x.requires_grad || weight.requires_grad || (bias?.requires_grad ?? false))) return false;
@@ -303,7 +309,7 @@ public static class Gemm
     /// <summary>As <see cref="Applies"/> for <see cref="MatMul"/>: CPU, float32, AVX-512, no gradient needed (any K).</summary>
     public static bool MatMulApplies(Tensor weight, Tensor x)
     {
-        if (!KernelSupported || x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
+        if (!Enabled || !KernelSupported || x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
         if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32) return false;
         return !(is_grad_enabled() && (x.requires_grad || weight.requires_grad));
     }
