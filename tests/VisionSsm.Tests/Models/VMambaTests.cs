@@ -99,19 +99,21 @@ public class VMambaTests
         Assert.Equal(0.0, sd["classifier.head.bias"].abs().max().item<float>());
     }
 
-    [Fact]
-    public void Nano_runs_on_grayscale_28_pixel_images_and_stages_halve()
+    [Theory]
+    [InlineData("vmamba_nano", 32)]
+    [InlineData("vmamba_micro", 48)]
+    public void Small_image_variants_run_on_grayscale_28_pixel_images_and_stages_halve(string name, long c0)
     {
         using var scope = NewDisposeScope();
-        var model = (VMamba)ModelZoo.Create("vmamba_nano", new ModelOptions(NumClasses: 10, InChannels: 1, ImageSize: 28));
+        var model = (VMamba)ModelZoo.Create(name, new ModelOptions(NumClasses: 10, InChannels: 1, ImageSize: 28));
         model.eval();
         using var _ = no_grad();
         var x = randn(2, 1, 28, 28);
         Assert.Equal([2L, 10], model.call(x).shape);
         var f = model.ForwardFeatures(x);
         Assert.Equal(new[] { 14L, 7, 4, 2 }, f.Select(t => t.shape[2]).ToArray());
-        Assert.Equal(new[] { 32L, 64, 128, 256 }, f.Select(t => t.shape[1]).ToArray());
-        Assert.Equal(VMambaFamily.Configs["vmamba_nano"].ParameterCount(10, 1), model.parameters().Sum(p => p.numel()));
+        Assert.Equal(new[] { c0, 2 * c0, 4 * c0, 8 * c0 }, f.Select(t => t.shape[1]).ToArray());
+        Assert.Equal(VMambaFamily.Configs[name].ParameterCount(10, 1), model.parameters().Sum(p => p.numel()));
     }
 
     [Theory]
@@ -148,7 +150,7 @@ public class VMambaTests
     [Fact]
     public void Every_variant_is_registered()
     {
-        foreach (var name in new[] { "vmamba_tiny_s1l8", "vmamba_tiny_s2l5", "vmamba_small_s2l15", "vmamba_base_s2l15", "vmamba_tiny_v0", "vmamba_nano" })
+        foreach (var name in new[] { "vmamba_tiny_s1l8", "vmamba_tiny_s2l5", "vmamba_small_s2l15", "vmamba_base_s2l15", "vmamba_tiny_v0", "vmamba_nano", "vmamba_micro" })
             Assert.Contains(name, ModelZoo.Names);
     }
 }
