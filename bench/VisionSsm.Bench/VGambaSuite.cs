@@ -10,6 +10,7 @@ namespace VisionSsm.Bench;
 /// batch 1 and 8, 2 threads by default). Prints a Markdown table and the issue-5 target:
 /// vgamba_b img/s ≥ 0.7 × resnet50 img/s × (4.1 / 4.65).
 /// Options: --threads 2 --batches 1,8 --size 224 --warmup 2 --reps 5 --models vgamba_b,vgamba_l,resnet50,... --flops-only
+/// --no-serial-rows --unfused-rows
 /// </summary>
 public static class VGambaSuite
 {
@@ -18,6 +19,7 @@ public static class VGambaSuite
         Suites.Register("vgamba", "vGamba-B/L vs ResNet-50/101, DeiT-S, BoT50: inference img/s", Run);
         Suites.Register("vgamba-profile", "vGamba-B mixer parts (cell, MHSA, fusion) vs the 3×3 conv they replace, batch 1 inference", RunProfile);
         Suites.Register("vgamba-blocks", "per-block inference time of a whole model (vgamba_b, resnet50, ...): stem, every bottleneck and the Gamba parts", RunBlocks);
+        Suites.Register("vgamba-mamba", "the Gamba cell's causal Mamba (d_state 64) at each vGamba-B site: module path vs fused path, and the cell's other ops", RunMamba);
         Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
     }
 
@@ -83,6 +85,70 @@ public static class VGambaSuite
             Console.WriteLine($"| {p}, {side} | {count} | {string.Join(" | ", ms)} |");
         }
         return 0;
+    }
+
+    /// <summary>The cell's Mamba mixer at each vGamba-B site (c = P/2 channels, side², d_state 64), batch 1 by default: the
+    /// module path (<see cref="Layers.Mamba.Mixer"/>) against the fused path (<see cref="Layers.FusedMixerPath"/>), and the
+    /// cell's other steps (positional add, context mask, m ⊙ mask + reshape), round-robin on one thread (thread-CPU min).
+    /// Options: --threads 1 --batch 1 --rounds 15</summary>
+    static int RunMamba(string[] args)
+    {
+        int threads = Measure.IntOption(args, "--threads", 1);
+        int batch = Measure.IntOption(args, "--batch", 1);
+        int rounds = Measure.IntOption(args, "--rounds", 15);
+        TorchRuntime.SetThreads(threads);
+        TableHeader($"threads {threads}, batch {batch}, {rounds} rounds round-robin, thread-CPU min / wall median ms; {DateTime.UtcNow:u}",
+            "site (c, side)", "Mamba module path", "Mamba fused path", "fused / module", "sequence (pos add)", "context mask", "output (⊙ mask, reshape)", "whole cell");
+        using var noGrad = TorchSharp.torch.no_grad();
+        var parts = new List<(int C, int Side, double[] Ms)>();
+        foreach (var (c, side) in new[] { (128, 28), (128, 14), (256, 14), (256, 7) })
+        {
+            using var cell = new Layers.GambaCell(c, side);
+            cell.eval();
+            var mamba = (Layers.Mamba)cell.named_children().First(m => m.name == "mamba_block").module;
+            using var h = TorchSharp.torch.randn(batch, c, side, side);
+            using var t = cell.Sequence(h);
+            using var m = mamba.call(t);
+            using var mask = cell.Mask(t)!;
+            var r = Measure.RoundRobin(rounds,
+                () => { Layers.FusedMixerPath.ForceModulePath = true; mamba.call(t); Layers.FusedMixerPath.ForceModulePath = false; },
+                () => mamba.call(t),
+                () => cell.Sequence(h),
+                () => cell.Mask(t),
+                () => cell.Output(m, mask),
+                () => cell.call(h));
+            string F(int i) => FormattableString.Invariant($"{r[i].CpuMin:F2} / {r[i].WallMedian:F2}");
+            Console.WriteLine(FormattableString.Invariant($"| {c}, {side} | {F(0)} | {F(1)} | {r[1].CpuMin / r[0].CpuMin:F2} | {F(2)} | {F(3)} | {F(4)} | {F(5)} |"));
+            parts.Add((c, side, FusedParts(mamba, t, rounds)));
+        }
+        Console.WriteLine();
+        TableHeader("fused path, op by op (thread-CPU min ms)", "site (c, side)", "in_proj", "conv+SiLU+layout", "x_proj", "dt_proj", "−exp(A_log)", "scan", "out_proj");
+        foreach (var (c, side, ms) in parts)
+            Console.WriteLine($"| {c}, {side} | " + string.Join(" | ", ms.Select(v => v.ToString("F2", CultureInfo.InvariantCulture))) + " |");
+        return 0;
+    }
+
+    /// <summary>The ops of <see cref="Layers.Mamba.ForwardFused"/> one by one (thread-CPU min of round-robin reps).</summary>
+    static double[] FusedParts(Layers.Mamba mamba, TorchSharp.torch.Tensor t, int rounds)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var p = mamba.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        int r = mamba.Config.Rank, n = mamba.Config.DState;
+        var xz = TorchSharp.torch.nn.functional.linear(t, p["in_proj.weight"]);
+        var (u, z) = Ops.BiCausalConv.Prepare(xz, p["conv1d.weight"], p["conv1d.bias"]);
+        var dbl = TorchSharp.torch.matmul(p["x_proj.weight"], u);
+        var dt = TorchSharp.torch.matmul(p["dt_proj.weight"], dbl.narrow(1, 0, r));
+        var a = -TorchSharp.torch.exp(p["A_log"]);
+        var y = Ops.SelectiveScan.Apply(u, dt, a, dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), p["D"], z, p["dt_proj.bias"], deltaSoftplus: true);
+        var res = Measure.RoundRobin(rounds,
+            () => TorchSharp.torch.nn.functional.linear(t, p["in_proj.weight"]).Dispose(),
+            () => { var (uu, zz) = Ops.BiCausalConv.Prepare(xz, p["conv1d.weight"], p["conv1d.bias"]); uu.Dispose(); zz.Dispose(); },
+            () => TorchSharp.torch.matmul(p["x_proj.weight"], u).Dispose(),
+            () => TorchSharp.torch.matmul(p["dt_proj.weight"], dbl.narrow(1, 0, r)).Dispose(),
+            () => (-TorchSharp.torch.exp(p["A_log"])).Dispose(),
+            () => Ops.SelectiveScan.Apply(u, dt, a, dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), p["D"], z, p["dt_proj.bias"], deltaSoftplus: true).Dispose(),
+            () => TorchSharp.torch.nn.functional.linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose());
+        return res.Select(x => x.CpuMin).ToArray();
     }
 
     /// <summary>Per-block breakdown of whole-model inference: the stem, every bottleneck, and inside each Gamba bottleneck its
@@ -190,15 +256,18 @@ public static class VGambaSuite
         var names = Measure.StringOption(args, "--models", "vgamba_b,vgamba_l,resnet50,resnet101,deit_small,bot50").Split(',');
         // vGamba rows run twice: with the default inter-op branches (InterOpParallel) and with every op on all threads.
         bool serialRows = !args.Contains("--no-serial-rows");
+        // --unfused-rows: vGamba again with the cell's Mamba on its module path (FusedMixerPath.Enabled = false), for A/B.
+        bool unfusedRows = args.Contains("--unfused-rows");
         TorchRuntime.SetThreads(threads);
 
         Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}; models interleaved " +
-            $"rep by rep; {DateTime.UtcNow:u}; inter-op branches {(InterOpParallel.Enabled ? "on" : "off")} (\"serial\" rows: off)");
+            $"rep by rep; {DateTime.UtcNow:u}; inter-op branches {(InterOpParallel.Enabled ? "on" : "off")} (\"serial\" rows: off); " +
+            $"fused Mamba {(Layers.FusedMixerPath.Enabled ? "on" : "off")} (\"module Mamba\" rows: off)");
         Console.WriteLine();
         Console.WriteLine("| model | params (M) | params thop (M) | GMACs thop | GMACs fvcore |" + string.Concat(batches.Select(b => $" batch {b} ms | batch {b} img/s |")));
         Console.WriteLine("|---|---|---|---|---|" + string.Concat(batches.Select(_ => "---|---|")));
         var models = names.Select(n => (Name: n, Model: ModelZoo.Create(n, new ModelOptions(ImageSize: size)))).ToList();
-        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, string Figures)>();
+        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, bool Fused, string Figures)>();
         foreach (var (name, model) in models)
         {
             double pm = model.parameters().Sum(p => p.numel()) / 1e6;
@@ -206,22 +275,26 @@ public static class VGambaSuite
             double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
             string figures = FormattableString.Invariant($"{pm:F2} | {thopReport.VisibleParameters / 1e6:F2} | {thopReport.GFlops:F3} | {fv:F3}");
             model.eval();
-            rows.Add((name, model, InterOpParallel.Enabled, figures));
+            bool fused = Layers.FusedMixerPath.Enabled;
+            rows.Add((name, model, InterOpParallel.Enabled, fused, figures));
             if (serialRows && InterOpParallel.Enabled && name.StartsWith("vgamba", StringComparison.Ordinal))
-                rows.Add((name + " (serial)", model, false, figures));
+                rows.Add((name + " (serial)", model, false, fused, figures));
+            if (unfusedRows && fused && name.StartsWith("vgamba", StringComparison.Ordinal))
+                rows.Add((name + " (module Mamba)", model, InterOpParallel.Enabled, false, figures));
         }
         var ms = new Dictionary<(string, int), double>();
-        bool enabled = InterOpParallel.Enabled;
+        bool enabled = InterOpParallel.Enabled, fusedEnabled = Layers.FusedMixerPath.Enabled;
         foreach (int b in batches)
         {
             using var noGrad = TorchSharp.torch.no_grad();
             using var x = TorchSharp.torch.randn(b, 3, size, size);
-            var actions = rows.Select(r => (Action)(() => { InterOpParallel.Enabled = r.InterOp; r.Model.call(x); })).ToArray();
+            var actions = rows.Select(r => (Action)(() => { InterOpParallel.Enabled = r.InterOp; Layers.FusedMixerPath.Enabled = r.Fused; r.Model.call(x); })).ToArray();
             for (int w = 1; w < warmup; w++) Measure.RoundRobin(1, actions);   // RoundRobin itself warms up once
             var t = Measure.RoundRobin(reps, actions);
             for (int i = 0; i < rows.Count; i++) ms[(rows[i].Name, b)] = t[i].WallMedian;
         }
         InterOpParallel.Enabled = enabled;
+        Layers.FusedMixerPath.Enabled = fusedEnabled;
         foreach (var r in rows)
             Console.WriteLine($"| {r.Name} | {r.Figures} |" + string.Concat(batches.Select(b =>
                 FormattableString.Invariant($" {ms[(r.Name, b)]:F0} | {b * 1000 / ms[(r.Name, b)]:F2} |"))));

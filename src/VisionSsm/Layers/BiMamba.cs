@@ -91,22 +91,11 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
-    [ThreadStatic] static bool forceModulePath;
+    /// <summary>True: calls on this thread always take the per-direction module path (<see cref="FusedMixerPath.ForceModulePath"/>).</summary>
+    public static bool ForceModulePath { get => FusedMixerPath.ForceModulePath; set => FusedMixerPath.ForceModulePath = value; }
 
-    /// <summary>True: calls on this thread always take the per-direction module path (tests and benchmarks compare the two).</summary>
-    public static bool ForceModulePath { get => forceModulePath; set => forceModulePath = value; }
-
-    /// <summary>
-    /// The fused path serves float32 CPU inference only: no autograd (it has no backward), no FLOP counter active
-    /// (the counter sees the conv/x_proj modules through hooks on the module path), and the kernel's layout limits.
-    /// </summary>
-    bool UseFastPath(Tensor x)
-    {
-        if (forceModulePath || Analysis.FlopCounter.Current is not null) return false;
-        if (!BiCausalConv.Supports(x, Config.DInner)) return false;
-        if (is_grad_enabled() && (x.requires_grad || parameters().Any(p => p.requires_grad))) return false;
-        return true;
-    }
+    /// <summary>The fused path serves float32 CPU inference only (<see cref="FusedMixerPath.Applies"/>).</summary>
+    bool UseFastPath(Tensor x) => FusedMixerPath.Applies(this, x, Config.DInner);
 
     /// <summary>
     /// The same mixer with both directions as one batch (reference-spec.md §3.4, same math as the module path):

@@ -52,11 +52,31 @@ public sealed class Mamba : Module<Tensor, Tensor>
     {
         if (x.dim() != 3 || x.shape[2] != Config.DModel)
             throw new ArgumentException($"Mamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        if (FusedMixerPath.Applies(this, x, Config.DInner)) return ForwardFused(x);
         using var scope = NewDisposeScope();
         var xz = InProjection(in_proj, x);                           // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
         var y = Mixer(parts[0], parts[1], conv1d, x_proj, dt_proj, A_log, D, Config.Rank, Config.DState);
         return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The same mixer for float32 CPU inference (same math as the module path, its twin): in_proj as a plain GEMM to
+    /// token-major [x | z]; one <see cref="BiCausalConv"/> pass writes SiLU(causal conv(x)) and z channel-major (no
+    /// conv on a strided view, no separate SiLU, no z copy); x_proj as W·u straight to (B, R+2N, L), so dt, B and C
+    /// come out channel-major; the z-gated scan; out_proj.
+    /// </summary>
+    internal Tensor ForwardFused(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        int r = Config.Rank, n = Config.DState;
+        var xz = nn.functional.linear(x, in_proj.weight!, in_proj.bias);             // (B, L, 2Di)
+        var (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias);           // (B, Di, L) each
+        var dbl = matmul(x_proj.weight!, u);                                          // (B, R+2N, L)
+        var dt = matmul(dt_proj.weight!, dbl.narrow(1, 0, r));                        // (B, Di, L)
+        var y = SelectiveScan.Apply(u, dt, -exp(A_log), dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), D, z,
+            dt_proj.bias, deltaSoftplus: true);
+        return nn.functional.linear(y.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
 
     /// <summary>

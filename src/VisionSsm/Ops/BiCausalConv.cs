@@ -7,12 +7,13 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// Inference kernels around Vim's bidirectional mixer (reference-spec.md §3.4, §4 steps 2 and 4) that fold the
-/// layout changes and flips into one pass each, so the two directions run as one grouped scan over 2·Di channels:
-/// <see cref="Prepare"/> reads in_proj's token-major output (batch, L, 2Di) = [x | z] once and writes the scan's
-/// channel-major inputs for both directions; <see cref="Merge"/> un-flips and averages the two halves of the scan
-/// output. Float32 on CPU, forward only (no autograd): callers use <see cref="PrepareReference"/> /
-/// <see cref="MergeReference"/> (plain tensor ops, the slow twins) whenever gradients are needed.
+/// Inference kernels around the Mamba mixer (reference-spec.md §4 steps 2 and 4) that fold the layout changes (and,
+/// for Vim's bidirectional mixer, §3.4, the flips) into one pass each: <see cref="Prepare"/> reads in_proj's
+/// token-major output (batch, L, 2Di) = [x | z] once and writes the scan's channel-major inputs — for one direction
+/// (the causal <see cref="Layers.Mamba"/>, vGamba's cell) or for both, so Vim's two directions run as one grouped
+/// scan over 2·Di channels; <see cref="Merge"/> un-flips and averages the two halves of a bidirectional scan output.
+/// Float32 on CPU, forward only (no autograd): callers use <see cref="PrepareReference"/> / <see cref="MergeReference"/>
+/// (plain tensor ops, the slow twins) whenever gradients are needed.
 /// </summary>
 public static class BiCausalConv
 {
@@ -23,43 +24,54 @@ public static class BiCausalConv
         xz.device_type == DeviceType.CPU && xz.dtype == ScalarType.Float32 && Transposes.Supported && dInner % W == 0;
 
     /// <summary>
+    /// One direction: xz (batch, L, 2Di) = [x | z] as in_proj returns it, conv weight (Di, 1, K) and bias (Di).
+    /// Returns u = SiLU(causal depthwise conv(x)) (batch, Di, L) and zᵀ (batch, Di, L), both contiguous.
+    /// </summary>
+    public static (Tensor U, Tensor Z) Prepare(Tensor xz, Tensor weight, Tensor? bias) => Prepare(xz, weight, bias, null, null);
+
+    /// <summary>
     /// xz (batch, L, 2Di) = [x | z] as in_proj returns it; conv weights (Di, 1, K) and biases (Di) of the forward and
     /// backward directions. Returns u (batch, 2Di, L): channels [0, Di) = SiLU(causal depthwise conv(x)), channels
     /// [Di, 2Di) = SiLU(causal depthwise conv_b(flip(x))) in flipped time; and z2 (batch, 2Di, L) = [zᵀ | flip(z)ᵀ].
+    /// With <paramref name="weightB"/> null only the forward direction is written (u, z of (batch, Di, L)).
     /// </summary>
-    public static (Tensor U, Tensor Z) Prepare(Tensor xz, Tensor weight, Tensor? bias, Tensor weightB, Tensor? biasB)
+    public static (Tensor U, Tensor Z) Prepare(Tensor xz, Tensor weight, Tensor? bias, Tensor? weightB, Tensor? biasB)
     {
         var (batch, length, di, k) = Check(xz, weight, bias, weightB, biasB);
+        int directions = weightB is null ? 1 : 2;
         bool sameDtype = new[] { weight, bias, weightB, biasB }.All(t => t is null || (t.dtype == xz.dtype && t.device_type == xz.device_type));
         if (!Supports(xz, di) || !sameDtype) return PrepareReference(xz, weight, bias, weightB, biasB);
         using var scope = NewDisposeScope();
         var src = xz.contiguous();
         Tensor Dense(Tensor t) => t.is_contiguous() ? t : t.contiguous();
-        Tensor w = Dense(weight), wb = Dense(weightB);                                         // (Di, 1, K)
+        Tensor w = Dense(weight), wb = weightB is null ? w : Dense(weightB);                  // (Di, 1, K)
         Tensor b = bias is null ? zeros(di, dtype: xz.dtype) : Dense(bias), bb = biasB is null ? zeros(di, dtype: xz.dtype) : Dense(biasB);
-        var u = empty(batch, 2 * di, length, dtype: xz.dtype);
-        var z = empty(batch, 2 * di, length, dtype: xz.dtype);
+        var u = empty(batch, directions * di, length, dtype: xz.dtype);
+        var z = empty(batch, directions * di, length, dtype: xz.dtype);
         unsafe
         {
             var job = new PrepareJob
             {
                 Xz = Ptr(src), Weight = Ptr(w), WeightB = Ptr(wb), Bias = Ptr(b), BiasB = Ptr(bb), U = Ptr(u), Z = Ptr(z),
-                Length = length, DInner = di, Kernel = k,
+                Length = length, DInner = di, Kernel = k, Directions = directions,
             };
             // One work item = one (batch, direction, channel chunk); each writes its own rows of u and z. Chunks of
             // 64 channels keep the items few (per-item overhead) while leaving enough of them for two threads.
             long chunk = Math.Min(di, 64), chunks = (di + chunk - 1) / chunk;
-            Parallel.For(0L, batch * 2 * chunks, TorchRuntime.KernelParallelism, i =>
+            Parallel.For(0L, batch * directions * chunks, TorchRuntime.KernelParallelism, i =>
             {
                 long c0 = i % chunks * chunk;
-                job.Run(i / (2 * chunks), (int)(i / chunks % 2), c0, Math.Min(di, c0 + chunk));
+                job.Run(i / (directions * chunks), (int)(i / chunks % directions), c0, Math.Min(di, c0 + chunk));
             });
         }
         return (u.MoveToOuterDisposeScope(), z.MoveToOuterDisposeScope());
     }
 
+    /// <summary>The slow twin of the one-direction <see cref="Prepare(Tensor, Tensor, Tensor?)"/>.</summary>
+    public static (Tensor U, Tensor Z) PrepareReference(Tensor xz, Tensor weight, Tensor? bias) => PrepareReference(xz, weight, bias, null, null);
+
     /// <summary>The slow twin of <see cref="Prepare"/>: conv1d, slice, silu, flip and transpose as tensor ops (differentiable).</summary>
-    public static (Tensor U, Tensor Z) PrepareReference(Tensor xz, Tensor weight, Tensor? bias, Tensor weightB, Tensor? biasB)
+    public static (Tensor U, Tensor Z) PrepareReference(Tensor xz, Tensor weight, Tensor? bias, Tensor? weightB, Tensor? biasB)
     {
         var (_, length, di, k) = Check(xz, weight, bias, weightB, biasB);
         using var scope = NewDisposeScope();
@@ -67,6 +79,7 @@ public static class BiCausalConv
         var zt = xz.narrow(2, di, di).transpose(1, 2);
         Tensor Conv(Tensor v, Tensor wt, Tensor? bs) =>
             nn.functional.silu(nn.functional.conv1d(v, wt, bs, padding: k - 1, groups: di).narrow(2, 0, length));
+        if (weightB is null) return (Conv(x, weight, bias).MoveToOuterDisposeScope(), zt.contiguous().MoveToOuterDisposeScope());
         var xb = x.flip(2);
         var u = cat([Conv(x, weight, bias), Conv(xb, weightB, biasB)], 1);
         var z = cat([zt, zt.flip(2)], 1);
@@ -152,7 +165,7 @@ public static class BiCausalConv
     {
         public float* Xz, Weight, WeightB, Bias, BiasB, U, Z;
         public long Length, DInner;
-        public int Kernel;
+        public int Kernel, Directions;
 
         /// <summary>
         /// One direction (0 forward, 1 backward = flipped time) of channels [c0, c1) of one batch element. Time runs
@@ -163,7 +176,7 @@ public static class BiCausalConv
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // skip tier-0: these loops run a few times per call (ecosystem.md §4.3)
         public readonly void Run(long batch, int direction, long c0, long c1)
         {
-            long l = Length, di = DInner, rowStride = 2 * di;
+            long l = Length, di = DInner, rowStride = 2 * di, outRows = Directions * di;
             int k = Kernel, blocks = (int)((c1 - c0) / W);
             float* xBase = Xz + batch * l * rowStride;
             var tile = stackalloc Vector256<float>[W];
@@ -203,9 +216,9 @@ public static class BiCausalConv
                         }
                         tile[s] = acc / (Vector256<float>.One + FastMath.ExpF(-acc));  // SiLU
                     }
-                    Store(tile, cols, steps, U + (batch * 2 * di + ch) * l, l, t0);
+                    Store(tile, cols, steps, U + (batch * outRows + ch) * l, l, t0);
                     for (int s = 0; s < steps; s++) tile[s] = Vector256.Load(xBase + rows[k - 1 + s] + di + c);
-                    Store(tile, cols, steps, Z + (batch * 2 * di + ch) * l, l, t0);
+                    Store(tile, cols, steps, Z + (batch * outRows + ch) * l, l, t0);
                 }
             }
         }
@@ -226,17 +239,18 @@ public static class BiCausalConv
         }
     }
 
-    static (long Batch, long Length, long DInner, int Kernel) Check(Tensor xz, Tensor weight, Tensor? bias, Tensor weightB, Tensor? biasB)
+    static (long Batch, long Length, long DInner, int Kernel) Check(Tensor xz, Tensor weight, Tensor? bias, Tensor? weightB, Tensor? biasB)
     {
         ArgumentNullException.ThrowIfNull(xz);
         ArgumentNullException.ThrowIfNull(weight);
-        ArgumentNullException.ThrowIfNull(weightB);
+        if (weightB is null && biasB is not null)
+            throw new ArgumentException("Argument 'biasB' is given without 'weightB' (one direction takes weight and bias only).", nameof(biasB));
         if (xz.dim() != 3 || xz.shape[2] % 2 != 0)
             throw new ArgumentException($"Argument 'xz' has shape {ScanArguments.Fmt(xz.shape)}; expected (batch, L, 2·Di).", nameof(xz));
         long di = xz.shape[2] / 2;
         if (weight.dim() != 3 || weight.shape[0] != di || weight.shape[1] != 1)
             throw new ArgumentException($"Argument 'weight' has shape {ScanArguments.Fmt(weight.shape)}; expected (Di, 1, K) = [{di}, 1, K].", nameof(weight));
-        if (!weightB.shape.SequenceEqual(weight.shape))
+        if (weightB is not null && !weightB.shape.SequenceEqual(weight.shape))
             throw new ArgumentException($"Argument 'weightB' has shape {ScanArguments.Fmt(weightB.shape)}; expected {ScanArguments.Fmt(weight.shape)}, the shape of weight.", nameof(weightB));
         if (bias is not null && !bias.shape.SequenceEqual([di]))
             throw new ArgumentException($"Argument 'bias' has shape {ScanArguments.Fmt(bias.shape)}; expected [{di}].", nameof(bias));

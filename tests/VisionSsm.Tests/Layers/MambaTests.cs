@@ -1,3 +1,4 @@
+using TorchSharp;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
 
@@ -78,6 +79,57 @@ public class MambaTests
         Assert.True(dt.max().item<float>() <= 0.1f * 1.001f, $"max dt {dt.max().item<float>()}");
         // dt_proj.weight ~ U(-R^-0.5, R^-0.5), R = 4.
         Assert.True(p["dt_proj.weight"].abs().max().item<float>() <= 0.5f);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 8, 4)]
+    [InlineData(1, 13, 8, 16)]
+    [InlineData(2, 9, 16, 64)]     // vGamba's d_state
+    [InlineData(3, 49, 24, 8)]
+    [InlineData(1, 196, 32, 64)]
+    public void FusedInferencePathEqualsModulePath(int batch, int length, int dModel, int dState)
+    {
+        // The fused path (float32 inference) against the module path, its slow twin, run in float64 on the same weights.
+        using var scope = NewDisposeScope();
+        random.manual_seed(batch * 100 + length + dModel + dState);
+        var c = new MambaConfig(dModel, DState: dState);
+        using var m = new Mamba(c);
+        using (no_grad())
+            foreach (var (name, p) in m.named_parameters())
+                if (name is "D" or "conv1d.bias" or "dt_proj.bias") p.add_(randn_like(p) * 0.3);   // every term matters
+        var x = randn(batch, length, dModel);
+        using var _ = no_grad();
+        Assert.True(FusedMixerPath.Applies(m, x, c.DInner));
+        var fused = m.call(x);
+        Tensor moduleF32, module64;
+        FusedMixerPath.ForceModulePath = true;
+        try
+        {
+            moduleF32 = m.call(x);
+            m.to(ScalarType.Float64);
+            module64 = m.call(x.to_type(ScalarType.Float64)).to_type(ScalarType.Float32);
+        }
+        finally { FusedMixerPath.ForceModulePath = false; }
+        Assert.Equal(new long[] { batch, length, dModel }, fused.shape);
+        Assert.True(allclose(fused, module64, 1e-4, 1e-5), $"fused vs float64 module path: {(fused - module64).abs().max().item<float>()}");
+        Assert.True(allclose(fused, moduleF32, 1e-4, 1e-5), $"fused vs module path: {(fused - moduleF32).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void FusedPathIsOnlyTakenForFloat32InferenceWithoutTheFlopCounter()
+    {
+        using var scope = NewDisposeScope();
+        using var m = new Mamba(Small);
+        var x = randn(1, 5, 24);
+        Assert.False(FusedMixerPath.Applies(m, x, Small.DInner));                    // autograd on, parameters need grad
+        using var _ = no_grad();
+        Assert.True(FusedMixerPath.Applies(m, x, Small.DInner));
+        Assert.False(FusedMixerPath.Applies(m, x.to_type(ScalarType.Float64), Small.DInner));
+        Assert.False(FusedMixerPath.Applies(m, x, 20));                              // kernel needs Di % 8 == 0
+        var saved = FusedMixerPath.Enabled;
+        FusedMixerPath.Enabled = false;
+        try { Assert.False(FusedMixerPath.Applies(m, x, Small.DInner)); }
+        finally { FusedMixerPath.Enabled = saved; }
     }
 
     [Fact]

@@ -31,6 +31,31 @@ public class BiCausalConvTests
         Assert.True(z.eq(zRef).all().item<bool>());
     }
 
+    [Theory]
+    [InlineData(1, 1, 8, 4)]
+    [InlineData(1, 784, 256, 4)]  // vGamba-B layer3.0 cell: L 784, Di 256
+    [InlineData(2, 13, 24, 4)]
+    [InlineData(3, 9, 72, 4)]     // a partial 64-channel chunk
+    [InlineData(1, 3, 8, 6)]      // kernel longer than the sequence
+    public void OneDirectionEqualsItsTensorOpTwinAndTheForwardHalf(int batch, int length, int di, int k)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(batch * 1000 + length * 10 + di + k + 7);
+        var xz = randn(batch, length, 2 * di);
+        var (w, b, wb, bb) = ConvParams(di, k);
+        var (u, z) = BiCausalConv.Prepare(xz, w, b);
+        var (uRef, zRef) = BiCausalConv.PrepareReference(xz, w, b);
+        Assert.Equal([(long)batch, di, length], u.shape);
+        Assert.Equal([(long)batch, di, length], z.shape);
+        Assert.True(u.is_contiguous() && z.is_contiguous());
+        Assert.True(allclose(u, uRef, 1e-5, 1e-5), $"u differs by {(u - uRef).abs().max().item<float>()}");
+        Assert.True(z.eq(zRef).all().item<bool>());
+        // The forward half of the two-direction output is the same function.
+        var (u2, z2) = BiCausalConv.Prepare(xz, w, b, wb, bb);
+        Assert.True(u.eq(u2.narrow(1, 0, di)).all().item<bool>());
+        Assert.True(z.eq(z2.narrow(1, 0, di)).all().item<bool>());
+    }
+
     [Fact]
     public void PrepareMatchesTheConvolutionWrittenOut()
     {
@@ -97,6 +122,10 @@ public class BiCausalConvTests
         Assert.Equal("weight", ex.ParamName);
         ex = Assert.Throws<ArgumentException>(() => BiCausalConv.Prepare(randn(1, 5, 16), w, b, randn(8, 1, 3), bb));
         Assert.Equal("weightB", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => BiCausalConv.Prepare(randn(1, 5, 16), w, b, null, bb));
+        Assert.Equal("biasB", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => BiCausalConv.Prepare(randn(1, 5, 18), w, b));
+        Assert.Equal("weight", ex.ParamName);
         ex = Assert.Throws<ArgumentException>(() => BiCausalConv.Merge(randn(1, 7, 5), 0.5));
         Assert.Equal("y", ex.ParamName);
     }

@@ -24,6 +24,21 @@ public class FastMathTests
     }
 
     [Fact]
+    public void Float512ExpIsAccurateToAFewUlp()
+    {
+        // The 16-lane exp of the N ≥ 2 scan loops (vrndscaleps / vscalefps on AVX-512F, the bit trick otherwise).
+        if (!Vector512.IsHardwareAccelerated) return;
+        foreach (double x in Grid(-87, 88, 20001).Concat(Grid(-1e-3, 1e-3, 101)))
+        {
+            float got = FastMath.ExpF(Vector512.Create((float)x)).GetElement(11);
+            double want = Math.Exp((float)x);
+            Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"exp({x}) = {got}, expected {want}");
+        }
+        Assert.True(FastMath.ExpF(Vector512.Create(-200f)).GetElement(0) < 1e-37f);   // clamped, not garbage
+        Assert.Equal(FastMath.ExpF(Vector256.Create(-3.7f)).GetElement(0), FastMath.ExpF(Vector512.Create(-3.7f)).GetElement(0));
+    }
+
+    [Fact]
     public void DoubleExpIsAccurateToRounding()
     {
         foreach (double x in Grid(-700, 700, 20001))
