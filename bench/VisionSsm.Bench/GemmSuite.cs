@@ -41,6 +41,23 @@ public static class GemmSuite
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{s,-16} {lib.Min,9:F3} / {lib.Median,9:F3} {macs / lib.Median / 1e6,7:F1} {mine.Min,8:F3} / {mine.Median,7:F3} {macs / mine.Median / 1e6,7:F1} {lib.Median / mine.Median,7:F2}× {diff,9:E1}"));
         }
+        var groupShapes = Measure.StringOption(args, "--matmul", "2x56x768x197,2x768x24x197,2x56x768x1025,2x768x24x1025,1x384x768x197").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        Console.WriteLine();
+        Console.WriteLine("channel-major y (G, N, L) = W (G, N, K) · x (G, K, L): torch.matmul vs Gemm.MatMul (x_proj, dt_proj of both Vim directions)");
+        Console.WriteLine($"{"G×N×K×L",-16} {"matmul (MKL) min/med",22} {"GMAC/s",7} {"Gemm min/med",18} {"GMAC/s",7} {"speed-up",8} {"max|Δ|",9}");
+        foreach (var s in groupShapes)
+        {
+            var d = s.Split('x').Select(long.Parse).ToArray();
+            long g = d[0], n = d[1], k = d[2], l = d[3];
+            using var scope = NewDisposeScope();
+            var w = randn(g, n, k) / Math.Sqrt(k);
+            var x = randn(g, k, l);
+            double diff = (Gemm.MatMulKernel(w, x) - Gemm.MatMulReference(w, x)).abs().max().item<float>();
+            var (lib, mine) = Interleaved(() => Gemm.MatMulReference(w, x), () => Gemm.MatMulKernel(w, x), reps);
+            double macs = (double)g * n * k * l;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{s,-16} {lib.Min,9:F3} / {lib.Median,9:F3} {macs / lib.Median / 1e6,7:F1} {mine.Min,8:F3} / {mine.Median,7:F3} {macs / mine.Median / 1e6,7:F1} {lib.Median / mine.Median,7:F2}× {diff,9:E1}"));
+        }
         return 0;
     }
 

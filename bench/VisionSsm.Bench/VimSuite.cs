@@ -126,7 +126,7 @@ public static class VimSuite
 
     /// <summary>
     /// vim_small at one size, the fused inference path of <see cref="Layers.BiMamba"/> against its per-direction
-    /// module path, interleaved rep by rep in one process (robust to load from other processes): min and median ms.
+    /// module path (and against the fused path with libtorch's GEMMs instead of <see cref="Ops.Gemm"/>), interleaved rep by rep in one process (robust to load from other processes): min and median ms.
     /// </summary>
     static int Compare(int size, int threads, int reps)
     {
@@ -134,15 +134,16 @@ public static class VimSuite
         using var model = ModelZoo.Create("vim_small", new ModelOptions(ImageSize: size));
         model.eval();
         using var x = randn(1, 3, size, size);
-        var wall = new[] { new List<double>(), new List<double>(), new List<double>() };
-        var cpu = new[] { new List<double>(), new List<double>(), new List<double>() };
+        var wall = new[] { new List<double>(), new List<double>(), new List<double>(), new List<double>() };
+        var cpu = new[] { new List<double>(), new List<double>(), new List<double>(), new List<double>() };
         var process = Process.GetCurrentProcess();
         bool split = Layers.BiMamba.SplitDirectionsAcrossThreads;
         using (no_grad())
             for (int i = 0; i < reps + 1; i++)
-                foreach (int path in new[] { 0, 1, 2 })
+                foreach (int path in new[] { 0, 1, 2, 3 })
                 {
                     Layers.BiMamba.ForceModulePath = path == 1;
+                    Ops.Gemm.Enabled = path != 3;
                     Layers.BiMamba.SplitDirectionsAcrossThreads = path == 2;
                     using var scope = NewDisposeScope();
                     process.Refresh();
@@ -157,10 +158,12 @@ public static class VimSuite
                 }
         Layers.BiMamba.ForceModulePath = false;
         Layers.BiMamba.SplitDirectionsAcrossThreads = split;
+        Ops.Gemm.Enabled = true;
         static string Fmt(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"min {v.Min():F1}, median {v.Order().ElementAt(v.Count / 2):F1}");
         Console.WriteLine($"vim_small {size}², {threads} threads, batch 1, {reps} interleaved reps after 1 warm-up; " +
             "process CPU ms per forward (all threads) is the load-robust figure with --threads 1");
         Console.WriteLine($"fused path, directions batched: wall ms {Fmt(wall[0])}; CPU ms {Fmt(cpu[0])}");
+        Console.WriteLine($"fused path, directions batched, libtorch GEMMs (Gemm.Enabled = false): wall ms {Fmt(wall[3])}; CPU ms {Fmt(cpu[3])}");
         Console.WriteLine($"fused path, directions on the two inter-op workers: wall ms {Fmt(wall[2])}; CPU ms {Fmt(cpu[2])}");
         Console.WriteLine($"module path: wall ms {Fmt(wall[1])}; CPU ms {Fmt(cpu[1])}");
         return 0;

@@ -28,6 +28,12 @@ public static class Gemm
     public static bool KernelSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     /// <summary>
+    /// False: <see cref="Linear"/> and <see cref="MatMul"/> always call libtorch (benchmarks compare the two; also an
+    /// escape hatch: environment variable VISIONSSM_GEMM=0). Process-wide, default true.
+    /// </summary>
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_GEMM") != "0";
+
+    /// <summary>
     /// y (..., N) = x (..., K) · weightᵀ + bias, weight (N, K), bias (N) or null — exactly
     /// <c>nn.functional.linear</c>'s contract. Uses the AVX-512 kernel when <see cref="Applies"/>, else libtorch.
     /// Non-contiguous x or weight are copied to contiguous first (their rows must be dense for the kernel).
@@ -45,13 +51,13 @@ public static class Gemm
     public const int MinK = 32;
 
     /// <summary>
-    /// True when <see cref="Linear"/> takes the C# kernel: all tensors float32 on the CPU, the kernel supported,
+    /// True when <see cref="Linear"/> takes the C# kernel: <see cref="Enabled"/>, all tensors float32 on the CPU, the kernel supported,
     /// K ≥ <see cref="MinK"/>, and no gradient needed (the kernel has no backward; with autograd on and any input
     /// requiring grad libtorch runs).
     /// </summary>
     public static bool Applies(Tensor x, Tensor weight, Tensor? bias)
     {
-        if (!KernelSupported || weight.dim() != 2 || weight.shape[1] < MinK) return false;
+        if (!Enabled || !KernelSupported || weight.dim() != 2 || weight.shape[1] < MinK) return false;
         if (x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU || (bias is not null && bias.device_type != DeviceType.CPU)) return false;
         if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32 || (bias is not null && bias.dtype != ScalarType.Float32)) return false;
         if (is_grad_enabled() && (x.requires_grad || weight.requires_grad || (bias?.requires_grad ?? false))) return false;
@@ -149,7 +155,7 @@ public static class Gemm
     /// (<see cref="Pair"/>, <see cref="Quad"/>, <see cref="Rows4"/>) that turns each 4 × 4 group into one vector holding
     /// 4 rows × 4 outputs. K tail: one half-width step (8) then scalars.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
     static unsafe void Tile6x4(float* x, float* w, float* bias, float* y, int k, long ldy)
     {
         float* x0 = x, x1 = x + k, x2 = x + 2 * k, x3 = x + 3 * k, x4 = x + 4 * k, x5 = x + 5 * k;
@@ -249,7 +255,7 @@ public static class Gemm
     }
 
     /// <summary>One row of x × 4 rows of W (row tail of a block).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
     static unsafe void Row1x4(float* x, float* w, float* bias, float* y, int k)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -269,7 +275,7 @@ public static class Gemm
     }
 
     /// <summary>One output: a single dot product (column tail, N % 4).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
     static unsafe void Dot(float* x, float* w, float* bias, float* y, int k)
     {
         var acc = Vector512<float>.Zero;
@@ -278,5 +284,205 @@ public static class Gemm
         float s = Vector512.Sum(acc);
         for (; j < k; j++) s += x[j] * w[j];
         *y = bias is null ? s : s + *bias;
+    }
+
+    // ---- Channel-major form: y (…, N, L) = W (N, K) · x (…, K, L), as a 1×1 projection of channel-major activations ----
+
+    const int MatTileRows = 6;      // 6 rows of W (broadcast scalars) × 4 vectors (64 columns of x) = 24 accumulators
+    const int MatTileCols = 4 * Lanes;
+
+    /// <summary>
+    /// y (…, N, L) = weight · x with weight (N, K) or per group (G, N, K) against x (…, G, K, L): <c>torch.matmul</c>'s
+    /// result for these shapes. This is the layout of Mamba's x_proj / dt_proj on channel-major activations (u (B, D, L)).
+    /// Uses the AVX-512 kernel when <see cref="MatMulApplies"/>, else <c>torch.matmul</c> (<see cref="MatMulReference"/>).
+    /// x may be a view whose rows are dense (e.g. a <c>narrow</c> along K); other layouts are copied.
+    /// </summary>
+    public static Tensor MatMul(Tensor weight, Tensor x)
+    {
+        CheckMatMulShapes(weight, x);
+        return MatMulApplies(weight, x) ? MatMulKernel(weight, x) : MatMulReference(weight, x);
+    }
+
+    /// <summary>The slow twin: libtorch's matmul.</summary>
+    public static Tensor MatMulReference(Tensor weight, Tensor x) => matmul(weight, x);
+
+    /// <summary>As <see cref="Applies"/> for <see cref="MatMul"/>: CPU, float32, AVX-512, no gradient needed (any K).</summary>
+    public static bool MatMulApplies(Tensor weight, Tensor x)
+    {
+        if (!Enabled || !KernelSupported || x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
+        if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32) return false;
+        return !(is_grad_enabled() && (x.requires_grad || weight.requires_grad));
+    }
+
+    static void CheckMatMulShapes(Tensor weight, Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(x);
+        if (weight.dim() is not (2 or 3))
+            throw new ArgumentException($"weight must be (N, K) or (G, N, K); got {ScanArguments.Fmt(weight.shape)}.", nameof(weight));
+        long k = weight.shape[^1];
+        bool grouped = weight.dim() == 3;
+        if (x.dim() < (grouped ? 3 : 2) || x.shape[^2] != k || (grouped && x.shape[^3] != weight.shape[0]))
+            throw new ArgumentException(
+                $"x must be ({(grouped ? $"…, G = {weight.shape[0]}, " : "…, ")}K = {k}, L) to match weight {ScanArguments.Fmt(weight.shape)}; got {ScanArguments.Fmt(x.shape)}.",
+                nameof(x));
+    }
+
+    /// <summary>The channel-major kernel without the dispatch (tests and benchmarks; no autograd).</summary>
+    internal static Tensor MatMulKernel(Tensor weight, Tensor x, ParallelOptions? parallelism = null)
+    {
+        CheckMatMulShapes(weight, x);
+        if (!KernelSupported) throw new PlatformNotSupportedException("Gemm.MatMulKernel needs AVX-512 (Vector512).");
+        bool grouped = weight.dim() == 3;
+        long groups = grouped ? weight.shape[0] : 1, n = weight.shape[^2], k = weight.shape[^1], l = x.shape[^1];
+        var outShape = x.shape.ToArray();
+        outShape[^2] = n;
+        var y = empty(outShape, dtype: ScalarType.Float32);
+        long batches = outShape[..^2].Aggregate(1L, (a, b) => a * b);
+        if (batches == 0 || n == 0 || l == 0) return y;
+        if (k == 0) return y.zero_();
+        using (NewDisposeScope())
+        {
+            var wc = weight.is_contiguous() ? weight : weight.contiguous();
+            // (batches, K, L) with dense rows; reshape is a view when the leading dims merge (e.g. a narrow along K).
+            var x3 = x.reshape(batches, k, l);
+            if (x3.stride(2) != 1 || (k > 1 && x3.stride(1) < l)) x3 = x3.contiguous();
+            unsafe
+            {
+                var job = new MatMulJob
+                {
+                    W = SelectiveScanCpu.Ptr<float>(wc), X = XPtr(x3), Y = SelectiveScanCpu.Ptr<float>(y),
+                    Groups = groups, N = (int)n, K = (int)k, L = (int)l,
+                    XBatch = x3.stride(0), XRow = x3.stride(1),
+                };
+                long rowTiles = (n + MatTileRows - 1) / MatTileRows, units = batches * rowTiles;
+                var options = parallelism ?? TorchRuntime.KernelParallelism;
+                int parts = (int)Math.Min(Math.Max(1, options.MaxDegreeOfParallelism), units);
+                if (parts == 1 || batches * n * k * l < 1 << 18) job.Run(0, units, rowTiles);
+                else Parallel.For(0, parts, options, p => job.Run(units * p / parts, units * (p + 1) / parts, rowTiles));
+            }
+            GC.KeepAlive(wc); GC.KeepAlive(x3);
+        }
+        return y;
+    }
+
+    /// <summary>Data pointer of a CPU float tensor that may be a strided view (libtorch's data_ptr: storage offset applied;
+    /// TorchSharp's <c>bytes</c> refuses non-contiguous tensors).</summary>
+    static unsafe float* XPtr(Tensor t) => (float*)THSTensor_data(t.Handle);
+
+    [System.Runtime.InteropServices.DllImport("LibTorchSharp")]
+    static extern IntPtr THSTensor_data(IntPtr handle);
+
+    unsafe struct MatMulJob
+    {
+        public float* W, X, Y;
+        public long Groups, XBatch, XRow;
+        public int N, K, L;
+
+        /// <summary>Work units [u0, u1): unit = (batch, tile of 6 W rows), all L columns.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(long u0, long u1, long rowTiles)
+        {
+            for (long u = u0; u < u1; u++)
+            {
+                long b = u / rowTiles;
+                int r0 = (int)(u % rowTiles) * MatTileRows, rows = Math.Min(MatTileRows, N - r0);
+                float* w = W + (b % Groups) * N * K + (long)r0 * K;
+                float* x = X + b * XBatch;
+                float* y = Y + (b * N + r0) * L;
+                int c = 0;
+                if (rows == MatTileRows)
+                {
+                    for (; c + MatTileCols <= L; c += MatTileCols) Tile6x64(w, K, x + c, XRow, y + c, L);
+                    for (; c + Lanes <= L; c += Lanes) Tile6x16(w, K, x + c, XRow, y + c, L);
+                    // Column tail: one more 16-column tile ending at L. The overlapped columns are recomputed with the
+                    // same instructions, so they get bitwise the same values.
+                    if (c < L && L >= Lanes) Tile6x16(w, K, x + L - Lanes, XRow, y + L - Lanes, L);
+                    else for (int r = 0; r < rows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, L);
+                }
+                else
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        c = 0;
+                        for (; c + Lanes <= L; c += Lanes) Row1x16(w + r * K, K, x + c, XRow, y + r * L + c);
+                        if (c < L && L >= Lanes) Row1x16(w + r * K, K, x + L - Lanes, XRow, y + r * L + L - Lanes);
+                        else Scalar(w + r * K, K, x, XRow, y + r * L, c, L);
+                    }
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+        static void Tile6x64(float* w, int k, float* x, long ldx, float* y, long ldy)
+        {
+            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+            Vector512<float> a40 = default, a41 = default, a42 = default, a43 = default;
+            Vector512<float> a50 = default, a51 = default, a52 = default, a53 = default;
+            float* w0 = w, w1 = w + k, w2 = w + 2 * k, w3 = w + 3 * k, w4 = w + 4 * k, w5 = w + 5 * k;
+            for (int j = 0; j < k; j++)
+            {
+                float* xr = x + j * ldx;
+                var b0 = Vector512.Load(xr); var b1 = Vector512.Load(xr + 16); var b2 = Vector512.Load(xr + 32); var b3 = Vector512.Load(xr + 48);
+                var v = Vector512.Create(w0[j]);
+                a00 = Vector512.FusedMultiplyAdd(v, b0, a00); a01 = Vector512.FusedMultiplyAdd(v, b1, a01); a02 = Vector512.FusedMultiplyAdd(v, b2, a02); a03 = Vector512.FusedMultiplyAdd(v, b3, a03);
+                v = Vector512.Create(w1[j]);
+                a10 = Vector512.FusedMultiplyAdd(v, b0, a10); a11 = Vector512.FusedMultiplyAdd(v, b1, a11); a12 = Vector512.FusedMultiplyAdd(v, b2, a12); a13 = Vector512.FusedMultiplyAdd(v, b3, a13);
+                v = Vector512.Create(w2[j]);
+                a20 = Vector512.FusedMultiplyAdd(v, b0, a20); a21 = Vector512.FusedMultiplyAdd(v, b1, a21); a22 = Vector512.FusedMultiplyAdd(v, b2, a22); a23 = Vector512.FusedMultiplyAdd(v, b3, a23);
+                v = Vector512.Create(w3[j]);
+                a30 = Vector512.FusedMultiplyAdd(v, b0, a30); a31 = Vector512.FusedMultiplyAdd(v, b1, a31); a32 = Vector512.FusedMultiplyAdd(v, b2, a32); a33 = Vector512.FusedMultiplyAdd(v, b3, a33);
+                v = Vector512.Create(w4[j]);
+                a40 = Vector512.FusedMultiplyAdd(v, b0, a40); a41 = Vector512.FusedMultiplyAdd(v, b1, a41); a42 = Vector512.FusedMultiplyAdd(v, b2, a42); a43 = Vector512.FusedMultiplyAdd(v, b3, a43);
+                v = Vector512.Create(w5[j]);
+                a50 = Vector512.FusedMultiplyAdd(v, b0, a50); a51 = Vector512.FusedMultiplyAdd(v, b1, a51); a52 = Vector512.FusedMultiplyAdd(v, b2, a52); a53 = Vector512.FusedMultiplyAdd(v, b3, a53);
+            }
+            a00.Store(y); a01.Store(y + 16); a02.Store(y + 32); a03.Store(y + 48); y += ldy;
+            a10.Store(y); a11.Store(y + 16); a12.Store(y + 32); a13.Store(y + 48); y += ldy;
+            a20.Store(y); a21.Store(y + 16); a22.Store(y + 32); a23.Store(y + 48); y += ldy;
+            a30.Store(y); a31.Store(y + 16); a32.Store(y + 32); a33.Store(y + 48); y += ldy;
+            a40.Store(y); a41.Store(y + 16); a42.Store(y + 32); a43.Store(y + 48); y += ldy;
+            a50.Store(y); a51.Store(y + 16); a52.Store(y + 32); a53.Store(y + 48);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+        static void Tile6x16(float* w, int k, float* x, long ldx, float* y, long ldy)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
+            for (int j = 0; j < k; j++)
+            {
+                var b = Vector512.Load(x + j * ldx);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(w[j]), b, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(w[k + j]), b, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(w[2 * k + j]), b, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(w[3 * k + j]), b, a3);
+                a4 = Vector512.FusedMultiplyAdd(Vector512.Create(w[4 * k + j]), b, a4);
+                a5 = Vector512.FusedMultiplyAdd(Vector512.Create(w[5 * k + j]), b, a5);
+            }
+            a0.Store(y); a1.Store(y + ldy); a2.Store(y + 2 * ldy); a3.Store(y + 3 * ldy); a4.Store(y + 4 * ldy); a5.Store(y + 5 * ldy);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+        static void Row1x16(float* w, int k, float* x, long ldx, float* y)
+        {
+            Vector512<float> a = default;
+            for (int j = 0; j < k; j++) a = Vector512.FusedMultiplyAdd(Vector512.Create(w[j]), Vector512.Load(x + j * ldx), a);
+            a.Store(y);
+        }
+
+        /// <summary>Columns [c0, c1) of one output row, one at a time (only when L &lt; 16).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        static void Scalar(float* w, int k, float* x, long ldx, float* y, int c0, int c1)
+        {
+            for (int c = c0; c < c1; c++)
+            {
+                float s = 0;
+                for (int j = 0; j < k; j++) s = MathF.FusedMultiplyAdd(w[j], x[j * ldx + c], s);
+                y[c] = s;
+            }
+        }
     }
 }

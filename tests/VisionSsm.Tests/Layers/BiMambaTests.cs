@@ -72,6 +72,8 @@ public class BiMambaTests
     [InlineData(1, 13, 8)]
     [InlineData(2, 9, 16)]
     [InlineData(3, 5, 24)]
+    [InlineData(1, 21, 40)]   // d_model ≥ Gemm.MinK: in_proj and out_proj both on the C# GEMM
+    [InlineData(2, 17, 64)]
     public void FusedInferencePathEqualsModulePathAndReference(int batch, int length, int dModel)
     {
         using var scope = NewDisposeScope();

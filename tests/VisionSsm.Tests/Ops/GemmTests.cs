@@ -149,4 +149,83 @@ public class GemmTests
         Assert.Equal("weight", Assert.Throws<ArgumentException>(() => Gemm.Linear(randn(4, 5), randn(5))).ParamName);
         Assert.Equal("bias", Assert.Throws<ArgumentException>(() => Gemm.Linear(randn(4, 5), randn(3, 5), randn(4))).ParamName);
     }
+
+    // ---- Gemm.MatMul: y (…, N, L) = W (N, K) · x (…, K, L) ----
+
+    /// <summary>Σ_k W[g, n, k]·x[…, g, k, l] in float64 by broadcasting, independent of matmul.</summary>
+    static Tensor MatMulDefinition(Tensor w, Tensor x)
+    {
+        var w64 = w.to_type(ScalarType.Float64).unsqueeze(-1);     // (…, N, K, 1)
+        var x64 = x.to_type(ScalarType.Float64).unsqueeze(-3);     // (…, 1, K, L)
+        return (w64 * x64).sum(dim: -2);
+    }
+
+    public static TheoryData<int, int, int> MatMulShapes()
+    {
+        var data = new TheoryData<int, int, int>();
+        int[] ns = [1, 2, 5, 6, 7, 13, 56];
+        int[] ks = [1, 3, 24, 33];
+        int[] ls = [1, 5, 15, 16, 17, 63, 64, 65, 81, 197];
+        foreach (var l in ls)
+            for (int i = 0; i < ns.Length; i++) data.Add(ns[i], ks[(i + l) % ks.Length], l);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MatMulShapes))]
+    public void MatMulKernelMatchesTheDefinitionAtTails(int n, int k, int l)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(n * 10007 + k * 101 + l);
+        var w = randn(n, k);
+        var x = randn(k, l);
+        AssertClose(MatMulDefinition(w, x), Gemm.MatMulKernel(w, x), k);
+    }
+
+    [Fact]
+    public void MatMulGroupsBatchesAndViewsAlongK()
+    {
+        using var scope = NewDisposeScope();
+        // Vim's x_proj/dt_proj shape: both directions' weights (G = 2) against (B, G, K, L); dt_proj reads the first
+        // R rows of x_proj's output as a narrow view (rows dense, batch stride larger than R·L).
+        var w = randn(2, 13, 40);
+        var x = randn(3, 2, 40, 70);
+        AssertClose(MatMulDefinition(w, x), Gemm.MatMulKernel(w, x), 40);
+        AssertClose(MatMulDefinition(w, x), Gemm.MatMul(w, x), 40);
+        var dbl = randn(3, 2, 29, 70);
+        var view = dbl.narrow(2, 4, 24);
+        var wdt = randn(2, 9, 24);
+        AssertClose(MatMulDefinition(wdt, view), Gemm.MatMulKernel(wdt, view), 24);
+        var xt = randn(2, 70, 40).transpose(1, 2);   // (2, 40, 70) with column-major rows: copied
+        AssertClose(MatMulDefinition(w, xt), Gemm.MatMulKernel(w, xt), 40);
+        var w2 = randn(13, 40);                      // one weight for every batch
+        AssertClose(MatMulDefinition(w2, x), Gemm.MatMulKernel(w2, x), 40);
+    }
+
+    [Fact]
+    public void MatMulTwoThreadsAreBitwiseEqualToOne()
+    {
+        using var scope = NewDisposeScope();
+        var w = randn(2, 56, 96);
+        var x = randn(2, 96, 197);
+        var two = Gemm.MatMulKernel(w, x, TwoThreads);
+        AssertClose(MatMulDefinition(w, x), two, 96);
+        Assert.True(two.eq(Gemm.MatMulKernel(w, x, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
+    }
+
+    [Fact]
+    public void MatMulFallsBackForGradientsAndRejectsBadShapes()
+    {
+        using var scope = NewDisposeScope();
+        var w = randn(5, 8).requires_grad_(true);
+        var x = randn(8, 20);
+        Assert.False(Gemm.MatMulApplies(w, x));
+        var y = Gemm.MatMul(w, x);
+        Assert.True(y.requires_grad);
+        y.sum().backward();
+        Assert.True(allclose(w.grad!, x.sum(1L).expand(5, 8)));
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => Gemm.MatMul(randn(5, 8), randn(7, 20))).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => Gemm.MatMul(randn(2, 5, 8), randn(3, 8, 20))).ParamName);
+        Assert.Equal("weight", Assert.Throws<ArgumentException>(() => Gemm.MatMul(randn(8), randn(8, 20))).ParamName);
+    }
 }
