@@ -10,7 +10,7 @@ namespace VisionSsm.Bench;
 /// batch 1 and 8, 2 threads by default). Prints a Markdown table and the issue-5 target:
 /// vgamba_b img/s ≥ 0.7 × resnet50 img/s × (4.1 / 4.65).
 /// Options: --threads 2 --batches 1,8 --size 224 --warmup 2 --reps 5 --models vgamba_b,vgamba_l,resnet50,... --flops-only
-/// --no-serial-rows --unfused-rows
+/// --no-serial-rows --unfused-rows --libtorch-gemm-rows
 /// </summary>
 public static class VGambaSuite
 {
@@ -293,6 +293,8 @@ public static class VGambaSuite
         bool serialRows = !args.Contains("--no-serial-rows");
         // --unfused-rows: vGamba again with the cell's Mamba on its module path (FusedMixerPath.Enabled = false), for A/B.
         bool unfusedRows = args.Contains("--unfused-rows");
+        // --libtorch-gemm-rows: vGamba again with Ops.Gemm off (Gemm.Enabled = false: every product on libtorch / MKL), for A/B.
+        bool libtorchGemmRows = args.Contains("--libtorch-gemm-rows");
         TorchRuntime.SetThreads(threads);
 
         Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}; models interleaved " +
@@ -302,7 +304,7 @@ public static class VGambaSuite
         Console.WriteLine("| model | params (M) | params thop (M) | GMACs thop | GMACs fvcore |" + string.Concat(batches.Select(b => $" batch {b} ms | batch {b} img/s |")));
         Console.WriteLine("|---|---|---|---|---|" + string.Concat(batches.Select(_ => "---|---|")));
         var models = names.Select(n => (Name: n, Model: ModelZoo.Create(n, new ModelOptions(ImageSize: size)))).ToList();
-        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, bool Fused, string Figures)>();
+        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, bool Fused, bool Gemm, string Figures)>();
         foreach (var (name, model) in models)
         {
             double pm = model.parameters().Sum(p => p.numel()) / 1e6;
@@ -310,26 +312,35 @@ public static class VGambaSuite
             double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
             string figures = FormattableString.Invariant($"{pm:F2} | {thopReport.VisibleParameters / 1e6:F2} | {thopReport.GFlops:F3} | {fv:F3}");
             model.eval();
-            bool fused = Layers.FusedMixerPath.Enabled;
-            rows.Add((name, model, InterOpParallel.Enabled, fused, figures));
-            if (serialRows && InterOpParallel.Enabled && name.StartsWith("vgamba", StringComparison.Ordinal))
-                rows.Add((name + " (serial)", model, false, fused, figures));
-            if (unfusedRows && fused && name.StartsWith("vgamba", StringComparison.Ordinal))
-                rows.Add((name + " (module Mamba)", model, InterOpParallel.Enabled, false, figures));
+            bool fused = Layers.FusedMixerPath.Enabled, gemm = Ops.Gemm.Enabled, vgamba = name.StartsWith("vgamba", StringComparison.Ordinal);
+            rows.Add((name, model, InterOpParallel.Enabled, fused, gemm, figures));
+            if (serialRows && InterOpParallel.Enabled && vgamba)
+                rows.Add((name + " (serial)", model, false, fused, gemm, figures));
+            if (unfusedRows && fused && vgamba)
+                rows.Add((name + " (module Mamba)", model, InterOpParallel.Enabled, false, gemm, figures));
+            if (libtorchGemmRows && gemm && vgamba)
+                rows.Add((name + " (libtorch GEMM)", model, InterOpParallel.Enabled, fused, false, figures));
         }
         var ms = new Dictionary<(string, int), double>();
-        bool enabled = InterOpParallel.Enabled, fusedEnabled = Layers.FusedMixerPath.Enabled;
+        bool enabled = InterOpParallel.Enabled, fusedEnabled = Layers.FusedMixerPath.Enabled, gemmEnabled = Ops.Gemm.Enabled;
         foreach (int b in batches)
         {
             using var noGrad = TorchSharp.torch.no_grad();
             using var x = TorchSharp.torch.randn(b, 3, size, size);
-            var actions = rows.Select(r => (Action)(() => { InterOpParallel.Enabled = r.InterOp; Layers.FusedMixerPath.Enabled = r.Fused; r.Model.call(x); })).ToArray();
+            var actions = rows.Select(r => (Action)(() =>
+            {
+                InterOpParallel.Enabled = r.InterOp;
+                Layers.FusedMixerPath.Enabled = r.Fused;
+                Ops.Gemm.Enabled = r.Gemm;
+                r.Model.call(x);
+            })).ToArray();
             for (int w = 1; w < warmup; w++) Measure.RoundRobin(1, actions);   // RoundRobin itself warms up once
             var t = Measure.RoundRobin(reps, actions);
             for (int i = 0; i < rows.Count; i++) ms[(rows[i].Name, b)] = t[i].WallMedian;
         }
         InterOpParallel.Enabled = enabled;
         Layers.FusedMixerPath.Enabled = fusedEnabled;
+        Ops.Gemm.Enabled = gemmEnabled;
         foreach (var r in rows)
             Console.WriteLine($"| {r.Name} | {r.Figures} |" + string.Concat(batches.Select(b =>
                 FormattableString.Invariant($" {ms[(r.Name, b)]:F0} | {b * 1000 / ms[(r.Name, b)]:F2} |"))));
