@@ -120,7 +120,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
                 () => Direction(u, z, 0, x_proj, dt_proj, A_log, D),
                 () => Direction(u, z, 1, x_proj_b, dt_proj_b, A_b_log, D_b));
             var mergedHalves = BiCausalConv.Merge(yF, yB, DivideOut ? 0.5 : 1.0);
-            return Gemm.Linear(mergedHalves.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+            return Gemm.LinearChannelMajor(mergedHalves, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
         }
         var wx = stack([x_proj.weight!, x_proj_b.weight!]);                              // (2, R+2N, Di)
         var dbl = Gemm.MatMul(wx, u.view(batch, 2, di, length));                       // (B, 2, R+2N, L)
@@ -130,7 +130,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var a = -exp(cat([A_log, A_b_log], 0));
         var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
         var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
-        return Gemm.Linear(merged.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+        return Gemm.LinearChannelMajor(merged, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
 
     /// <summary>
