@@ -214,6 +214,22 @@ public class GemmTests
     }
 
     [Fact]
+    public void MatMulColumnBlockedSplitMatchesTheDefinition()
+    {
+        // K·L·4 bytes > 512 KiB with ≥ 8 column blocks: the kernel walks column blocks (the last one 68 wide), each
+        // over all row tiles including a partial one (7 = 6 + 1 rows).
+        using var scope = NewDisposeScope();
+        var w = randn(2, 7, 520);
+        var x = randn(2, 520, 260);
+        var two = Gemm.MatMulKernel(w, x, TwoThreads);
+        AssertClose(MatMulDefinition(w, x), two, 520);
+        Assert.True(two.eq(Gemm.MatMulKernel(w, x, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
+        var wl = randn(13, 520);
+        var b = randn(13);
+        AssertClose(Reference(x.transpose(1, 2), wl, b), Gemm.LinearChannelMajorKernel(x, wl, b, TwoThreads), 520);
+    }
+
+    [Fact]
     public void MatMulFallsBackForGradientsAndRejectsBadShapes()
     {
         using var scope = NewDisposeScope();
