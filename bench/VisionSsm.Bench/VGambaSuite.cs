@@ -10,7 +10,7 @@ namespace VisionSsm.Bench;
 /// batch 1 and 8, 2 threads by default). Prints a Markdown table and the issue-5 target:
 /// vgamba_b img/s ≥ 0.7 × resnet50 img/s × (4.1 / 4.65).
 /// Options: --threads 2 --batches 1,8 --size 224 --warmup 2 --reps 5 --models vgamba_b,vgamba_l,resnet50,... --flops-only
-/// --no-serial-rows --unfused-rows
+/// --no-serial-rows --unfused-rows --libtorch-gemm-rows
 /// </summary>
 public static class VGambaSuite
 {
@@ -20,6 +20,7 @@ public static class VGambaSuite
         Suites.Register("vgamba-profile", "vGamba-B mixer parts (cell, MHSA, fusion) vs the 3×3 conv they replace, batch 1 inference", RunProfile);
         Suites.Register("vgamba-blocks", "per-block inference time of a whole model (vgamba_b, resnet50, ...): stem, every bottleneck and the Gamba parts", RunBlocks);
         Suites.Register("vgamba-mamba", "the Gamba cell's causal Mamba (d_state 64) at each vGamba-B site: module path vs fused path, and the cell's other ops", RunMamba);
+        Suites.Register("vgamba-mhsa", "BotMhsa2d attention products at vGamba-B sizes: libtorch matmul vs Gemm.Linear, one thread", RunMhsa);
         Suites.Register("nano-train", "training img/s of the 28×28 variants (resnet_nano, vgamba_nano, deit_nano), 1 channel", RunNanoTrain);
     }
 
@@ -122,7 +123,8 @@ public static class VGambaSuite
             parts.Add((c, side, FusedParts(mamba, t, rounds)));
         }
         Console.WriteLine();
-        TableHeader("fused path, op by op (thread-CPU min ms)", "site (c, side)", "in_proj", "conv+SiLU+layout", "x_proj", "dt_proj", "−exp(A_log)", "scan", "out_proj");
+        TableHeader("fused path's ops one by one, libtorch then Gemm (thread-CPU min ms)", "site (c, side)", "in_proj", "conv+SiLU+layout", "x_proj", "dt_proj", "−exp(A_log)", "scan", "out_proj",
+            "in_proj (Gemm)", "out_proj (Gemm, copies yᵀ)", "x_proj (Gemm.MatMul)", "dt_proj (Gemm.MatMul)");
         foreach (var (c, side, ms) in parts)
             Console.WriteLine($"| {c}, {side} | " + string.Join(" | ", ms.Select(v => v.ToString("F2", CultureInfo.InvariantCulture))) + " |");
         return 0;
@@ -147,8 +149,41 @@ public static class VGambaSuite
             () => TorchSharp.torch.matmul(p["dt_proj.weight"], dbl.narrow(1, 0, r)).Dispose(),
             () => (-TorchSharp.torch.exp(p["A_log"])).Dispose(),
             () => Ops.SelectiveScan.Apply(u, dt, a, dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), p["D"], z, p["dt_proj.bias"], deltaSoftplus: true).Dispose(),
-            () => TorchSharp.torch.nn.functional.linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose());
+            () => TorchSharp.torch.nn.functional.linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose(),
+            () => Ops.Gemm.Linear(t, p["in_proj.weight"]).Dispose(),
+            () => Ops.Gemm.Linear(y.transpose(1, 2), p["out_proj.weight"]).Dispose(),
+            () => Ops.Gemm.MatMul(p["x_proj.weight"], u).Dispose(),
+            () => Ops.Gemm.MatMul(p["dt_proj.weight"], dbl.narrow(1, 0, r)).Dispose());
         return res.Select(x => x.CpuMin).ToArray();
+    }
+
+    /// <summary>One (image, head) of the MHSA's row-blocked attention at each site: energy (n × 2d)·(2d × Np), softmax, and
+    /// v (d × Np)·attnᵀ, with libtorch's matmul and with <see cref="Ops.Gemm.Linear"/> (transposed copies included).
+    /// Options: --rounds 15</summary>
+    static int RunMhsa(string[] args)
+    {
+        int rounds = Measure.IntOption(args, "--rounds", 15);
+        TorchRuntime.SetThreads(1);
+        TableHeader($"threads 1, thread-CPU min ms of {rounds} round-robin rounds; {DateTime.UtcNow:u}",
+            "Np, d, rows", "energy matmul", "energy Gemm", "softmax", "v·attnᵀ matmul", "v·attnᵀ Gemm");
+        using var noGrad = TorchSharp.torch.no_grad();
+        foreach (var (np, d, rows) in new[] { (784L, 32L, 392L), (196L, 32L, 196L), (196L, 64L, 196L), (49L, 64L, 49L) })
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var left = TorchSharp.torch.randn(2 * d, np);
+            var right = TorchSharp.torch.randn(2 * d, np);
+            var v = TorchSharp.torch.randn(d, np);
+            var lt = left.transpose(0, 1);
+            var attn = TorchSharp.torch.nn.functional.softmax(TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right), -1);
+            var res = Measure.RoundRobin(rounds,
+                () => TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right).Dispose(),
+                () => { using var a = lt.narrow(0, 0, rows).contiguous(); using var w = right.transpose(0, 1).contiguous(); Ops.Gemm.Linear(a, w).Dispose(); },
+                () => TorchSharp.torch.nn.functional.softmax(attn, -1).Dispose(),
+                () => TorchSharp.torch.matmul(v, attn.transpose(0, 1)).Dispose(),
+                () => Ops.Gemm.Linear(v, attn).Dispose());
+            Console.WriteLine($"| {np}, {d}, {rows} | " + string.Join(" | ", res.Select(x => x.CpuMin.ToString("F3", CultureInfo.InvariantCulture))) + " |");
+        }
+        return 0;
     }
 
     /// <summary>Per-block breakdown of whole-model inference: the stem, every bottleneck, and inside each Gamba bottleneck its
@@ -258,6 +293,8 @@ public static class VGambaSuite
         bool serialRows = !args.Contains("--no-serial-rows");
         // --unfused-rows: vGamba again with the cell's Mamba on its module path (FusedMixerPath.Enabled = false), for A/B.
         bool unfusedRows = args.Contains("--unfused-rows");
+        // --libtorch-gemm-rows: vGamba again with Ops.Gemm off (Gemm.Enabled = false: every product on libtorch / MKL), for A/B.
+        bool libtorchGemmRows = args.Contains("--libtorch-gemm-rows");
         TorchRuntime.SetThreads(threads);
 
         Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}; models interleaved " +
@@ -267,7 +304,7 @@ public static class VGambaSuite
         Console.WriteLine("| model | params (M) | params thop (M) | GMACs thop | GMACs fvcore |" + string.Concat(batches.Select(b => $" batch {b} ms | batch {b} img/s |")));
         Console.WriteLine("|---|---|---|---|---|" + string.Concat(batches.Select(_ => "---|---|")));
         var models = names.Select(n => (Name: n, Model: ModelZoo.Create(n, new ModelOptions(ImageSize: size)))).ToList();
-        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, bool Fused, string Figures)>();
+        var rows = new List<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Model, bool InterOp, bool Fused, bool Gemm, string Figures)>();
         foreach (var (name, model) in models)
         {
             double pm = model.parameters().Sum(p => p.numel()) / 1e6;
@@ -275,26 +312,35 @@ public static class VGambaSuite
             double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
             string figures = FormattableString.Invariant($"{pm:F2} | {thopReport.VisibleParameters / 1e6:F2} | {thopReport.GFlops:F3} | {fv:F3}");
             model.eval();
-            bool fused = Layers.FusedMixerPath.Enabled;
-            rows.Add((name, model, InterOpParallel.Enabled, fused, figures));
-            if (serialRows && InterOpParallel.Enabled && name.StartsWith("vgamba", StringComparison.Ordinal))
-                rows.Add((name + " (serial)", model, false, fused, figures));
-            if (unfusedRows && fused && name.StartsWith("vgamba", StringComparison.Ordinal))
-                rows.Add((name + " (module Mamba)", model, InterOpParallel.Enabled, false, figures));
+            bool fused = Layers.FusedMixerPath.Enabled, gemm = Ops.Gemm.Enabled, vgamba = name.StartsWith("vgamba", StringComparison.Ordinal);
+            rows.Add((name, model, InterOpParallel.Enabled, fused, gemm, figures));
+            if (serialRows && InterOpParallel.Enabled && vgamba)
+                rows.Add((name + " (serial)", model, false, fused, gemm, figures));
+            if (unfusedRows && fused && vgamba)
+                rows.Add((name + " (module Mamba)", model, InterOpParallel.Enabled, false, gemm, figures));
+            if (libtorchGemmRows && gemm && vgamba)
+                rows.Add((name + " (libtorch GEMM)", model, InterOpParallel.Enabled, fused, false, figures));
         }
         var ms = new Dictionary<(string, int), double>();
-        bool enabled = InterOpParallel.Enabled, fusedEnabled = Layers.FusedMixerPath.Enabled;
+        bool enabled = InterOpParallel.Enabled, fusedEnabled = Layers.FusedMixerPath.Enabled, gemmEnabled = Ops.Gemm.Enabled;
         foreach (int b in batches)
         {
             using var noGrad = TorchSharp.torch.no_grad();
             using var x = TorchSharp.torch.randn(b, 3, size, size);
-            var actions = rows.Select(r => (Action)(() => { InterOpParallel.Enabled = r.InterOp; Layers.FusedMixerPath.Enabled = r.Fused; r.Model.call(x); })).ToArray();
+            var actions = rows.Select(r => (Action)(() =>
+            {
+                InterOpParallel.Enabled = r.InterOp;
+                Layers.FusedMixerPath.Enabled = r.Fused;
+                Ops.Gemm.Enabled = r.Gemm;
+                r.Model.call(x);
+            })).ToArray();
             for (int w = 1; w < warmup; w++) Measure.RoundRobin(1, actions);   // RoundRobin itself warms up once
             var t = Measure.RoundRobin(reps, actions);
             for (int i = 0; i < rows.Count; i++) ms[(rows[i].Name, b)] = t[i].WallMedian;
         }
         InterOpParallel.Enabled = enabled;
         Layers.FusedMixerPath.Enabled = fusedEnabled;
+        Ops.Gemm.Enabled = gemmEnabled;
         foreach (var r in rows)
             Console.WriteLine($"| {r.Name} | {r.Figures} |" + string.Concat(batches.Select(b =>
                 FormattableString.Invariant($" {ms[(r.Name, b)]:F0} | {b * 1000 / ms[(r.Name, b)]:F2} |"))));

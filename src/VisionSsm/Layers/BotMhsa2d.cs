@@ -69,8 +69,9 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
         var left = cat([q, r], dim: 2);
         if (ScaleLogits) left = left * (1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
         var right = cat([k, q], dim: 2);
-        var o = RowBlocked ?? (np > RowBlock && get_num_threads() == 1)
-            ? AttendByRowBlocks(left, right, v)
+        bool blocked = RowBlocked ?? (np > RowBlock && get_num_threads() == 1);
+        var o = blocked
+            ? AttendByRowBlocks(left, right, v, GemmProducts ?? (FlopCounter.Current is null && Ops.Gemm.MatMulApplies(left, right)))
             : matmul(v, functional.softmax(matmul(left.transpose(-2, -1), right), -1).transpose(-2, -1));   // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
     }
@@ -78,6 +79,9 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
     /// <summary>Test hooks: force (true) or forbid (false) the row-blocked attention (null = by thread count and size),
     /// and the number of query rows it handles at once (392 = half of vGamba-B's side-28 map).</summary>
     [ThreadStatic] internal static bool? RowBlocked;
+    /// <summary>Test hook: force (true) or forbid (false) the <see cref="Ops.Gemm"/> products in the row-blocked attention
+    /// (null = when Gemm applies: float32 CPU inference with the AVX-512 kernel, FLOP counter idle).</summary>
+    [ThreadStatic] internal static bool? GemmProducts;
     [ThreadStatic] static long rowBlock;
     internal static long RowBlock { get => rowBlock > 0 ? rowBlock : 392; set => rowBlock = value; }
 
@@ -87,8 +91,13 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
     /// Each output column is computed from exactly the same products and softmax row as in the batched path. Used on a
     /// single libtorch thread (e.g. the inter-op workers; the extra ops would each wake the OpenMP workers otherwise) and
     /// only when Np &gt; <see cref="RowBlock"/> (at side 14 the per-head ops cost more than the cache saves).
+    /// With <paramref name="gemm"/> (float32 inference) the products run on <see cref="Ops.Gemm"/> (AVX-512; libtorch's
+    /// MKL takes its AVX2 path on this CPU): energy = Gemm.MatMul(rows of [q; r]ᵀ, [k; q]) and out = Gemm.Linear(v, attn)
+    /// = v·attnᵀ, the same sums in another order (parity tests, not bitwise). vGamba-B's side-28 MHSA on one thread:
+    /// 9.9 → 6.9 ms (`vgamba-profile`, MHSA branch). Not at side ≤ 14 or on 2 threads, where the per-head calls cost
+    /// more than the faster products save (measured: batched libtorch 1.6 vs 2.5 ms at side 14 on 2 threads).
     /// </summary>
-    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v)
+    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v, bool gemm)
     {
         long b = left.shape[0], h = left.shape[1], d = v.shape[2], np = v.shape[3];
         var o = empty(b, h, d, np, dtype: v.dtype, device: v.device);
@@ -97,14 +106,16 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
         {
             using var scope = NewDisposeScope();
             var lt = left[i, j].transpose(0, 1);                                       // (Np, 2d)
+            if (gemm) lt = lt.contiguous();                                            // dense rows: Gemm.MatMul's weight
             var kj = right[i, j];
             var vj = v[i, j];
             var oj = o[i, j];
             for (long r0 = 0; r0 < np; r0 += RowBlock)
             {
                 long n = Math.Min(RowBlock, np - r0);
-                var attn = functional.softmax(matmul(lt.narrow(0, r0, n), kj), -1);    // (n, Np)
-                oj.narrow(1, r0, n).copy_(matmul(vj, attn.transpose(0, 1)));           // (d, n)
+                var rows = lt.narrow(0, r0, n);
+                var attn = functional.softmax(gemm ? Ops.Gemm.MatMul(rows, kj) : matmul(rows, kj), -1);   // (n, Np)
+                oj.narrow(1, r0, n).copy_(gemm ? Ops.Gemm.Linear(vj, attn) : matmul(vj, attn.transpose(0, 1)));   // (d, n)
             }
         }
         return o;

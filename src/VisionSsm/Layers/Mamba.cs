@@ -63,20 +63,21 @@ public sealed class Mamba : Module<Tensor, Tensor>
     /// <summary>
     /// The same mixer for float32 CPU inference (same math as the module path, its twin): in_proj as a plain GEMM to
     /// token-major [x | z]; one <see cref="BiCausalConv"/> pass writes SiLU(causal conv(x)) and z channel-major (no
-    /// conv on a strided view, no separate SiLU, no z copy); x_proj as W·u straight to (B, R+2N, L), so dt, B and C
-    /// come out channel-major; the z-gated scan; out_proj.
+    /// conv on a strided view, no separate SiLU, no z copy); x_proj and dt_proj as W·u on the channel-major layout,
+    /// so dt, B and C come out channel-major as the scan reads them; the z-gated scan; out_proj. The products run on
+    /// <see cref="Gemm"/> (AVX-512; libtorch's MKL takes its AVX2 path on this CPU; libtorch when Gemm does not apply).
     /// </summary>
     internal Tensor ForwardFused(Tensor x)
     {
         using var scope = NewDisposeScope();
         int r = Config.Rank, n = Config.DState;
-        var xz = nn.functional.linear(x, in_proj.weight!, in_proj.bias);             // (B, L, 2Di)
+        var xz = Gemm.Linear(x, in_proj.weight!, in_proj.bias);                      // (B, L, 2Di)
         var (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias);           // (B, Di, L) each
-        var dbl = matmul(x_proj.weight!, u);                                          // (B, R+2N, L)
-        var dt = matmul(dt_proj.weight!, dbl.narrow(1, 0, r));                        // (B, Di, L)
+        var dbl = Gemm.MatMul(x_proj.weight!, u);                                     // (B, R+2N, L)
+        var dt = Gemm.MatMul(dt_proj.weight!, dbl.narrow(1, 0, r));                   // (B, Di, L)
         var y = SelectiveScan.Apply(u, dt, -exp(A_log), dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), D, z,
             dt_proj.bias, deltaSoftplus: true);
-        return nn.functional.linear(y.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+        return Gemm.Linear(y.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -96,6 +96,40 @@ public class BotMhsa2dTests
         }
     }
 
+    /// <summary>The row-blocked attention with its products on Ops.Gemm (float32 inference) against the same path on
+    /// libtorch and against the batched path, with row blocks that do and do not divide Np.</summary>
+    [Theory]
+    [InlineData(16, false, 1)]
+    [InlineData(36, true, 2)]
+    [InlineData(392, false, 1)]
+    public void GemmProductsMatchLibtorchProducts(long rows, bool scale, int batch)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(rows + batch);
+        var m = new BotMhsa2d(64, 6, heads: 2, registerTokens: 1, scaleLogits: scale);
+        var x = randn(batch, 64, 6, 6) * 0.3;
+        using var _ = no_grad();
+        try
+        {
+            BotMhsa2d.RowBlock = rows;
+            BotMhsa2d.RowBlocked = true;
+            BotMhsa2d.GemmProducts = true;
+            var gemm = m.call(x);
+            BotMhsa2d.GemmProducts = false;
+            var libtorch = m.call(x);
+            BotMhsa2d.RowBlocked = false;
+            var batched = m.call(x);
+            Assert.True(allclose(gemm, libtorch, rtol: 1e-4, atol: 1e-5), $"Gemm vs libtorch: {(gemm - libtorch).abs().max().item<float>()}");
+            Assert.True(allclose(gemm, batched, rtol: 1e-4, atol: 1e-5), $"Gemm vs batched: {(gemm - batched).abs().max().item<float>()}");
+        }
+        finally
+        {
+            BotMhsa2d.RowBlocked = null;
+            BotMhsa2d.GemmProducts = null;
+            BotMhsa2d.RowBlock = 0;
+        }
+    }
+
     [Fact]
     public void RegisterHeadDoesNotChangeOutputAndGetsNoGradient()
     {
