@@ -43,6 +43,7 @@ public static class VimProfile
         using var a = -exp(p["A_log"]);
         using var xzView = Mamba.InProjection(Lin(mixer, "in_proj"), x);
         using var xzRows = nn.functional.linear(x, p["in_proj.weight"]);
+        using var xzT = xzRows.transpose(1, 2).contiguous();
         var (u2, z2) = BiCausalConv.Prepare(xzRows, p["conv1d.weight"], p["conv1d.bias"], p["conv1d_b.weight"], p["conv1d_b.bias"]);
         using var dbl2 = matmul(stack([p["x_proj.weight"], p["x_proj_b.weight"]]), u2.view(1, 2, c.DInner, tokens));
         using var dt2 = matmul(stack([p["dt_proj.weight"], p["dt_proj_b.weight"]]), dbl2.narrow(2, 0, c.Rank)).view(1, 2 * c.DInner, tokens);
@@ -93,6 +94,8 @@ public static class VimProfile
             ("fused: scan over 2Di channels, G = 2", () => SelectiveScan.Apply(u2, dt2, a2, dbl2.narrow(2, c.Rank, c.DState), dbl2.narrow(2, c.Rank + c.DState, c.DState), d2, z2, bias2, true)),
             ("fused: Merge", () => BiCausalConv.Merge(u2, 0.5)),
             ("gemm: in_proj (Gemm.Linear)", () => Gemm.Linear(x, p["in_proj.weight"])),
+            ("gemm: in_proj channel-major (Gemm.MatMul on xᵀ, incl. the transposed copy)", () => Gemm.MatMul(p["in_proj.weight"], x.transpose(1, 2))),
+            ("fused: BiCausalConvChannelMajor.Prepare", () => BiCausalConvChannelMajor.Prepare(xzT, p["conv1d.weight"], p["conv1d.bias"], p["conv1d_b.weight"], p["conv1d_b.bias"])),
             ("gemm: x_proj both (Gemm.MatMul)", () => Gemm.MatMul(stack([p["x_proj.weight"], p["x_proj_b.weight"]]), u2.view(1, 2, c.DInner, tokens))),
             ("gemm: dt_proj both (Gemm.MatMul)", () => Gemm.MatMul(stack([p["dt_proj.weight"], p["dt_proj_b.weight"]]), dbl2.narrow(2, 0, c.Rank))),
             ("gemm: out_proj on merged (Gemm.Linear, copies the transposed view)", () => Gemm.Linear(xc.transpose(1, 2), p["out_proj.weight"])),
