@@ -9,7 +9,7 @@ namespace VisionSsm.Bench;
 
 /// <summary>
 /// Where one Vim layer's time goes (BENCHMARKS.md "Vim"): the pieces of one bidirectional mixer at a given model
-/// width and token count, timed separately. Usage: <c>vim-profile [--dim 384] [--tokens 197] [--threads 1] [--rounds 20]</c>.
+/// width and token count, timed separately. Usage: <c>vim-profile [--dim 384] [--size 224 | --tokens 197] [--threads 1] [--rounds 20]</c>.
 /// </summary>
 public static class VimProfile
 {
@@ -18,7 +18,9 @@ public static class VimProfile
 
     static int Run(string[] args)
     {
-        int dim = Measure.IntOption(args, "--dim", 384), tokens = Measure.IntOption(args, "--tokens", 197);
+        // --size S: the token count of an S² image (patch 16, plus the class token); --tokens overrides.
+        int size = Measure.IntOption(args, "--size", 224);
+        int dim = Measure.IntOption(args, "--dim", 384), tokens = Measure.IntOption(args, "--tokens", (size / 16) * (size / 16) + 1);
         TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 1));
         int rounds = Measure.IntOption(args, "--rounds", 20);
         var c = new MambaConfig(dim);
@@ -41,6 +43,7 @@ public static class VimProfile
         using var a = -exp(p["A_log"]);
         using var xzView = Mamba.InProjection(Lin(mixer, "in_proj"), x);
         using var xzRows = nn.functional.linear(x, p["in_proj.weight"]);
+        using var xzT = xzRows.transpose(1, 2).contiguous();
         var (u2, z2) = BiCausalConv.Prepare(xzRows, p["conv1d.weight"], p["conv1d.bias"], p["conv1d_b.weight"], p["conv1d_b.bias"]);
         using var dbl2 = matmul(stack([p["x_proj.weight"], p["x_proj_b.weight"]]), u2.view(1, 2, c.DInner, tokens));
         using var dt2 = matmul(stack([p["dt_proj.weight"], p["dt_proj_b.weight"]]), dbl2.narrow(2, 0, c.Rank)).view(1, 2 * c.DInner, tokens);
@@ -90,6 +93,20 @@ public static class VimProfile
             ("fused: dt_proj both (stacked matmul)", () => matmul(stack([p["dt_proj.weight"], p["dt_proj_b.weight"]]), dbl2.narrow(2, 0, c.Rank))),
             ("fused: scan over 2Di channels, G = 2", () => SelectiveScan.Apply(u2, dt2, a2, dbl2.narrow(2, c.Rank, c.DState), dbl2.narrow(2, c.Rank + c.DState, c.DState), d2, z2, bias2, true)),
             ("fused: Merge", () => BiCausalConv.Merge(u2, 0.5)),
+            ("gemm: in_proj (Gemm.Linear)", () => Gemm.Linear(x, p["in_proj.weight"])),
+            ("gemm: in_proj channel-major (Gemm.MatMul on xᵀ, incl. the transposed copy)", () => Gemm.MatMul(p["in_proj.weight"], x.transpose(1, 2))),
+            ("fused: BiCausalConvChannelMajor.Prepare", () => BiCausalConvChannelMajor.Prepare(xzT, p["conv1d.weight"], p["conv1d.bias"], p["conv1d_b.weight"], p["conv1d_b.bias"])),
+            ("gemm: x_proj both (Gemm.MatMul)", () => Gemm.MatMul(stack([p["x_proj.weight"], p["x_proj_b.weight"]]), u2.view(1, 2, c.DInner, tokens))),
+            ("gemm: dt_proj both (Gemm.MatMul)", () => Gemm.MatMul(stack([p["dt_proj.weight"], p["dt_proj_b.weight"]]), dbl2.narrow(2, 0, c.Rank))),
+            ("gemm: out_proj on merged (Gemm.Linear, copies the transposed view)", () => Gemm.Linear(xc.transpose(1, 2), p["out_proj.weight"])),
+            ("probe: copy of merged, transposed to token-major", () => xc.transpose(1, 2).contiguous()),
+            ("probe: out_proj as Gemm.MatMul (channel-major) + transposed copy", () => Gemm.MatMul(p["out_proj.weight"], xc).transpose(1, 2).contiguous()),
+            ("gemm: out_proj (Gemm.LinearChannelMajor on merged)", () => Gemm.LinearChannelMajor(xc, p["out_proj.weight"])),
+            ("fused: weight stacks/cats per call (x_proj, dt_proj, A, D, dt bias)", () =>
+            {
+                stack([p["x_proj.weight"], p["x_proj_b.weight"]]); stack([p["dt_proj.weight"], p["dt_proj_b.weight"]]);
+                exp(cat([p["A_log"], p["A_b_log"]], 0)).neg_(); cat([p["D"], p["D_b"]], 0); cat([p["dt_proj.bias"], p["dt_proj_b.bias"]], 0);
+            }),
             ("fused: out_proj on merged (transposed view)", () => nn.functional.linear(xc.transpose(1, 2), p["out_proj.weight"])),
             ("replica: in_proj + chunk", () => Mamba.InProjection(Lin(mixer, "in_proj"), x).chunk(2, 1)),
             ("replica: forward direction", () => { var q = Mamba.InProjection(Lin(mixer, "in_proj"), x).chunk(2, 1); Mamba.Mixer(q[0], q[1], conv, xProj, Lin(mixer, "dt_proj"), p["A_log"], p["D"], c.Rank, c.DState); }),

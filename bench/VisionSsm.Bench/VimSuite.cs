@@ -12,7 +12,8 @@ namespace VisionSsm.Bench;
 /// configuration runs in its own child process so its peak RSS (VmHWM) is its own.
 /// Usage: <c>vim [--sizes 224,384,512,768,1024] [--threads 2] [--reps 5] [--cpu-time]</c>;
 /// one configuration: <c>vim --one MODEL SIZE [--threads 2] [--reps 5]</c>; vim_nano training step:
-/// <c>vim --nano-train [--threads 2]</c>; fused vs module path of the mixer, interleaved: <c>vim --compare SIZE</c>.
+/// <c>vim --nano-train [--threads 2]</c>; fused vs module path of the mixer, interleaved: <c>vim --compare SIZE</c>;
+/// vim_small vs deit_small vs deit_small with its Linears on Ops.Gemm, interleaved: <c>vim --interleaved [--sizes 224,512]</c>.
 /// </summary>
 public static class VimSuite
 {
@@ -28,6 +29,8 @@ public static class VimSuite
         if (args.Contains("--nano-train")) return NanoTrain(threads, reps);
         int compare = Array.IndexOf(args, "--compare");
         if (compare >= 0) return Compare(int.Parse(args[compare + 1], CultureInfo.InvariantCulture), threads, reps);
+        if (args.Contains("--interleaved"))
+            return Interleaved(Measure.StringOption(args, "--sizes", "224,512").Split(',').Select(int.Parse).ToArray(), threads, reps);
         int one = Array.IndexOf(args, "--one");
         if (one >= 0) return RunOne(args[one + 1], int.Parse(args[one + 2], CultureInfo.InvariantCulture), threads, reps);
 
@@ -167,6 +170,70 @@ public static class VimSuite
         Console.WriteLine($"fused path, directions on the two inter-op workers: wall ms {Fmt(wall[2])}; CPU ms {Fmt(cpu[2])}");
         Console.WriteLine($"module path: wall ms {Fmt(wall[1])}; CPU ms {Fmt(cpu[1])}");
         return 0;
+    }
+
+    /// <summary>
+    /// vim_small, deit_small (libtorch's own layers: the baseline) and deit_small with its Linear layers on
+    /// <see cref="Ops.Gemm.Linear"/> (the fairness check: what the same C# GEMM would give DeiT-S), one size at a time,
+    /// interleaved rep by rep in one process: min and median wall ms.
+    /// </summary>
+    static int Interleaved(int[] sizes, int threads, int reps)
+    {
+        TorchRuntime.SetThreads(threads);
+        Console.WriteLine($"{threads} threads, batch 1, float32, {reps} interleaved reps after 1 warm-up, wall ms");
+        Console.WriteLine();
+        Console.WriteLine("| image | vim_small min / median | deit_small min / median | deit_small, Linear layers on Gemm, min / median | deit Gemm vs libtorch max abs diff |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (int size in sizes)
+        {
+            using var scope = NewDisposeScope();
+            using var vim = ModelZoo.Create("vim_small", new ModelOptions(ImageSize: size));
+            using var deit = ModelZoo.Create("deit_small", new ModelOptions(ImageSize: size));
+            vim.eval(); deit.eval();
+            var p = deit.named_parameters().ToDictionary(kv => kv.name, kv => (Tensor)kv.parameter);
+            int depth = p.Keys.Count(k => k.EndsWith(".attn.qkv.weight", StringComparison.Ordinal));
+            var x = randn(1, 3, size, size);
+            var runs = new Func<Tensor>[] { () => vim.call(x), () => deit.call(x), () => DeitOnGemm(p, depth, x) };
+            var times = runs.Select(_ => new List<double>()).ToArray();
+            double diff;
+            using (no_grad())
+            {
+                diff = (deit.call(x) - DeitOnGemm(p, depth, x)).abs().max().item<float>();
+                for (int i = 0; i < reps + 1; i++)
+                    for (int r = 0; r < runs.Length; r++)
+                    {
+                        using var repScope = NewDisposeScope();
+                        var sw = Stopwatch.StartNew();
+                        runs[r]();
+                        if (i > 0) times[r].Add(sw.Elapsed.TotalMilliseconds);
+                    }
+            }
+            static string Fmt(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"{v.Min():F0} / {v.Order().ElementAt(v.Count / 2):F0}");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {size}² | {Fmt(times[0])} | {Fmt(times[1])} | {Fmt(times[2])} | {diff:E1} |"));
+        }
+        return 0;
+    }
+
+    /// <summary>DeiT-S inference written out (Models/Vit.cs: timm's VisionTransformer) with every Linear on Gemm.Linear;
+    /// LayerNorm, GELU, attention (scaled_dot_product_attention) and the patch conv stay on libtorch.</summary>
+    static Tensor DeitOnGemm(Dictionary<string, Tensor> p, int depth, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long c = p["cls_token"].shape[2], heads = c / 64;
+        Tensor Lin(Tensor t, string name) => Ops.Gemm.Linear(t, p[name + ".weight"], p[name + ".bias"]);
+        Tensor Norm(Tensor t, string name) => nn.functional.layer_norm(t, [c], p[name + ".weight"], p[name + ".bias"], 1e-6);
+        var t = nn.functional.conv2d(x, p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], strides: [16, 16]).flatten(2).transpose(1, 2);
+        t = cat([p["cls_token"].expand(t.shape[0], -1, -1), t], dim: 1) + p["pos_embed"];
+        long b = t.shape[0], n = t.shape[1];
+        for (int i = 0; i < depth; i++)
+        {
+            string blk = $"blocks.{i}";
+            var qkv = Lin(Norm(t, blk + ".norm1"), blk + ".attn.qkv").reshape(b, n, 3, heads, c / heads).permute(2, 0, 3, 1, 4).unbind(0);
+            var o = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]);
+            t = t + Lin(o.transpose(1, 2).reshape(b, n, c), blk + ".attn.proj");
+            t = t + Lin(nn.functional.gelu(Lin(Norm(t, blk + ".norm2"), blk + ".mlp.fc1")), blk + ".mlp.fc2");
+        }
+        return Lin(Norm(t, "norm").select(1, 0), "head").MoveToOuterDisposeScope();
     }
 
     static int RunOne(string name, int size, int threads, int reps)

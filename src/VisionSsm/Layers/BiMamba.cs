@@ -99,19 +99,30 @@ public sealed class BiMamba : Module<Tensor, Tensor>
 
     /// <summary>
     /// The same mixer with both directions as one batch (reference-spec.md §3.4, same math as the module path):
-    /// in_proj as a plain GEMM to token-major [x | z]; one kernel writes the conv+SiLU outputs of both directions
-    /// (backward in flipped time) and [z | flip z] channel-major; x_proj and dt_proj of both directions as one
+    /// in_proj as a plain GEMM to [x | z] (channel-major on the C# GEMM, else token-major); one kernel writes the
+    /// conv+SiLU outputs of both directions (backward in flipped time) and [z | flip z] channel-major; x_proj and dt_proj of both directions as one
     /// batched matmul each over stacked weights; one scan over 2·Di channels with per-direction B/C as G = 2 groups;
     /// the backward half flipped back and the halves averaged; out_proj. About half the ops of two Mixer calls,
     /// and no transposed or flipped copies. The module path (<see cref="Mamba.Mixer"/> per direction) is its twin.
     /// </summary>
-    internal Tensor ForwardFused(Tensor x, bool splitDirections)
+    internal Tensor ForwardFused(Tensor x, bool splitDirections, bool channelMajorInProj = true)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], length = x.shape[1];
         int di = Config.DInner, r = Config.Rank, n = Config.DState;
-        var xz = Gemm.Linear(x, in_proj.weight!, in_proj.bias);                          // (B, L, 2Di)
-        var (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
+        Tensor u, z;
+        if (channelMajorInProj && Gemm.MatMulApplies(in_proj.weight!, x))
+        {
+            // AVX-512: in_proj channel-major, xzᵀ (B, 2Di, L) = W·xᵀ, so the conv runs along contiguous time rows.
+            var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));
+            if (in_proj.bias is not null) xzT = xzT + in_proj.bias.unsqueeze(-1);
+            (u, z) = BiCausalConvChannelMajor.Prepare(xzT, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
+        }
+        else
+        {
+            var xz = Gemm.Linear(x, in_proj.weight!, in_proj.bias);                      // (B, L, 2Di)
+            (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
+        }
         if (splitDirections)
         {
             // The two directions' x_proj → dt_proj → scan side by side on the two inter-op workers (one thread each):
@@ -120,7 +131,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
                 () => Direction(u, z, 0, x_proj, dt_proj, A_log, D),
                 () => Direction(u, z, 1, x_proj_b, dt_proj_b, A_b_log, D_b));
             var mergedHalves = BiCausalConv.Merge(yF, yB, DivideOut ? 0.5 : 1.0);
-            return Gemm.Linear(mergedHalves.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+            return Gemm.LinearChannelMajor(mergedHalves, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
         }
         var wx = stack([x_proj.weight!, x_proj_b.weight!]);                              // (2, R+2N, Di)
         var dbl = Gemm.MatMul(wx, u.view(batch, 2, di, length));                       // (B, 2, R+2N, L)
@@ -130,7 +141,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var a = -exp(cat([A_log, A_b_log], 0));
         var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
         var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
-        return Gemm.Linear(merged.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+        return Gemm.LinearChannelMajor(merged, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
 
     /// <summary>

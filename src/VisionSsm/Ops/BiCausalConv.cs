@@ -239,7 +239,7 @@ public static class BiCausalConv
         }
     }
 
-    static (long Batch, long Length, long DInner, int Kernel) Check(Tensor xz, Tensor weight, Tensor? bias, Tensor? weightB, Tensor? biasB)
+    internal static (long Batch, long Length, long DInner, int Kernel) Check(Tensor xz, Tensor weight, Tensor? bias, Tensor? weightB, Tensor? biasB)
     {
         ArgumentNullException.ThrowIfNull(xz);
         ArgumentNullException.ThrowIfNull(weight);

@@ -332,18 +332,29 @@ public static class Gemm
     internal static Tensor MatMulKernel(Tensor weight, Tensor x, ParallelOptions? parallelism = null)
     {
         CheckMatMulShapes(weight, x);
-        if (!KernelSupported) throw new PlatformNotSupportedException("Gemm.MatMulKernel needs AVX-512 (Vector512).");
+        return ChannelMajorKernel(weight, x, null, transposedOut: false, parallelism);
+    }
+
+    /// <summary>
+    /// W·x over channel-major x (…, K, L): (…, N, L), or with <paramref name="transposedOut"/> token-major
+    /// (…, L, N) + bias, i.e. linear(xᵀ, W, bias) without materialising xᵀ.
+    /// </summary>
+    static Tensor ChannelMajorKernel(Tensor weight, Tensor x, Tensor? bias, bool transposedOut, ParallelOptions? parallelism)
+    {
+        if (!KernelSupported) throw new PlatformNotSupportedException("Gemm needs AVX-512 (Vector512) for its C# kernels.");
         bool grouped = weight.dim() == 3;
         long groups = grouped ? weight.shape[0] : 1, n = weight.shape[^2], k = weight.shape[^1], l = x.shape[^1];
         var outShape = x.shape.ToArray();
-        outShape[^2] = n;
+        if (transposedOut) { outShape[^2] = l; outShape[^1] = n; }
+        else outShape[^2] = n;
         var y = empty(outShape, dtype: ScalarType.Float32);
         long batches = outShape[..^2].Aggregate(1L, (a, b) => a * b);
         if (batches == 0 || n == 0 || l == 0) return y;
-        if (k == 0) return y.zero_();
+        if (k == 0) return bias is null || !transposedOut ? y.zero_() : y.copy_(bias.expand(outShape));
         using (NewDisposeScope())
         {
             var wc = weight.is_contiguous() ? weight : weight.contiguous();
+            var bc = bias is null || bias.is_contiguous() ? bias : bias.contiguous();
             // (batches, K, L) with dense rows; reshape is a view when the leading dims merge (e.g. a narrow along K).
             var x3 = x.reshape(batches, k, l);
             if (x3.stride(2) != 1 || (k > 1 && x3.stride(1) < l)) x3 = x3.contiguous();
@@ -354,16 +365,58 @@ public static class Gemm
                     W = SelectiveScanCpu.Ptr<float>(wc), X = XPtr(x3), Y = SelectiveScanCpu.Ptr<float>(y),
                     Groups = groups, N = (int)n, K = (int)k, L = (int)l,
                     XBatch = x3.stride(0), XRow = x3.stride(1),
+                    Bias = bc is null ? null : SelectiveScanCpu.Ptr<float>(bc), TransposedOut = transposedOut,
                 };
-                long rowTiles = (n + MatTileRows - 1) / MatTileRows, units = batches * rowTiles;
+                // Column blocks when x is too big for L2 (x K × L streamed once per row tile otherwise) and there are
+                // enough blocks to share; else row tiles (all of x stays in L2).
+                long rowTiles = (n + MatTileRows - 1) / MatTileRows;
                 var options = parallelism ?? TorchRuntime.KernelParallelism;
-                int parts = (int)Math.Min(Math.Max(1, options.MaxDegreeOfParallelism), units);
-                if (parts == 1 || batches * n * k * l < 1 << 18) job.Run(0, units, rowTiles);
-                else Parallel.For(0, parts, options, p => job.Run(units * p / parts, units * (p + 1) / parts, rowTiles));
+                int threads = Math.Max(1, options.MaxDegreeOfParallelism);
+                bool byColumns = k * l * sizeof(float) > 512 * 1024 && batches * job.ColBlocks >= 4 * threads;
+                long units = batches * (byColumns ? job.ColBlocks : rowTiles);
+                int parts = (int)Math.Min(threads, units);
+                if (parts == 1 || batches * n * k * l < 1 << 18) job.Run(0, units, byColumns);
+                else Parallel.For(0, parts, options, p => job.Run(units * p / parts, units * (p + 1) / parts, byColumns));
             }
-            GC.KeepAlive(wc); GC.KeepAlive(x3);
+            GC.KeepAlive(wc); GC.KeepAlive(x3); GC.KeepAlive(bc);
         }
         return y;
+    }
+
+    /// <summary>
+    /// y (…, L, N) = linear(xT.transpose(-1, -2), weight, bias) for channel-major xT (…, K, L), weight (N, K), bias (N)
+    /// or null: a Linear layer applied to channel-major activations (e.g. Vim's out_proj on the merged scan output
+    /// (B, Di, L)) without a transposed copy. The AVX-512 kernel when <see cref="MatMulApplies"/> (and the bias, if any,
+    /// is float32 CPU without grad), else libtorch (<see cref="LinearChannelMajorReference"/>).
+    /// </summary>
+    public static Tensor LinearChannelMajor(Tensor xT, Tensor weight, Tensor? bias = null)
+    {
+        CheckLinearChannelMajorShapes(xT, weight, bias);
+        bool biasOk = bias is null || (bias.device_type == DeviceType.CPU && bias.dtype == ScalarType.Float32 && !(is_grad_enabled() && bias.requires_grad));
+        return biasOk && MatMulApplies(weight, xT) ? ChannelMajorKernel(weight, xT, bias, transposedOut: true, null) : LinearChannelMajorReference(xT, weight, bias);
+    }
+
+    /// <summary>The slow twin of <see cref="LinearChannelMajor"/>: libtorch's linear on the transposed view.</summary>
+    public static Tensor LinearChannelMajorReference(Tensor xT, Tensor weight, Tensor? bias = null) =>
+        nn.functional.linear(xT.transpose(-1, -2), weight, bias);
+
+    /// <summary><see cref="LinearChannelMajor"/>'s kernel without the dispatch (tests; no autograd).</summary>
+    internal static Tensor LinearChannelMajorKernel(Tensor xT, Tensor weight, Tensor? bias, ParallelOptions? parallelism = null)
+    {
+        CheckLinearChannelMajorShapes(xT, weight, bias);
+        return ChannelMajorKernel(weight, xT, bias, transposedOut: true, parallelism);
+    }
+
+    static void CheckLinearChannelMajorShapes(Tensor xT, Tensor weight, Tensor? bias)
+    {
+        ArgumentNullException.ThrowIfNull(xT);
+        ArgumentNullException.ThrowIfNull(weight);
+        if (weight.dim() != 2)
+            throw new ArgumentException($"weight must be (N, K); got {ScanArguments.Fmt(weight.shape)}.", nameof(weight));
+        if (xT.dim() < 2 || xT.shape[^2] != weight.shape[1])
+            throw new ArgumentException($"xT must be channel-major (..., K = {weight.shape[1]}, L) to match weight {ScanArguments.Fmt(weight.shape)}; got {ScanArguments.Fmt(xT.shape)}.", nameof(xT));
+        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
+            throw new ArgumentException($"bias must be (N = {weight.shape[0]}); got {ScanArguments.Fmt(bias.shape)}.", nameof(bias));
     }
 
     /// <summary>Data pointer of a CPU float tensor that may be a strided view (libtorch's data_ptr: storage offset applied;
@@ -375,42 +428,76 @@ public static class Gemm
 
     unsafe struct MatMulJob
     {
-        public float* W, X, Y;
+        public float* W, X, Y, Bias;
         public long Groups, XBatch, XRow;
         public int N, K, L;
+        public bool TransposedOut;   // y (batch, L, N) + bias instead of (batch, N, L)
 
-        /// <summary>Work units [u0, u1): unit = (batch, tile of 6 W rows), all L columns.</summary>
+        /// <summary>Column blocks of one batch item: 64 wide, the last one 64-127 wide (so the overlapping 16-column tail
+        /// stays inside it). With x (K × L) larger than L2, a block of x (K × 64) is kept hot while all W rows pass.</summary>
+        public readonly long ColBlocks => Math.Max(1, L / MatTileCols);
+
+        /// <summary>
+        /// Work units [u0, u1). By rows: unit = (batch, tile of 6 W rows) over all L columns; by columns: unit =
+        /// (batch, column block) over all W rows.
+        /// </summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        public readonly void Run(long u0, long u1, long rowTiles)
+        public readonly void Run(long u0, long u1, bool byColumns)
         {
-            for (long u = u0; u < u1; u++)
+            long rowTiles = (N + MatTileRows - 1) / MatTileRows, colBlocks = ColBlocks;
+            // Scratch: a 6 × L output block (token-major output goes through it, transposed on the way out, and so does a
+            // partial row tile) and 6 zero-padded W rows (a partial row tile runs the full 6-row kernel).
+            float* scratch = (float*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)(MatTileRows * ((long)L + K) * sizeof(float)));
+            float* padW = scratch + MatTileRows * L;
+            try
             {
-                long b = u / rowTiles;
-                int r0 = (int)(u % rowTiles) * MatTileRows, rows = Math.Min(MatTileRows, N - r0);
-                float* w = W + (b % Groups) * N * K + (long)r0 * K;
-                float* x = X + b * XBatch;
-                float* y = Y + (b * N + r0) * L;
-                int c = 0;
-                if (rows == MatTileRows)
+                for (long u = u0; u < u1; u++)
                 {
-                    for (; c + MatTileCols <= L; c += MatTileCols) Tile6x64(w, K, x + c, XRow, y + c, L);
-                    for (; c + Lanes <= L; c += Lanes) Tile6x16(w, K, x + c, XRow, y + c, L);
-                    // Column tail: one more 16-column tile ending at L. The overlapped columns are recomputed with the
-                    // same instructions, so they get bitwise the same values.
-                    if (c < L && L >= Lanes) Tile6x16(w, K, x + L - Lanes, XRow, y + L - Lanes, L);
-                    else for (int r = 0; r < rows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, L);
-                }
-                else
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        c = 0;
-                        for (; c + Lanes <= L; c += Lanes) Row1x16(w + r * K, K, x + c, XRow, y + r * L + c);
-                        if (c < L && L >= Lanes) Row1x16(w + r * K, K, x + L - Lanes, XRow, y + r * L + L - Lanes);
-                        else Scalar(w + r * K, K, x, XRow, y + r * L, c, L);
-                    }
+                    if (!byColumns) { Unit(u / rowTiles, (int)(u % rowTiles), 0, L, scratch, padW); continue; }
+                    long b = u / colBlocks, cb = u % colBlocks;
+                    int c0 = (int)cb * MatTileCols, c1 = cb == colBlocks - 1 ? L : c0 + MatTileCols;
+                    for (int rt = 0; rt < rowTiles; rt++) Unit(b, rt, c0, c1, scratch, padW);
                 }
             }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.Free(scratch);
+            }
+        }
+
+        /// <summary>Row tile <paramref name="rowTile"/> (6 or fewer W rows) of batch item b over columns [c0, c1).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        readonly void Unit(long b, int rowTile, int c0, int c1, float* scratch, float* padW)
+        {
+            int r0 = rowTile * MatTileRows, rows = Math.Min(MatTileRows, N - r0);
+            float* w = W + (b % Groups) * N * K + (long)r0 * K;
+            if (rows < MatTileRows)
+            {
+                // Partial row tile: the missing W rows are zeros; their outputs land in scratch and are dropped.
+                new ReadOnlySpan<float>(w, rows * K).CopyTo(new Span<float>(padW, rows * K));
+                new Span<float>(padW + rows * K, (MatTileRows - rows) * K).Clear();
+                w = padW;
+            }
+            bool viaScratch = TransposedOut || rows < MatTileRows;
+            float* x = X + b * XBatch;
+            float* y = viaScratch ? scratch : Y + (b * N + r0) * L;
+            int c = c0;
+            for (; c + MatTileCols <= c1; c += MatTileCols) Tile6x64(w, K, x + c, XRow, y + c, L);
+            for (; c + Lanes <= c1; c += Lanes) Tile6x16(w, K, x + c, XRow, y + c, L);
+            // Column tail: one more 16-column tile ending at c1. The overlapped columns are recomputed with the same
+            // instructions, so they get bitwise the same values.
+            if (c < c1 && c1 - c0 >= Lanes) Tile6x16(w, K, x + c1 - Lanes, XRow, y + c1 - Lanes, L);
+            else for (int r = 0; r < MatTileRows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, c1);
+            if (!viaScratch) return;
+            if (!TransposedOut)
+            {
+                for (int r = 0; r < rows; r++)
+                    new ReadOnlySpan<float>(scratch + r * L + c0, c1 - c0).CopyTo(new Span<float>(Y + (b * N + r0 + r) * L + c0, c1 - c0));
+                return;
+            }
+            float* yt = Y + b * L * N + r0;
+            for (int t = c0; t < c1; t++)
+                for (int r = 0; r < rows; r++) yt[(long)t * N + r] = scratch[r * L + t] + (Bias == null ? 0f : Bias[r0 + r]);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
@@ -463,14 +550,6 @@ public static class Gemm
                 a5 = Vector512.FusedMultiplyAdd(Vector512.Create(w[5 * k + j]), b, a5);
             }
             a0.Store(y); a1.Store(y + ldy); a2.Store(y + 2 * ldy); a3.Store(y + 3 * ldy); a4.Store(y + 4 * ldy); a5.Store(y + 5 * ldy);
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-        static void Row1x16(float* w, int k, float* x, long ldx, float* y)
-        {
-            Vector512<float> a = default;
-            for (int j = 0; j < k; j++) a = Vector512.FusedMultiplyAdd(Vector512.Create(w[j]), Vector512.Load(x + j * ldx), a);
-            a.Store(y);
         }
 
         /// <summary>Columns [c0, c1) of one output row, one at a time (only when L &lt; 16).</summary>

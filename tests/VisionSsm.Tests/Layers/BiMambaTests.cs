@@ -89,6 +89,8 @@ public class BiMambaTests
         var p64 = Params(m).ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.Float64));
         var reference = Reference(p64, u.to_type(ScalarType.Float64), c).to_type(ScalarType.Float32);
         Assert.True(allclose(fused, modulePath, 1e-4, 1e-5), $"fused vs module path: {(fused - modulePath).abs().max().item<float>()}");
+        var tokenMajor = m.ForwardFused(u, splitDirections: false, channelMajorInProj: false);   // in_proj token-major + BiCausalConv.Prepare
+        Assert.True(allclose(tokenMajor, modulePath, 1e-4, 1e-5), $"token-major fused vs module path: {(tokenMajor - modulePath).abs().max().item<float>()}");
         Assert.True(allclose(fused, reference, 1e-4, 1e-5), $"fused vs reference: {(fused - reference).abs().max().item<float>()}");
     }
 

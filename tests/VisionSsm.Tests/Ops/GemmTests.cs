@@ -214,6 +214,22 @@ public class GemmTests
     }
 
     [Fact]
+    public void MatMulColumnBlockedSplitMatchesTheDefinition()
+    {
+        // K·L·4 bytes > 512 KiB with ≥ 8 column blocks: the kernel walks column blocks (the last one 68 wide), each
+        // over all row tiles including a partial one (7 = 6 + 1 rows).
+        using var scope = NewDisposeScope();
+        var w = randn(2, 7, 520);
+        var x = randn(2, 520, 260);
+        var two = Gemm.MatMulKernel(w, x, TwoThreads);
+        AssertClose(MatMulDefinition(w, x), two, 520);
+        Assert.True(two.eq(Gemm.MatMulKernel(w, x, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
+        var wl = randn(13, 520);
+        var b = randn(13);
+        AssertClose(Reference(x.transpose(1, 2), wl, b), Gemm.LinearChannelMajorKernel(x, wl, b, TwoThreads), 520);
+    }
+
+    [Fact]
     public void MatMulFallsBackForGradientsAndRejectsBadShapes()
     {
         using var scope = NewDisposeScope();
@@ -227,5 +243,39 @@ public class GemmTests
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => Gemm.MatMul(randn(5, 8), randn(7, 20))).ParamName);
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => Gemm.MatMul(randn(2, 5, 8), randn(3, 8, 20))).ParamName);
         Assert.Equal("weight", Assert.Throws<ArgumentException>(() => Gemm.MatMul(randn(8), randn(8, 20))).ParamName);
+    }
+
+    // ---- Gemm.LinearChannelMajor: linear on channel-major activations, token-major result ----
+
+    [Theory]
+    [MemberData(nameof(MatMulShapes))]
+    public void LinearChannelMajorMatchesTheDefinition(int n, int k, int l)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(n * 7919 + k * 31 + l);
+        var xT = randn(2, k, l);
+        var w = randn(n, k);
+        var b = randn(n);
+        var expected = Reference(xT.transpose(1, 2), w, b);   // linear on the token-major view, in float64
+        AssertClose(expected, Gemm.LinearChannelMajorKernel(xT, w, b), k);
+        AssertClose(Reference(xT.transpose(1, 2), w, null), Gemm.LinearChannelMajorKernel(xT, w, null), k);
+    }
+
+    [Fact]
+    public void LinearChannelMajorTwoThreadsViewsAndFallback()
+    {
+        using var scope = NewDisposeScope();
+        var xT = randn(1, 100, 197).narrow(1, 4, 96);   // (1, 96, 197) view along K
+        var w = randn(40, 96);
+        var b = randn(40);
+        var two = Gemm.LinearChannelMajorKernel(xT, w, b, TwoThreads);
+        AssertClose(Reference(xT.transpose(1, 2), w, b), two, 96);
+        Assert.True(two.eq(Gemm.LinearChannelMajorKernel(xT, w, b, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
+        AssertClose(Reference(xT.transpose(1, 2), w, b), Gemm.LinearChannelMajor(xT, w, b), 96);
+        var bg = b.clone().requires_grad_(true);
+        var y = Gemm.LinearChannelMajor(xT, w, bg);      // a bias needing grad: libtorch, in the graph
+        Assert.True(y.requires_grad);
+        Assert.Equal("xT", Assert.Throws<ArgumentException>(() => Gemm.LinearChannelMajor(randn(2, 95, 7), w)).ParamName);
+        Assert.Equal("bias", Assert.Throws<ArgumentException>(() => Gemm.LinearChannelMajor(xT, w, randn(41))).ParamName);
     }
 }
