@@ -99,7 +99,8 @@ public static class VGambaSuite
         int rounds = Measure.IntOption(args, "--rounds", 15);
         TorchRuntime.SetThreads(threads);
         TableHeader($"threads {threads}, batch {batch}, {rounds} rounds round-robin, thread-CPU min / wall median ms; {DateTime.UtcNow:u}",
-            "site (c, side)", "Mamba module path", "Mamba fused path", "fused / module", "sequence (pos add)", "context mask", "output (⊙ mask, reshape)", "whole cell");
+            "site (c, side)", "Mamba module path", "Mamba fused path", "fused / module", "sequence (pos add)", "context mask", "output (⊙ mask, reshape)", "whole cell",
+            "fused, token-major in_proj");
         using var noGrad = TorchSharp.torch.no_grad();
         var parts = new List<(int C, int Side, double[] Ms)>();
         foreach (var (c, side) in new[] { (128, 28), (128, 14), (256, 14), (256, 7) })
@@ -117,9 +118,10 @@ public static class VGambaSuite
                 () => cell.Sequence(h),
                 () => cell.Mask(t),
                 () => cell.Output(m, mask),
-                () => cell.call(h));
+                () => cell.call(h),
+                () => { Layers.Mamba.TokenMajorInProjection = true; mamba.call(t); Layers.Mamba.TokenMajorInProjection = false; });
             string F(int i) => FormattableString.Invariant($"{r[i].CpuMin:F2} / {r[i].WallMedian:F2}");
-            Console.WriteLine(FormattableString.Invariant($"| {c}, {side} | {F(0)} | {F(1)} | {r[1].CpuMin / r[0].CpuMin:F2} | {F(2)} | {F(3)} | {F(4)} | {F(5)} |"));
+            Console.WriteLine(FormattableString.Invariant($"| {c}, {side} | {F(0)} | {F(1)} | {r[1].CpuMin / r[0].CpuMin:F2} | {F(2)} | {F(3)} | {F(4)} | {F(5)} | {F(6)} |"));
             parts.Add((c, side, FusedParts(mamba, t, rounds)));
         }
         Console.WriteLine();

@@ -84,7 +84,7 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
             () => WithMask(gating is null ? mhsa!.call(halves[1]) : gating.GatedB(mhsa!.call(halves[1])), maskBesideMhsa ? ggnn.Mask(t) : null));
         var mask = cellPart.Length > 1 ? cellPart[1] : mhsaPart.Length > 1 ? mhsaPart[1] : null;
         var a = ggnn.Output(cellPart[0], mask);
-        return (gating is null ? cat([a, mhsaPart[0]], dim: 1) : gating.GatedA(a) + mhsaPart[0]).MoveToOuterDisposeScope();
+        return (gating is null ? cat([a, mhsaPart[0]], dim: 1) : gating.GatedA(a, mhsaPart[0])).MoveToOuterDisposeScope();
     }
 
     static Tensor[] WithMask(Tensor y, Tensor? mask) => mask is null ? [y] : [y, mask];

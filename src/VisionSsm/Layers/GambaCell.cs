@@ -64,10 +64,11 @@ public sealed class GambaCell : Module<Tensor, Tensor>
         if (x.dim() != 4 || x.shape[1] != Dim || x.shape[2] != Side || x.shape[3] != Side)
             throw new ArgumentException($"GambaCell was built for (batch, {Dim}, {Side}, {Side}) (its positional parameters depend " +
                 $"on the side); got {Ops.ScanArguments.Fmt(x.shape)}.", nameof(x));
-        var t = x.flatten(2).transpose(1, 2);                                      // (B, Np, c)
-        if (rel_h is null) return t;
+        if (rel_h is null) return x.flatten(2).transpose(1, 2);                     // (B, Np, c)
         using var pos = (rel_h + rel_w!).view(1, Dim, (long)Side * Side);
-        return t + pos.transpose(1, 2);
+        // Added channel-first, so the (B, Np, c) result is a transposed view of a dense (B, c, Np) map: the Mamba's fused
+        // path reads it as channel-major rows and the context mask's conv1d as its input, both without a copy.
+        return (x.flatten(2) + pos).transpose(1, 2);
     }
 
     /// <summary>Step 4: the Mamba mixer on t (B, Np, c) (both directions, averaged, when bidirectional).</summary>

@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VisionSsm.Ops;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -26,19 +27,27 @@ public sealed class GatedFusion : Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor a, Tensor b)
     {
         using var scope = NewDisposeScope();
-        return (GatedA(a) + GatedB(b)).MoveToOuterDisposeScope();
+        return GatedA(a, GatedB(b)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The first term, σ(W_g a')·a' with a' = proj_a(a); depends on a alone (so it can run beside <see cref="GatedB"/>).</summary>
-    public Tensor GatedA(Tensor a) => Gated(proj_a, a);
+    /// <summary>The first term, σ(W_g a')·a' with a' = proj_a(a), plus <paramref name="addend"/> when given; depends on a
+    /// alone (so it can run beside <see cref="GatedB"/>).</summary>
+    public Tensor GatedA(Tensor a, Tensor? addend = null) => Gated(proj_a, a, addend);
 
     /// <summary>The second term, σ(W_g b')·b' with b' = proj_b(b).</summary>
-    public Tensor GatedB(Tensor b) => Gated(proj_b, b);
+    public Tensor GatedB(Tensor b) => Gated(proj_b, b, null);
 
-    Tensor Gated(Conv2d proj, Tensor x)
+    /// <summary>
+    /// σ(W_g p)·p (+ addend) for p = proj(x): in float32 inference with the FLOP counter idle (it sees <c>gate</c> through
+    /// its module hook) as one <see cref="ChannelGate"/> pass, else as the module ops (the twin; training, counting).
+    /// </summary>
+    Tensor Gated(Conv2d proj, Tensor x, Tensor? addend)
     {
         using var scope = NewDisposeScope();
         var p = proj.call(x);
-        return (sigmoid(gate.call(p)) * p).MoveToOuterDisposeScope();
+        if (Analysis.FlopCounter.Current is null && ChannelGate.Supports(p) && !(is_grad_enabled() && (p.requires_grad || gate.weight!.requires_grad)))
+            return ChannelGate.Apply(p, gate.weight!, gate.bias, addend).MoveToOuterDisposeScope();
+        var y = sigmoid(gate.call(p)) * p;
+        return (addend is null ? y : y + addend).MoveToOuterDisposeScope();
     }
 }

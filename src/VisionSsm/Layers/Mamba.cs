@@ -61,24 +61,41 @@ public sealed class Mamba : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The same mixer for float32 CPU inference (same math as the module path, its twin): in_proj as a plain GEMM to
-    /// token-major [x | z]; one <see cref="BiCausalConv"/> pass writes SiLU(causal conv(x)) and z channel-major (no
-    /// conv on a strided view, no separate SiLU, no z copy); x_proj and dt_proj as W·u on the channel-major layout,
-    /// so dt, B and C come out channel-major as the scan reads them; the z-gated scan; out_proj. The products run on
-    /// <see cref="Gemm"/> (AVX-512; libtorch's MKL takes its AVX2 path on this CPU; libtorch when Gemm does not apply).
+    /// The same mixer for float32 CPU inference (same math as the module path, its twin). With the AVX-512 kernels:
+    /// in_proj channel-major, xzᵀ (B, 2Di, L) = W·xᵀ (<see cref="Gemm.MatMul"/>; xᵀ is dense when x is the transposed
+    /// view of a channel-first map, as in vGamba's cell), SiLU(causal conv(x)) along contiguous time rows
+    /// (<see cref="BiCausalConvChannelMajor"/>) and z as a view; otherwise in_proj token-major and one
+    /// <see cref="BiCausalConv"/> pass to the same layouts. Then x_proj and dt_proj as W·u, so dt, B and C come out
+    /// channel-major as the scan reads them; the z-gated scan; out_proj on the channel-major scan output.
     /// </summary>
     internal Tensor ForwardFused(Tensor x)
     {
         using var scope = NewDisposeScope();
         int r = Config.Rank, n = Config.DState;
-        var xz = Gemm.Linear(x, in_proj.weight!, in_proj.bias);                      // (B, L, 2Di)
-        var (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias);           // (B, Di, L) each
+        Tensor u, z;                                                                  // (B, Di, L) each
+        // Channel-major from L = 64 on (`vgamba-mamba`, 1 thread: 4.71 → 4.40 ms at L 784, 2.86 → 2.70 at L 196 and
+        // Di 512, but 0.91 → 0.98 at L 49, where each time row is only three vectors long).
+        if (ChannelMajorInProjection && x.shape[1] >= 64 && Gemm.MatMulApplies(in_proj.weight!, x))
+        {
+            var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));                // (B, 2Di, L)
+            if (in_proj.bias is not null) xzT = xzT + in_proj.bias.unsqueeze(-1);
+            (u, z) = BiCausalConvChannelMajor.Prepare(xzT, conv1d.weight!, conv1d.bias);
+        }
+        else
+        {
+            var xz = Gemm.Linear(x, in_proj.weight!, in_proj.bias);                  // (B, L, 2Di)
+            (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias);
+        }
         var dbl = Gemm.MatMul(x_proj.weight!, u);                                     // (B, R+2N, L)
         var dt = Gemm.MatMul(dt_proj.weight!, dbl.narrow(1, 0, r));                   // (B, Di, L)
         var y = SelectiveScan.Apply(u, dt, -exp(A_log), dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), D, z,
             dt_proj.bias, deltaSoftplus: true);
-        return Gemm.Linear(y.transpose(1, 2), out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+        return Gemm.LinearChannelMajor(y, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Test/benchmark hook: false sends the fused path through the token-major in_proj route.</summary>
+    [ThreadStatic] internal static bool TokenMajorInProjection;
+    static bool ChannelMajorInProjection => !TokenMajorInProjection;
 
     /// <summary>
     /// Step 1 of §4 as upstream computes it: <c>W_in @ xᵀ</c> with the weight used functionally (so module hooks,

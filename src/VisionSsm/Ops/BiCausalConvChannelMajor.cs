@@ -24,10 +24,18 @@ public static class BiCausalConvChannelMajor
         xzT.device_type == DeviceType.CPU && xzT.dtype == ScalarType.Float32 && Gemm.KernelSupported;
 
     /// <summary>
-    /// xzT (batch, 2Di, L) = [x ; z] channel-major; conv weights (Di, 1, K) and biases (Di) or null of both directions.
-    /// Returns (u, z2), both (batch, 2Di, L), equal to <c>BiCausalConv.Prepare(xzT.transpose(1, 2), …)</c>.
+    /// One direction (the causal <see cref="Layers.Mamba"/>): xzT (batch, 2Di, L) = [x ; z] channel-major, conv weight
+    /// (Di, 1, K) and bias (Di) or null. Returns u = SiLU(causal depthwise conv(x)) (batch, Di, L) and z = xzT's z rows
+    /// (batch, Di, L), a view (no copy), equal to <c>BiCausalConv.Prepare(xzT.transpose(1, 2), weight, bias)</c>.
     /// </summary>
-    public static (Tensor U, Tensor Z) Prepare(Tensor xzT, Tensor weight, Tensor? bias, Tensor weightB, Tensor? biasB)
+    public static (Tensor U, Tensor Z) Prepare(Tensor xzT, Tensor weight, Tensor? bias) => Prepare(xzT, weight, bias, null, null);
+
+    /// <summary>
+    /// xzT (batch, 2Di, L) = [x ; z] channel-major; conv weights (Di, 1, K) and biases (Di) or null of both directions.
+    /// Returns (u, z2), both (batch, 2Di, L), equal to <c>BiCausalConv.Prepare(xzT.transpose(1, 2), …)</c>. With
+    /// <paramref name="weightB"/> null, one direction as in <see cref="Prepare(Tensor, Tensor, Tensor?)"/>.
+    /// </summary>
+    public static (Tensor U, Tensor Z) Prepare(Tensor xzT, Tensor weight, Tensor? bias, Tensor? weightB, Tensor? biasB)
     {
         ArgumentNullException.ThrowIfNull(xzT);
         if (xzT.dim() != 3 || xzT.shape[1] % 2 != 0)
@@ -37,26 +45,28 @@ public static class BiCausalConvChannelMajor
         bool sameDtype = new[] { weight, bias, weightB, biasB }.All(t => t is null || (t.dtype == xzT.dtype && t.device_type == xzT.device_type));
         if (!Supports(xzT) || !sameDtype) return BiCausalConv.PrepareReference(tokenMajor, weight, bias, weightB, biasB);
         var (batch, length, di, k) = BiCausalConv.Check(tokenMajor, weight, bias, weightB, biasB);
+        int directions = weightB is null ? 1 : 2;
         using var scope = NewDisposeScope();
         var src = xzT.contiguous();
         Tensor Dense(Tensor t) => t.is_contiguous() ? t : t.contiguous();
-        Tensor w = Dense(weight), wb = Dense(weightB);
+        Tensor w = Dense(weight), wb = weightB is null ? w : Dense(weightB);
         Tensor b = bias is null ? zeros(di, dtype: xzT.dtype) : Dense(bias), bb = biasB is null ? zeros(di, dtype: xzT.dtype) : Dense(biasB);
-        var u = empty(batch, 2 * di, length, dtype: xzT.dtype);
-        var z = empty(batch, 2 * di, length, dtype: xzT.dtype);
+        var u = empty(batch, directions * di, length, dtype: xzT.dtype);
+        // One direction: z is already channel-major in xzT (its rows dense), so it is returned as a view, not copied.
+        var z = directions == 1 ? src.narrow(1, di, di) : empty(batch, 2 * di, length, dtype: xzT.dtype);
         unsafe
         {
             var job = new Job
             {
-                Xz = Ptr(src), Weight = Ptr(w), WeightB = Ptr(wb), Bias = Ptr(b), BiasB = Ptr(bb), U = Ptr(u), Z = Ptr(z),
-                Length = (int)length, DInner = di, Kernel = k,
+                Xz = Ptr(src), Weight = Ptr(w), WeightB = Ptr(wb), Bias = Ptr(b), BiasB = Ptr(bb), U = Ptr(u),
+                Z = directions == 1 ? null : Ptr(z), Length = (int)length, DInner = di, Kernel = k, Directions = directions,
             };
             // One work item = (batch, direction, chunk of 32 channels); each writes its own rows of u and z.
             long chunk = Math.Min(di, 32), chunks = (di + chunk - 1) / chunk;
-            Parallel.For(0L, batch * 2 * chunks, TorchRuntime.KernelParallelism, i =>
+            Parallel.For(0L, batch * directions * chunks, TorchRuntime.KernelParallelism, i =>
             {
                 long c0 = i % chunks * chunk;
-                job.Run(i / (2 * chunks), (int)(i / chunks % 2), c0, Math.Min(di, c0 + chunk));
+                job.Run(i / (directions * chunks), (int)(i / chunks % directions), c0, Math.Min(di, c0 + chunk));
             });
         }
         return (u.MoveToOuterDisposeScope(), z.MoveToOuterDisposeScope());
@@ -66,7 +76,7 @@ public static class BiCausalConvChannelMajor
     {
         public float* Xz, Weight, WeightB, Bias, BiasB, U, Z;
         public long DInner;
-        public int Length, Kernel;
+        public int Length, Kernel, Directions;
 
         /// <summary>
         /// Channels [c0, c1) of one direction (0 forward, 1 backward = flipped time) of one batch element. Each x row is
@@ -86,11 +96,11 @@ public static class BiCausalConvChannelMajor
             for (long c = c0; c < c1; c++)
             {
                 float* x = Xz + (batch * 2 * di + c) * l, zRow = Xz + (batch * 2 * di + di + c) * l;
-                float* u = U + (batch * 2 * di + direction * di + c) * l, zOut = Z + (batch * 2 * di + direction * di + c) * l;
+                float* u = U + (batch * Directions * di + direction * di + c) * l, zOut = Z + (batch * 2 * di + direction * di + c) * l;
                 if (direction == 0)
                 {
                     new ReadOnlySpan<float>(x, l).CopyTo(new Span<float>(buf + k - 1, l));
-                    new ReadOnlySpan<float>(zRow, l).CopyTo(new Span<float>(zOut, l));
+                    if (Z != null) new ReadOnlySpan<float>(zRow, l).CopyTo(new Span<float>(zOut, l));   // null: one direction, z is a view
                 }
                 else
                 {

@@ -89,5 +89,11 @@ public class GambaCellTests
         var expected = sigmoid(nn.functional.conv2d(pa, sd["gate.weight"], sd["gate.bias"])) * pa
                      + sigmoid(nn.functional.conv2d(pb, sd["gate.weight"], sd["gate.bias"])) * pb;
         Assert.True(allclose(g.call(a, b), expected, rtol: 1e-5, atol: 1e-6));
+        using (no_grad())                                                       // inference: the ChannelGate kernel
+        {
+            Assert.True(allclose(g.call(a, b), expected, rtol: 1e-5, atol: 1e-6));
+            var addend = randn(2, 4, 2, 2);
+            Assert.True(allclose(g.GatedA(a, addend), g.GatedA(a) + addend, rtol: 1e-6, atol: 1e-6));
+        }
     }
 }

@@ -86,7 +86,8 @@ public class MambaTests
     [InlineData(1, 13, 8, 16)]
     [InlineData(2, 9, 16, 64)]     // vGamba's d_state
     [InlineData(3, 49, 24, 8)]
-    [InlineData(1, 196, 32, 64)]
+    [InlineData(1, 196, 32, 64)]   // L ≥ 64: in_proj channel-major
+    [InlineData(2, 100, 16, 16)]
     public void FusedInferencePathEqualsModulePath(int batch, int length, int dModel, int dState)
     {
         // The fused path (float32 inference) against the module path, its slow twin, run in float64 on the same weights.
@@ -101,6 +102,11 @@ public class MambaTests
         using var _ = no_grad();
         Assert.True(FusedMixerPath.Applies(m, x, c.DInner));
         var fused = m.call(x);
+        Mamba.TokenMajorInProjection = true;                                         // the other in_proj route
+        Tensor tokenMajor;
+        try { tokenMajor = m.call(x); }
+        finally { Mamba.TokenMajorInProjection = false; }
+        var channelFirst = m.call(x.transpose(1, 2).contiguous().transpose(1, 2));  // x as a view of a channel-first map (vGamba's cell)
         Tensor moduleF32, module64;
         FusedMixerPath.ForceModulePath = true;
         try
@@ -113,6 +119,8 @@ public class MambaTests
         Assert.Equal(new long[] { batch, length, dModel }, fused.shape);
         Assert.True(allclose(fused, module64, 1e-4, 1e-5), $"fused vs float64 module path: {(fused - module64).abs().max().item<float>()}");
         Assert.True(allclose(fused, moduleF32, 1e-4, 1e-5), $"fused vs module path: {(fused - moduleF32).abs().max().item<float>()}");
+        Assert.True(allclose(tokenMajor, module64, 1e-4, 1e-5), $"token-major route vs float64 module path: {(tokenMajor - module64).abs().max().item<float>()}");
+        Assert.True(allclose(channelFirst, fused, 1e-5, 1e-6), $"channel-first view input: {(channelFirst - fused).abs().max().item<float>()}");
     }
 
     [Fact]

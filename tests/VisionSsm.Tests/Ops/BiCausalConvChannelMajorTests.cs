@@ -30,6 +30,27 @@ public class BiCausalConvChannelMajorTests
         Assert.True(allclose(uNoBias, uRefNoBias, 1e-5, 1e-5));
     }
 
+    [Theory]
+    [InlineData(1, 1, 8, 4)]
+    [InlineData(2, 13, 24, 4)]
+    [InlineData(1, 784, 256, 4)]  // vGamba-B layer3.0 cell: L 784, Di 256
+    [InlineData(3, 33, 5, 2)]
+    public void OneDirectionEqualsTheTokenMajorTwinAndTheForwardHalf(int batch, int length, int di, int k)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(batch * 1000 + length * 10 + di + k + 3);
+        var xzT = randn(batch, 2 * di, length);
+        var (w, b, wb, bb) = (randn(di, 1, k), randn(di), randn(di, 1, k), randn(di));
+        var (u, z) = BiCausalConvChannelMajor.Prepare(xzT, w, b);
+        var (uRef, zRef) = BiCausalConv.PrepareReference(xzT.transpose(1, 2), w, b);
+        Assert.Equal([(long)batch, di, length], u.shape);
+        Assert.Equal([(long)batch, di, length], z.shape);
+        Assert.True(allclose(u, uRef, 1e-5, 1e-5), $"u differs by {(u - uRef).abs().max().item<float>()}");
+        Assert.True(z.eq(zRef).all().item<bool>());
+        var (u2, _) = BiCausalConvChannelMajor.Prepare(xzT, w, b, wb, bb);
+        Assert.True(u.eq(u2.narrow(1, 0, di)).all().item<bool>());
+    }
+
     [Fact]
     public void PrepareMatchesTheConvolutionWrittenOut()
     {
