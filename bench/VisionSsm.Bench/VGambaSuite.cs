@@ -160,14 +160,14 @@ public static class VGambaSuite
     }
 
     /// <summary>One (image, head) of the MHSA's row-blocked attention at each site: energy (n × 2d)·(2d × Np), softmax, and
-    /// v (d × Np)·attnᵀ, with libtorch's matmul and with <see cref="Ops.Gemm.Linear"/> (transposed copies included).
+    /// v (d × Np)·attnᵀ, with libtorch's ops and with <see cref="Ops.Gemm"/> / <see cref="Ops.RowSoftmax"/> (copies included).
     /// Options: --rounds 15</summary>
     static int RunMhsa(string[] args)
     {
         int rounds = Measure.IntOption(args, "--rounds", 15);
         TorchRuntime.SetThreads(1);
         TableHeader($"threads 1, thread-CPU min ms of {rounds} round-robin rounds; {DateTime.UtcNow:u}",
-            "Np, d, rows", "energy matmul", "energy Gemm", "softmax", "v·attnᵀ matmul", "v·attnᵀ Gemm");
+            "Np, d, rows", "energy matmul", "energy Gemm", "softmax", "v·attnᵀ matmul", "v·attnᵀ Gemm", "RowSoftmax (incl. a clone)", "the clone");
         using var noGrad = TorchSharp.torch.no_grad();
         foreach (var (np, d, rows) in new[] { (784L, 32L, 392L), (196L, 32L, 196L), (196L, 64L, 196L), (49L, 64L, 49L) })
         {
@@ -179,10 +179,12 @@ public static class VGambaSuite
             var attn = TorchSharp.torch.nn.functional.softmax(TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right), -1);
             var res = Measure.RoundRobin(rounds,
                 () => TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right).Dispose(),
-                () => { using var a = lt.narrow(0, 0, rows).contiguous(); using var w = right.transpose(0, 1).contiguous(); Ops.Gemm.Linear(a, w).Dispose(); },
+                () => { using var a = lt.narrow(0, 0, rows).contiguous(); Ops.Gemm.MatMul(a, right).Dispose(); },
                 () => TorchSharp.torch.nn.functional.softmax(attn, -1).Dispose(),
                 () => TorchSharp.torch.matmul(v, attn.transpose(0, 1)).Dispose(),
-                () => Ops.Gemm.Linear(v, attn).Dispose());
+                () => Ops.Gemm.Linear(v, attn).Dispose(),
+                () => { using var e = attn.clone(); Ops.RowSoftmax.ApplyInPlace(e); },
+                () => attn.clone().Dispose());
             Console.WriteLine($"| {np}, {d}, {rows} | " + string.Join(" | ", res.Select(x => x.CpuMin.ToString("F3", CultureInfo.InvariantCulture))) + " |");
         }
         return 0;

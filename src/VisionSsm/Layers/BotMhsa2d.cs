@@ -72,7 +72,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
         bool blocked = RowBlocked ?? (np > RowBlock && get_num_threads() == 1);
         var o = blocked
             ? AttendByRowBlocks(left, right, v, GemmProducts ?? (FlopCounter.Current is null && Ops.Gemm.MatMulApplies(left, right)))
-            : matmul(v, functional.softmax(matmul(left.transpose(-2, -1), right), -1).transpose(-2, -1));   // (B, h, d, Np)
+            : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(left.transpose(-2, -1), right)).transpose(-2, -1));   // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
     }
 
@@ -92,8 +92,9 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
     /// single libtorch thread (e.g. the inter-op workers; the extra ops would each wake the OpenMP workers otherwise) and
     /// only when Np &gt; <see cref="RowBlock"/> (at side 14 the per-head ops cost more than the cache saves).
     /// With <paramref name="gemm"/> (float32 inference) the products run on <see cref="Ops.Gemm"/> (AVX-512; libtorch's
-    /// MKL takes its AVX2 path on this CPU): energy = Gemm.MatMul(rows of [q; r]ᵀ, [k; q]) and out = Gemm.Linear(v, attn)
-    /// = v·attnᵀ, the same sums in another order (parity tests, not bitwise). vGamba-B's side-28 MHSA on one thread:
+    /// MKL takes its AVX2 path on this CPU): energy = Gemm.MatMul(rows of [q; r]ᵀ, [k; q]), softmax in place
+    /// (<see cref="Ops.RowSoftmax"/>) and out = Gemm.Linear(v, attn) = v·attnᵀ, the same sums in another order (parity
+    /// tests, not bitwise). vGamba-B's side-28 MHSA on one thread:
     /// 9.9 → 6.9 ms (`vgamba-profile`, MHSA branch). Not at side ≤ 14 or on 2 threads, where the per-head calls cost
     /// more than the faster products save (measured: batched libtorch 1.6 vs 2.5 ms at side 14 on 2 threads).
     /// </summary>
@@ -114,7 +115,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
             {
                 long n = Math.Min(RowBlock, np - r0);
                 var rows = lt.narrow(0, r0, n);
-                var attn = functional.softmax(gemm ? Ops.Gemm.MatMul(rows, kj) : matmul(rows, kj), -1);   // (n, Np)
+                var attn = gemm ? Ops.RowSoftmax.ApplyInPlace(Ops.Gemm.MatMul(rows, kj)) : functional.softmax(matmul(rows, kj), -1);   // (n, Np)
                 oj.narrow(1, r0, n).copy_(gemm ? Ops.Gemm.Linear(vj, attn) : matmul(vj, attn.transpose(0, 1)));   // (d, n)
             }
         }
