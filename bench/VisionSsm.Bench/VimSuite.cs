@@ -180,7 +180,7 @@ public static class VimSuite
     static int Interleaved(int[] sizes, int threads, int reps)
     {
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"{threads} threads, batch 1, float32, {reps} interleaved reps after 1 warm-up, {(Measure.UseCpuTime ? "process CPU ms (all threads)" : "wall ms")}");
+        Console.WriteLine($"{threads} threads, batch 1, float32, {reps} interleaved reps after 2 warm-ups, {(Measure.UseCpuTime ? "process CPU ms (all threads)" : "wall ms")}");
         Console.WriteLine();
         Console.WriteLine("| image | vim_small min / median | deit_small min / median | deit_small, Linear layers on Gemm, min / median | deit Gemm vs libtorch max abs diff |");
         Console.WriteLine("|---|---|---|---|---|");
@@ -199,14 +199,14 @@ public static class VimSuite
             using (no_grad())
             {
                 diff = (deit.call(x) - DeitOnGemm(p, depth, x)).abs().max().item<float>();
-                for (int i = 0; i < reps + 1; i++)
+                for (int i = 0; i < reps + 2; i++)
                     for (int r = 0; r < runs.Length; r++)
                     {
                         using var repScope = NewDisposeScope();
                         double cpu0 = Measure.ProcessCpuMs();
                         var sw = Stopwatch.StartNew();
                         runs[r]();
-                        if (i > 0) times[r].Add(Measure.UseCpuTime ? Measure.ProcessCpuMs() - cpu0 : sw.Elapsed.TotalMilliseconds);
+                        if (i > 1) times[r].Add(Measure.UseCpuTime ? Measure.ProcessCpuMs() - cpu0 : sw.Elapsed.TotalMilliseconds);
                     }
             }
             static string Fmt(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"{v.Min():F0} / {v.Order().ElementAt(v.Count / 2):F0}");
