@@ -8,14 +8,20 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// Float32 GEMM in nn.Linear's layout: y (..., N) = x (..., K) · Wᵀ + bias with W (N, K) row-major as nn.Linear
-/// stores it. Why: libtorch's statically linked MKL takes its AVX2 path on AMD CPUs (the Zen 5 here has two
-/// 512-bit FMA pipes), so a Vector512 kernel does the token-sized projections of Vim/Mamba (M = 197…1025 tokens,
-/// K = 384/768, N = 56…1536) faster. Each output is a dot product of a row of x and a row of W, both contiguous
-/// along K: no packing of W per call and no weight cache (so nothing can go stale after in-place updates).
-/// <para><see cref="Linear"/> is the entry point: it takes the kernel when <see cref="Applies"/> (CPU, float32,
-/// no autograd needed, AVX-512) and <c>nn.functional.linear</c> (<see cref="LinearReference"/>, the slow twin)
-/// otherwise.</para>
+/// Float32 GEMMs for the token-sized projections of Vim/Mamba (M or L = 197…4097 tokens, K = 24…768, N = 56…1536).
+/// Why: libtorch's statically linked MKL takes its AVX2 path on AMD CPUs (the Zen 5 here has two 512-bit FMA pipes),
+/// so Vector512 kernels run these ~2× faster per core (`gemm` bench). Three entry points, each taking the C# kernel
+/// when it applies (float32 CPU, AVX-512, no autograd needed) and libtorch — its slow twin — otherwise:
+/// <list type="bullet">
+/// <item><see cref="Linear"/>: nn.Linear's layout, y (…, N) = x (…, K)·Wᵀ + b. Each output is a dot product of a row
+/// of x and a row of W, both contiguous along K (6 × 4 register tile, shuffle-tree reduction).</item>
+/// <item><see cref="MatMul"/>: channel-major, y (…, N, L) = W (N, K)·x (…, K, L), optionally grouped. W scalars are
+/// broadcast against rows of x (6 × 64 register tile), no reduction.</item>
+/// <item><see cref="LinearChannelMajor"/>: Linear on channel-major x, token-major result (MatMul's tile, stored
+/// transposed).</item>
+/// </list>
+/// Neither packs W nor caches anything, so nothing can go stale after in-place parameter updates. Each output is
+/// computed by one thread with a fixed instruction sequence: results do not depend on the thread count.
 /// </summary>
 public static class Gemm
 {
