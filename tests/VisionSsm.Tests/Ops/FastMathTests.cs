@@ -34,8 +34,17 @@ public class FastMathTests
             double want = Math.Exp((float)x);
             Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"exp({x}) = {got}, expected {want}");
         }
-        Assert.True(FastMath.ExpF(Vector512.Create(-200f)).GetElement(0) < 1e-37f);   // clamped, not garbage
+        Assert.True(FastMath.ExpF(Vector512.Create(-200f)).GetElement(0) < 1e-37f);   // tiny or 0, not garbage
+        Assert.True(FastMath.ExpF(Vector512.Create(-200f)).GetElement(0) >= 0f);
         Assert.Equal(FastMath.ExpF(Vector256.Create(-3.7f)).GetElement(0), FastMath.ExpF(Vector512.Create(-3.7f)).GetElement(0));
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            // vscalefps saturates like expf: +∞ past the float range, subnormals then 0 below it.
+            Assert.Equal(float.PositiveInfinity, FastMath.ExpF(Vector512.Create(100f)).GetElement(0));
+            Assert.Equal(0f, FastMath.ExpF(Vector512.Create(-200f)).GetElement(0));
+            float sub = FastMath.ExpF(Vector512.Create(-95f)).GetElement(0);
+            Assert.True(Math.Abs(sub - Math.Exp(-95)) <= 1e-3 * Math.Exp(-95), $"exp(-95) = {sub}");   // subnormal: fewer bits
+        }
     }
 
     [Fact]
