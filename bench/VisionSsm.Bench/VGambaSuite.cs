@@ -187,6 +187,43 @@ public static class VGambaSuite
                 () => attn.clone().Dispose());
             Console.WriteLine($"| {np}, {d}, {rows} | " + string.Join(" | ", res.Select(x => x.CpuMin.ToString("F3", CultureInfo.InvariantCulture))) + " |");
         }
+        Console.WriteLine();
+        TableHeader("the whole MHSA branch's ops at batch 1, one thread (thread-CPU min ms)", "c, side", "MHSA", "MHSA, 1×1 convs on libtorch",
+            "GatedB", "GatedB, 1×1 conv on libtorch", "Q conv", "r + 2 cats", "energy bmm", "softmax",
+            "AV bmm", "proj_b conv", "gate (ChannelGate)", "context mask");
+        foreach (var (c, side) in new[] { (128, 28), (128, 14), (256, 14), (256, 7) })
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var block = new Layers.GambaBlock(2 * c, side);
+            var parts = block.named_children().ToDictionary(m => m.name, m => m.module);
+            var mhsa = (Layers.BotMhsa2d)parts["mhsa"];
+            var cell = (Layers.GambaCell)parts["ggnn"];
+            var p = mhsa.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+            var g = ((Layers.GatedFusion)parts["gating"]).named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+            long np = (long)side * side, d = c / 4;
+            var x = TorchSharp.torch.randn(1, c, side, side);
+            var t = cell.Sequence(x);
+            var q = TorchSharp.torch.nn.functional.conv2d(x, p["Q.weight"], p["Q.bias"]).view(1, 4, d, np);
+            var left = TorchSharp.torch.cat([q, q], 2);
+            var e = TorchSharp.torch.matmul(left.transpose(-2, -1), left);
+            var attn = TorchSharp.torch.nn.functional.softmax(e, -1);
+            var pb = TorchSharp.torch.nn.functional.conv2d(x, g["proj_b.weight"], g["proj_b.bias"]);
+            var fusion = (Layers.GatedFusion)parts["gating"];
+            var res = Measure.RoundRobin(rounds,
+                () => mhsa.call(x),
+                () => { Ops.PointwiseConv.Enabled = false; mhsa.call(x); Ops.PointwiseConv.Enabled = true; },
+                () => fusion.GatedB(x),
+                () => { Ops.PointwiseConv.Enabled = false; fusion.GatedB(x); Ops.PointwiseConv.Enabled = true; },
+                () => TorchSharp.torch.nn.functional.conv2d(x, p["Q.weight"], p["Q.bias"]).Dispose(),
+                () => { using var s2 = TorchSharp.torch.NewDisposeScope(); var r = (p["rel_h"] + p["rel_w"]).view(1, 4, d, np).expand(1, -1, -1, -1); TorchSharp.torch.cat([q, r], 2); TorchSharp.torch.cat([q, q], 2); },
+                () => TorchSharp.torch.matmul(left.transpose(-2, -1), left).Dispose(),
+                () => { using var e2 = e.clone(); Ops.RowSoftmax.ApplyInPlace(e2); },
+                () => TorchSharp.torch.matmul(q, attn.transpose(-2, -1)).Dispose(),
+                () => TorchSharp.torch.nn.functional.conv2d(x, g["proj_b.weight"], g["proj_b.bias"]).Dispose(),
+                () => Ops.ChannelGate.Apply(pb, g["gate.weight"], g["gate.bias"]).Dispose(),
+                () => cell.Mask(t)!.Dispose());
+            Console.WriteLine($"| {c}, {side} | " + string.Join(" | ", res.Select(x => x.CpuMin.ToString("F3", CultureInfo.InvariantCulture))) + " |");
+        }
         return 0;
     }
 

@@ -60,9 +60,10 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
                 $"parameters depend on the side); got {Ops.ScanArguments.Fmt(x.shape)}.", nameof(x));
         using var scope = NewDisposeScope();
         long b = x.shape[0], d = Dim / Heads, np = (long)Side * Side;
-        var q = Q.call(x).view(b, Heads, d, np);
-        var k = K.call(x).view(b, Heads, d, np);
-        var v = V.call(x).view(b, Heads, d, np);
+        // The 1×1 projections as Gemm products in float32 inference (Ops/PointwiseConv; the modules otherwise).
+        var q = Ops.PointwiseConv.Apply(Q, x).view(b, Heads, d, np);
+        var k = Ops.PointwiseConv.Apply(K, x).view(b, Heads, d, np);
+        var v = Ops.PointwiseConv.Apply(V, x).view(b, Heads, d, np);
         var r = (rel_h + rel_w).view(1, Heads, d, np).expand(b, -1, -1, -1);
         // energy[i, j] = q_i·k_j + r_i·q_j as ONE product [q; r]ᵀ[k; q] over 2d rows: the same MACs as the two
         // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).

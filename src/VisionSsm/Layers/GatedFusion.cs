@@ -44,7 +44,7 @@ public sealed class GatedFusion : Module<Tensor, Tensor, Tensor>
     Tensor Gated(Conv2d proj, Tensor x, Tensor? addend)
     {
         using var scope = NewDisposeScope();
-        var p = proj.call(x);
+        var p = PointwiseConv.Apply(proj, x);                                  // a Gemm product in float32 inference
         if (Analysis.FlopCounter.Current is null && ChannelGate.Supports(p) && !(is_grad_enabled() && (p.requires_grad || gate.weight!.requires_grad)))
             return ChannelGate.Apply(p, gate.weight!, gate.bias, addend).MoveToOuterDisposeScope();
         var y = sigmoid(gate.call(p)) * p;
