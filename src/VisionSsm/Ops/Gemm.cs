@@ -73,11 +73,17 @@ public static class Gemm
     static void CheckShapes(Tensor x, Tensor weight, Tensor? bias)
     {
         ArgumentNullException.ThrowIfNull(x);
+        CheckWeightAndBias(weight, bias);
+        if (x.dim() < 1 || x.shape[^1] != weight.shape[1])
+            throw new ArgumentException($"x must be (..., K = {weight.shape[1]}) to match weight {ScanArguments.Fmt(weight.shape)}; got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+    }
+
+    /// <summary>nn.Linear's parameter contract: weight (N, K), bias (N) or null.</summary>
+    static void CheckWeightAndBias(Tensor weight, Tensor? bias)
+    {
         ArgumentNullException.ThrowIfNull(weight);
         if (weight.dim() != 2)
             throw new ArgumentException($"weight must be (N, K); got {ScanArguments.Fmt(weight.shape)}.", nameof(weight));
-        if (x.dim() < 1 || x.shape[^1] != weight.shape[1])
-            throw new ArgumentException($"x must be (..., K = {weight.shape[1]}) to match weight {ScanArguments.Fmt(weight.shape)}; got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
             throw new ArgumentException($"bias must be (N = {weight.shape[0]}); got {ScanArguments.Fmt(bias.shape)}.", nameof(bias));
     }
@@ -416,13 +422,9 @@ public static class Gemm
     static void CheckLinearChannelMajorShapes(Tensor xT, Tensor weight, Tensor? bias)
     {
         ArgumentNullException.ThrowIfNull(xT);
-        ArgumentNullException.ThrowIfNull(weight);
-        if (weight.dim() != 2)
-            throw new ArgumentException($"weight must be (N, K); got {ScanArguments.Fmt(weight.shape)}.", nameof(weight));
+        CheckWeightAndBias(weight, bias);
         if (xT.dim() < 2 || xT.shape[^2] != weight.shape[1])
             throw new ArgumentException($"xT must be channel-major (..., K = {weight.shape[1]}, L) to match weight {ScanArguments.Fmt(weight.shape)}; got {ScanArguments.Fmt(xT.shape)}.", nameof(xT));
-        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
-            throw new ArgumentException($"bias must be (N = {weight.shape[0]}); got {ScanArguments.Fmt(bias.shape)}.", nameof(bias));
     }
 
     /// <summary>Data pointer of a CPU float tensor that may be a strided view (libtorch's data_ptr: storage offset applied;
