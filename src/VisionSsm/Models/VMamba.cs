@@ -127,14 +127,14 @@ public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
     /// <summary>Stem v2 (§2.3): conv 3×3/2 → LN2d → GELU → conv 3×3/2 → LN2d; indices 0, 2, 4, 5, 7 as upstream.</summary>
     static Sequential StemV2(int inChannels, int c0, int stride)
     {
-        if (stride is not (2 or 4)) throw new ArgumentOutOfRangeException(nameof(stride), stride, "stem stride must be 2 or 4");
+        if (stride is not (1 or 2 or 4)) throw new ArgumentOutOfRangeException(nameof(stride), stride, "stem stride must be 1, 2 or 4");
         return Sequential(
-            ("0", Conv2d(inChannels, c0 / 2, 3, stride: stride / 2, padding: 1)),
+            ("0", Conv2d(inChannels, c0 / 2, 3, stride: Math.Max(1, stride / 2), padding: 1)),
             ("1", Identity()),
             ("2", new LayerNorm2d(c0 / 2)),
             ("3", Identity()),
             ("4", GELU()),
-            ("5", Conv2d(c0 / 2, c0, 3, stride: 2, padding: 1)),
+            ("5", Conv2d(c0 / 2, c0, 3, stride: Math.Min(2, stride), padding: 1)),
             ("6", Identity()),
             ("7", new LayerNorm2d(c0)));
     }
@@ -191,6 +191,7 @@ public sealed class VMambaFamily : IModelFamily
         // 1.5× vmamba_nano's widths, to test whether the longer Fashion-MNIST recipe is short of capacity: it is not
         // (24 epochs: 93.17% against nano's 93.21% at 30; README "Longer recipe"), so width is not the limit.
         ["vmamba_micro"] = new(Dims(48), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 2),
+        ["vmamba_nano_s1"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 1),
     };
 
     public IEnumerable<ModelEntry> Entries =>
@@ -201,6 +202,7 @@ public sealed class VMambaFamily : IModelFamily
         Entry("vmamba_base_s2l15", 224, new(88.6, 15.359, 83.9, Readme), "VMamba-B [s2l15]"),
         Entry("vmamba_tiny_v0", 224, new(22.9, 5.627, 82.2, Readme), "Vanilla VMamba-T (v0: z gate, d_state 16, no MLP, patch merging)"),
         Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1, ssm_ratio 1) for 28²/32² inputs"),
+        Entry("vmamba_nano_s1", 28, null, "vmamba_nano with a stride-1 stem: stage maps 28, 14, 7, 4 for 28² inputs"),
         Entry("vmamba_micro", 28, null, "vmamba_nano at 1.5× width (dims 48-96-192-384) for the longer small-image recipe"),
     ];
 
