@@ -11,7 +11,7 @@ namespace VisionSsm.Models;
 /// A VMamba variant (reference-spec.md §2.1). <see cref="V0"/> selects the vanilla form of §2.10: stem v1
 /// (4×4/4 conv + LN), PatchMerging downsample, SS2D with z and d_state 16, no MLP.
 /// <see cref="StemStride"/> 4 is the official two-conv stem (both convs stride 2); 2 makes the first conv
-/// stride 1, for small images (vmamba_nano).
+/// stride 1, for small images (vmamba_nano); 1 makes both stride 1 (vmamba_nano_s1: stage 1 at full resolution).
 /// </summary>
 public sealed record VMambaConfig(int[] Dims, int[] Depths, double SsmRatio = 2.0, double MlpRatio = 4.0,
     double DropPathRate = 0.2, bool V0 = false, int StemStride = 4)

@@ -100,9 +100,10 @@ public class VMambaTests
     }
 
     [Theory]
-    [InlineData("vmamba_nano", 32)]
-    [InlineData("vmamba_micro", 48)]
-    public void Small_image_variants_run_on_grayscale_28_pixel_images_and_stages_halve(string name, long c0)
+    [InlineData("vmamba_nano", 32, 14)]
+    [InlineData("vmamba_micro", 48, 14)]
+    [InlineData("vmamba_nano_s1", 32, 28)]
+    public void Small_image_variants_run_on_grayscale_28_pixel_images_and_stages_halve(string name, long c0, long first)
     {
         using var scope = NewDisposeScope();
         var model = (VMamba)ModelZoo.Create(name, new ModelOptions(NumClasses: 10, InChannels: 1, ImageSize: 28));
@@ -111,7 +112,10 @@ public class VMambaTests
         var x = randn(2, 1, 28, 28);
         Assert.Equal([2L, 10], model.call(x).shape);
         var f = model.ForwardFeatures(x);
-        Assert.Equal(new[] { 14L, 7, 4, 2 }, f.Select(t => t.shape[2]).ToArray());
+        // Stride-2 stem: 28 → 14; stride-1 stem keeps 28. Each downsample is conv 3×3, stride 2, padding 1.
+        var expected = new List<long> { first };
+        while (expected.Count < 4) expected.Add((expected[^1] - 1) / 2 + 1);
+        Assert.Equal(expected.ToArray(), f.Select(t => t.shape[2]).ToArray());
         Assert.Equal(new[] { c0, 2 * c0, 4 * c0, 8 * c0 }, f.Select(t => t.shape[1]).ToArray());
         Assert.Equal(VMambaFamily.Configs[name].ParameterCount(10, 1), model.parameters().Sum(p => p.numel()));
     }
@@ -150,7 +154,7 @@ public class VMambaTests
     [Fact]
     public void Every_variant_is_registered()
     {
-        foreach (var name in new[] { "vmamba_tiny_s1l8", "vmamba_tiny_s2l5", "vmamba_small_s2l15", "vmamba_base_s2l15", "vmamba_tiny_v0", "vmamba_nano", "vmamba_micro" })
+        foreach (var name in new[] { "vmamba_tiny_s1l8", "vmamba_tiny_s2l5", "vmamba_small_s2l15", "vmamba_base_s2l15", "vmamba_tiny_v0", "vmamba_nano", "vmamba_micro", "vmamba_nano_s1" })
             Assert.Contains(name, ModelZoo.Names);
     }
 }
