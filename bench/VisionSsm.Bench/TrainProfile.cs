@@ -9,7 +9,9 @@ namespace VisionSsm.Bench;
 /// <summary>
 /// Where a training step of a small-image model goes: forward (with autograd), backward and AdamW step, plus each
 /// module type's share of the forward (timed with forward pre/post hooks; a container's time includes its children's).
-/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10] [--lane]</c>
+/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10] [--lane]</c>;
+/// <c>train-profile --adamw [--model vmamba_nano] [--rounds 50]</c> times TorchSharp's AdamW step against
+/// <see cref="Training.FusedAdamW"/> on the model's parameters (interleaved).
 /// </summary>
 public static class TrainProfile
 {
@@ -19,6 +21,7 @@ public static class TrainProfile
     static int Run(string[] args)
     {
         if (args.Contains("--row-vs-lane")) return RowVsLane(args);
+        if (args.Contains("--adamw")) return AdamWStep(args);
         string name = Measure.StringOption(args, "--model", "vmamba_nano");
         int batch = Measure.IntOption(args, "--batch", 96);
         int steps = Measure.IntOption(args, "--steps", 10);
@@ -89,6 +92,29 @@ public static class TrainProfile
 
     /// <summary>N = 1 scans (grouped B/C, 4 routes, softplus, D) at VMamba shapes: fwd+bwd and fwd on the row kernel vs the
     /// lane kernel, interleaved rep by rep, medians.</summary>
+    static int AdamWStep(string[] args)
+    {
+        string name = Measure.StringOption(args, "--model", "vmamba_nano");
+        int rounds = Measure.IntOption(args, "--rounds", 50);
+        Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
+        using var plainModel = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
+        using var fusedModel = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
+        var config = new Training.TrainConfig();
+        using var fused = Training.OptimizerFactory.Create(fusedModel, config);
+        using var plain = optim.AdamW(plainModel.parameters(), config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        foreach (var m in new[] { plainModel, fusedModel })
+            foreach (var p in m.parameters()) p.grad = randn_like(p);
+        long count = fusedModel.parameters().Sum(p => p.numel());
+        var r = Measure.RoundRobin(rounds, () => plain.step(), () => fused.step());
+        Console.WriteLine(FormattableString.Invariant(
+            $"{name}: {count:N0} parameters, AdamW step, {Runtime.TorchRuntime.Threads} threads, {rounds} rounds interleaved"));
+        Console.WriteLine("| optimizer | wall ms median | wall ms min | thread CPU ms min |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (var (label, (cpu, median, min)) in new[] { "TorchSharp AdamW", "FusedAdamW" }.Zip(r))
+            Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F2} | {min:F2} | {cpu:F2} |"));
+        return 0;
+    }
+
     static int RowVsLane(string[] args)
     {
         Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));

@@ -37,7 +37,8 @@ public static class OptimizerFactory
         return (decay, noDecay);
     }
 
-    /// <summary>AdamW with two groups: decay (weight decay <see cref="TrainConfig.WeightDecay"/>) and no-decay (0).</summary>
+    /// <summary>AdamW with two groups: decay (weight decay <see cref="TrainConfig.WeightDecay"/>) and no-decay (0),
+    /// stepped by <see cref="FusedAdamW"/>.</summary>
     public static AdamW Create(nn.Module model, TrainConfig config)
     {
         var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter);
@@ -47,7 +48,7 @@ public static class OptimizerFactory
             new(decay.Select(n => parameters[n]), new AdamW.Options { weight_decay = config.WeightDecay }),
             new(noDecay.Select(n => parameters[n]), new AdamW.Options { weight_decay = 0.0 }),
         };
-        return optim.AdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        return new FusedAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
     }
 
     /// <summary>Sets the learning rate of every group (the schedule is applied per iteration).</summary>
