@@ -16,9 +16,10 @@ static class EvalCommand
         var useEma = new Option<bool>("--ema") { Description = "evaluate the EMA weights" };
         var batch = new Option<int>("--batch-size", "-b") { Description = "batch size", DefaultValueFactory = _ => 256 };
         var resize = new Option<bool>("--resize") { Description = "resize images whose size differs from the model's" };
+        var tta = new Option<bool>("--tta") { Description = "flip test-time augmentation: average the class probabilities of each image and its mirror" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { model, checkpoint, data, useEma, batch, resize }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, checkpoint, data, useEma, batch, resize, tta }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
@@ -35,8 +36,9 @@ static class EvalCommand
             if ((first.Height != info.Preprocessing.ImageSize || first.Width != info.Preprocessing.ImageSize) && !sizeInRecipe && !p.GetValue(resize))
                 throw new ArgumentException($"--data: images are {first.Height}×{first.Width}; model '{info.ModelName}' needs " +
                                             $"{info.Preprocessing.ImageSize}×{info.Preprocessing.ImageSize} (pass --resize to resize them).", "data");
-            var metrics = Evaluation.Evaluate(net, test, info.Preprocessing.EvalTransform(), p.GetValue(batch), dev, info.Classes);
-            ctx.Out.WriteLine($"{info.ModelName} ({p.GetValue(checkpoint)}) on {test.Count} test images{(p.GetValue(useEma) ? " (EMA weights)" : "")}");
+            var metrics = Evaluation.Evaluate(net, test, info.Preprocessing.EvalTransform(), p.GetValue(batch), dev, info.Classes, flipTta: p.GetValue(tta));
+            ctx.Out.WriteLine($"{info.ModelName} ({p.GetValue(checkpoint)}) on {test.Count} test images" +
+                              $"{(p.GetValue(useEma) ? " (EMA weights)" : "")}{(p.GetValue(tta) ? " (flip TTA)" : "")}");
             ctx.Out.Write(metrics.Format("test"));
             return 0;
         }));

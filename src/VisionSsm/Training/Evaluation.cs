@@ -7,8 +7,10 @@ namespace VisionSsm.Training;
 /// <summary>Evaluation outside a training run (timm validate.py): batches through the prefetching loader, no grad.</summary>
 public static class Evaluation
 {
+    /// <param name="flipTta">Test-time augmentation: score each image by the mean of the class probabilities of the
+    /// image and its horizontal mirror (for models trained with random flips).</param>
     public static ClassificationMetrics Evaluate(Module<Tensor, Tensor> net, IImageDataset data, ISampleTransform transform, int batchSize,
-        Device? device = null, IReadOnlyList<string>? classes = null, CancellationToken cancel = default)
+        Device? device = null, IReadOnlyList<string>? classes = null, CancellationToken cancel = default, bool flipTta = false)
     {
         var loader = new PrefetchLoader(data, new LoaderOptions { BatchSize = batchSize, Shuffle = false, SampleTransform = transform, Device = device });
         var metrics = new ClassificationMetrics(classes ?? data.Classes);
@@ -21,11 +23,21 @@ public static class Evaluation
             {
                 using var scope = NewDisposeScope();
                 using var batch = loader.ToBatch(host, 0);
-                var logits = net.forward(batch.Images);
-                metrics.Add(logits, batch.Labels, functional.cross_entropy(logits, batch.Labels).item<float>());
+                var logProbs = LogProbabilities(net, batch.Images, flipTta);
+                metrics.Add(logProbs, batch.Labels, functional.nll_loss(logProbs, batch.Labels).item<float>());
             }
         }
         finally { if (wasTraining) net.train(); }
         return metrics;
+    }
+
+    /// <summary>Log class probabilities of a (B, C, H, W) batch; with <paramref name="flipTta"/>, of the mean of the
+    /// probabilities of the batch and its horizontal mirror: log((p + p_flip) / 2) = logsumexp(log p, log p_flip) − log 2.</summary>
+    public static Tensor LogProbabilities(Module<Tensor, Tensor> net, Tensor images, bool flipTta = false)
+    {
+        var logProbs = functional.log_softmax(net.forward(images), 1);
+        if (!flipTta) return logProbs;
+        var mirrored = functional.log_softmax(net.forward(images.flip(3)), 1);
+        return stack([logProbs, mirrored]).logsumexp(0).sub_(Math.Log(2));
     }
 }

@@ -64,6 +64,10 @@ public class TrainCliTests(TrainedRunFixture run) : IClassFixture<TrainedRunFixt
         Assert.Contains("confusion matrix", eval.Out);
         var ema = CliHarness.Run("eval", "--checkpoint", Path.Combine(run.RunDir, "best.ckpt"), "--ema");
         Assert.True(ema.ExitCode == 0, ema.ToString()); // data defaults to the one the checkpoint was trained on
+        var tta = CliHarness.Run("eval", "--checkpoint", Path.Combine(run.RunDir, "last.ckpt"), "--tta");
+        Assert.True(tta.ExitCode == 0, tta.ToString());
+        Assert.Contains("(flip TTA)", tta.Out);
+        Assert.Contains("test: top-1 ", tta.Out);
     }
 
     [Fact]
