@@ -48,6 +48,24 @@ public class FusedAdamWTests
         foreach (var group in o.ParamGroups) group.LearningRate = lr;
     }
 
+    /// <summary>Steps <paramref name="first"/>..<paramref name="last"/> on both optimizers with the same seeded
+    /// gradients and, when given, the same learning rate per step.</summary>
+    static void StepBoth(FusedAdamW fused, AdamW twin, Parameter[] a, Parameter[] b, int first, int last, int seed, Func<int, double>? lr = null)
+    {
+        for (int step = first; step <= last; step++)
+        {
+            if (lr is not null)
+            {
+                SetLearningRate(fused, lr(step));
+                SetLearningRate(twin, lr(step));
+            }
+            SetGrads(a, step, seed);
+            SetGrads(b, step, seed);
+            fused.step();
+            twin.step();
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -62,16 +80,7 @@ public class FusedAdamWTests
         VisionSsm.Runtime.TorchRuntime.SetThreads(threads);
         try
         {
-            for (int step = 1; step <= 6; step++)
-            {
-                double lr = 2e-3 * (1 + Math.Cos(Math.PI * step / 6)) / 2 + 1e-5;
-                SetLearningRate(fused, lr);
-                SetLearningRate(twin, lr);
-                SetGrads(fusedParams, step, 3);
-                SetGrads(twinParams, step, 3);
-                fused.step();
-                twin.step();
-            }
+            StepBoth(fused, twin, fusedParams, twinParams, 1, 6, 3, step => 2e-3 * (1 + Math.Cos(Math.PI * step / 6)) / 2 + 1e-5);
         }
         finally { VisionSsm.Runtime.TorchRuntime.SetThreads(before); }
 
@@ -111,13 +120,7 @@ public class FusedAdamWTests
         var b = MakeParameters(ScalarType.Float64, 11);
         using var fused = new FusedAdamW(Groups(a), 1e-3, Beta1, Beta2, Eps, 0.05);
         using var twin = optim.AdamW(Groups(b), 1e-3, Beta1, Beta2, Eps, 0.05);
-        for (int step = 1; step <= 3; step++)
-        {
-            SetGrads(a, step, 5);
-            SetGrads(b, step, 5);
-            fused.step();
-            twin.step();
-        }
+        StepBoth(fused, twin, a, b, 1, 3, 5);
         for (int i = 0; i < a.Length; i++) Assert.True(a[i].Equals(b[i]), $"parameter {i} differs");
     }
 
@@ -147,21 +150,12 @@ public class FusedAdamWTests
         var b = MakeParameters(ScalarType.Float32, 17, channelsLast: false);
         using var fused = new FusedAdamW(Groups(a), 1e-3, Beta1, Beta2, Eps, 0.05);
         using var twin = optim.AdamW(Groups(b), 1e-3, Beta1, Beta2, Eps, 0.05);
-        for (int step = 1; step <= 3; step++)
-        {
-            SetGrads(a, step, 9);
-            SetGrads(b, step, 9);
-            fused.step();
-            twin.step();
-        }
+        StepBoth(fused, twin, a, b, 1, 3, 9);
         // Swap the optimizers' states through the checkpoint format, then take one more step each.
         var fromFused = VisionSsm.Training.OptimizerState.Save(fused);
         VisionSsm.Training.OptimizerState.Load(fused, VisionSsm.Training.OptimizerState.Save(twin));
         VisionSsm.Training.OptimizerState.Load(twin, fromFused);
-        SetGrads(a, 4, 9);
-        SetGrads(b, 4, 9);
-        fused.step();
-        twin.step();
+        StepBoth(fused, twin, a, b, 4, 4, 9);
         for (int i = 0; i < a.Length; i++) Assert.True(a[i].allclose(b[i], rtol: 1e-5, atol: 1e-6), $"parameter {i} differs");
         Assert.All(fused.state_dict().State.Cast<AdamW.State>(), s => Assert.Equal(4, s.step));
     }
