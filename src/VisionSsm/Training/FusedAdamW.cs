@@ -9,7 +9,7 @@ namespace VisionSsm.Training;
 
 /// <summary>
 /// TorchSharp's <see cref="AdamW"/> with its step fused into one C# loop: each element of p, grad, exp_avg and
-/// exp_avg_sq is read once and written once, instead of TorchSharp's seven tensor ops per parameter (two of them
+/// exp_avg_sq is read once and written once, instead of TorchSharp's nine tensor ops per parameter (two of them
 /// allocating). Small-image models have many small parameters, so the per-op overhead dominated the step.
 /// <para>The math and its order are TorchSharp's (PyTorch's non-amsgrad AdamW): p ← p·(1 − lr·wd);
 /// m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; p ← p − lr/(1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + ε).</para>
@@ -85,7 +85,9 @@ public sealed class FusedAdamW : AdamW
                     chunks.Add(new Chunk(pp + start, gp + start, mp + start, vp + start, Math.Min(ChunkElements, n - start), s));
             }
         }
-        Parallel.For(0, chunks.Count, TorchRuntime.KernelParallelism, i => Update(chunks[i]));
+        // On the calling thread: waking .NET pool threads between libtorch's OpenMP regions cost more in the training
+        // loop than the second core gained (A/B of `vssm train --max-steps 200`, BENCHMARKS.md session 4).
+        foreach (var chunk in chunks) Update(chunk);
         GC.KeepAlive(work);
         return true;
     }

@@ -37,8 +37,12 @@ public static class OptimizerFactory
         return (decay, noDecay);
     }
 
+    /// <summary>Step with <see cref="FusedAdamW"/> (true) or TorchSharp's <see cref="AdamW"/> (escape hatch and A/B
+    /// switch: environment variable VISIONSSM_FUSED_ADAMW=0). Process-wide, default true.</summary>
+    public static bool Fused { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_FUSED_ADAMW") != "0";
+
     /// <summary>AdamW with two groups: decay (weight decay <see cref="TrainConfig.WeightDecay"/>) and no-decay (0),
-    /// stepped by <see cref="FusedAdamW"/>.</summary>
+    /// stepped by <see cref="FusedAdamW"/> unless <see cref="Fused"/> is off.</summary>
     public static AdamW Create(nn.Module model, TrainConfig config)
     {
         var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter);
@@ -48,7 +52,9 @@ public static class OptimizerFactory
             new(decay.Select(n => parameters[n]), new AdamW.Options { weight_decay = config.WeightDecay }),
             new(noDecay.Select(n => parameters[n]), new AdamW.Options { weight_decay = 0.0 }),
         };
-        return new FusedAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        return Fused
+            ? new FusedAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay)
+            : optim.AdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
     }
 
     /// <summary>Sets the learning rate of every group (the schedule is applied per iteration).</summary>
