@@ -90,8 +90,7 @@ public static class TrainProfile
         return 0;
     }
 
-    /// <summary>N = 1 scans (grouped B/C, 4 routes, softplus, D) at VMamba shapes: fwd+bwd and fwd on the row kernel vs the
-    /// lane kernel, interleaved rep by rep, medians.</summary>
+    /// <summary>One AdamW step over the model's parameters: TorchSharp's against FusedAdamW, interleaved.</summary>
     static int AdamWStep(string[] args)
     {
         string name = Measure.StringOption(args, "--model", "vmamba_nano");
@@ -100,6 +99,7 @@ public static class TrainProfile
         using var plainModel = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
         using var fusedModel = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
         var config = new Training.TrainConfig();
+        Training.OptimizerFactory.Fused = true;
         using var fused = Training.OptimizerFactory.Create(fusedModel, config);
         using var plain = optim.AdamW(plainModel.parameters(), config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
         foreach (var m in new[] { plainModel, fusedModel })
@@ -115,6 +115,8 @@ public static class TrainProfile
         return 0;
     }
 
+    /// <summary>N = 1 scans (grouped B/C, 4 routes, softplus, D) at VMamba shapes: fwd+bwd and fwd on the row kernel vs the
+    /// lane kernel, interleaved rep by rep, medians.</summary>
     static int RowVsLane(string[] args)
     {
         Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));

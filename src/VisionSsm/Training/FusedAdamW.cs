@@ -2,7 +2,6 @@ using System.Runtime.Intrinsics;
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Ops;
-using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Training;
@@ -19,19 +18,8 @@ namespace VisionSsm.Training;
 /// </summary>
 public sealed class FusedAdamW : AdamW
 {
-    /// <summary>Elements per work item: large enough to amortise scheduling, small enough to balance two threads.</summary>
-    const long ChunkElements = 1 << 15;
-
     public FusedAdamW(IEnumerable<ParamGroup> groups, double lr, double beta1, double beta2, double eps, double weightDecay)
         : base(groups, lr, beta1, beta2, eps, weightDecay) { }
-
-    /// <summary>One contiguous run of elements of one parameter, with the scalars of its update.</summary>
-    readonly unsafe struct Chunk(float* p, float* g, float* m, float* v, long count, in Scalars s)
-    {
-        public readonly float* P = p, G = g, M = m, V = v;
-        public readonly long Count = count;
-        public readonly Scalars S = s;
-    }
 
     readonly record struct Scalars(float Decay, float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float StepSize, float SqrtBias2, float Eps);
@@ -66,7 +54,8 @@ public sealed class FusedAdamW : AdamW
             }
         }
 
-        var chunks = new List<Chunk>();
+        // On the calling thread: waking .NET pool threads between libtorch's OpenMP regions cost more in the training
+        // loop than the second core gained (A/B of `vssm train --max-steps 200`, BENCHMARKS.md session 4).
         foreach (var (p, grad, state, o) in work)
         {
             state.step++;
@@ -78,16 +67,8 @@ public sealed class FusedAdamW : AdamW
                 StepSize: (float)(lr / (1.0 - Math.Pow(b1, state.step))),
                 SqrtBias2: (float)Math.Sqrt(1.0 - Math.Pow(b2, state.step)),
                 Eps: (float)o.eps!.Value);
-            unsafe
-            {
-                float* pp = Ptr(p), gp = Ptr(grad), mp = Ptr(state.exp_avg), vp = Ptr(state.exp_avg_sq);
-                for (long start = 0, n = p.numel(); start < n; start += ChunkElements)
-                    chunks.Add(new Chunk(pp + start, gp + start, mp + start, vp + start, Math.Min(ChunkElements, n - start), s));
-            }
+            unsafe { Update(Ptr(p), Ptr(grad), Ptr(state.exp_avg), Ptr(state.exp_avg_sq), p.numel(), s); }
         }
-        // On the calling thread: waking .NET pool threads between libtorch's OpenMP regions cost more in the training
-        // loop than the second core gained (A/B of `vssm train --max-steps 200`, BENCHMARKS.md session 4).
-        foreach (var chunk in chunks) Update(chunk);
         GC.KeepAlive(work);
         return true;
     }
@@ -129,9 +110,9 @@ public sealed class FusedAdamW : AdamW
         return true;
     }
 
-    static unsafe void Update(in Chunk c)
+    /// <summary>The update of one parameter's <paramref name="count"/> elements: 16 lanes at a time, then the tail.</summary>
+    static unsafe void Update(float* P, float* G, float* M, float* V, long count, in Scalars s)
     {
-        var s = c.S;
         long i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
@@ -143,27 +124,27 @@ public sealed class FusedAdamW : AdamW
             var stepSize = Vector512.Create(s.StepSize);
             var sqrtBias2 = Vector512.Create(s.SqrtBias2);
             var eps = Vector512.Create(s.Eps);
-            for (; i + 16 <= c.Count; i += 16)
+            for (; i + 16 <= count; i += 16)
             {
-                var g = Vector512.Load(c.G + i);
-                var m = b1 * Vector512.Load(c.M + i) + c1 * g;
-                var v = b2 * Vector512.Load(c.V + i) + c2 * (g * g);
-                var p = Vector512.Load(c.P + i) * decay;
+                var g = Vector512.Load(G + i);
+                var m = b1 * Vector512.Load(M + i) + c1 * g;
+                var v = b2 * Vector512.Load(V + i) + c2 * (g * g);
+                var p = Vector512.Load(P + i) * decay;
                 p -= stepSize * (m / (Vector512.Sqrt(v) / sqrtBias2 + eps));
-                m.Store(c.M + i);
-                v.Store(c.V + i);
-                p.Store(c.P + i);
+                m.Store(M + i);
+                v.Store(V + i);
+                p.Store(P + i);
             }
         }
-        for (; i < c.Count; i++)
+        for (; i < count; i++)
         {
-            float g = c.G[i];
-            float m = s.Beta1 * c.M[i] + s.OneMinusBeta1 * g;
-            float v = s.Beta2 * c.V[i] + s.OneMinusBeta2 * (g * g);
-            float p = c.P[i] * s.Decay;
-            c.M[i] = m;
-            c.V[i] = v;
-            c.P[i] = p - s.StepSize * (m / (MathF.Sqrt(v) / s.SqrtBias2 + s.Eps));
+            float g = G[i];
+            float m = s.Beta1 * M[i] + s.OneMinusBeta1 * g;
+            float v = s.Beta2 * V[i] + s.OneMinusBeta2 * (g * g);
+            float p = P[i] * s.Decay;
+            M[i] = m;
+            V[i] = v;
+            P[i] = p - s.StepSize * (m / (MathF.Sqrt(v) / s.SqrtBias2 + s.Eps));
         }
     }
 }

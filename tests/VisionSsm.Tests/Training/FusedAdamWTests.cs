@@ -11,7 +11,7 @@ public class FusedAdamWTests
     const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
 
     /// <summary>Parameters over a grid of shapes: single elements, vector tails shorter than a SIMD lane, 2-D, a
-    /// channels-last conv weight and one larger than a work chunk (32768 elements) with a tail.</summary>
+    /// channels-last conv weight and a long vector whose length leaves a tail of one element after 16-lane steps.</summary>
     static Parameter[] MakeParameters(ScalarType dtype, int seed, bool channelsLast = true)
     {
         var g = new Generator((ulong)seed);
