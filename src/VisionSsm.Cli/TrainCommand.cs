@@ -47,9 +47,19 @@ static class TrainCommand
             Trainer trainer;
             if (p.GetValue(resume) is { } resumePath)
             {
+                // The recipe lives in the checkpoint; only the length (as timm's --epochs on resume), threads and max steps change.
+                var fixedOptions = new Option[] { model, data, batch, lr, minLr, wd, warmup, dropPath, ema, clip, smoothing, mixup, cutmix, aa,
+                                                  reprob, hflip, crop, imgSize, seed, output };
+                if (fixedOptions.FirstOrDefault(o => p.GetResult(o) is { Implicit: false }) is { } given)
+                    throw new ArgumentException($"{given.Name} cannot change on --resume: the run continues with the recipe in its checkpoint " +
+                                                "(only --epochs, --max-steps, --threads and --log-interval may be given).", given.Name);
                 var run = RunFolder.OpenExisting(resumePath);
                 var info = Trainer.ReadRunInfo(run);
-                var config = info.Config with { Threads = p.GetValue(threads), MaxSteps = p.GetValue(maxSteps) };
+                var config = info.Config with
+                {
+                    Epochs = p.GetValue(epochs) ?? info.Config.Epochs, Threads = p.GetValue(threads), MaxSteps = p.GetValue(maxSteps),
+                    LogInterval = p.GetValue(logInterval) ?? info.Config.LogInterval,
+                };
                 var entry = ModelZoo.Get(info.ModelName);
                 trainer = Trainer.Resume(run, entry, RunData.Open(config, info.Preprocessing), config);
                 ctx.Out.WriteLine($"resuming {run.Path}: {info.ModelName}, epoch {info.Epoch + 1}/{config.Epochs}, step {info.Step}");

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -118,7 +119,7 @@ public sealed class ThroughputBenchmark
             m.Axes.YAxis = plot.Axes.Right;
         }
         plot.ShowLegend(ScottPlot.Alignment.UpperRight);
-        plot.SavePng(path, 1000, 600);
+        AtomicFile.WriteVia(path, temp => plot.SavePng(temp, 1000, 600));
     }
 }
 

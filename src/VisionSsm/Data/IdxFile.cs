@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.IO.Compression;
 
 namespace VisionSsm.Data;
@@ -51,11 +52,15 @@ public static class IdxFile
         long count = dims.Aggregate(1L, (a, d) => a * d);
         if (count != data.Length)
             throw new ArgumentException($"data has {data.Length} bytes; dims [{string.Join(", ", dims)}] need {count}.", nameof(data));
-        using var file = File.Create(path);
-        using Stream s = gzip ? new GZipStream(file, CompressionLevel.Fastest) : file;
-        s.Write([0, 0, UnsignedByteType, (byte)dims.Length]);
-        foreach (int d in dims) s.Write([(byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d]);
-        s.Write(data);
+        AtomicFile.Write(path, file =>
+        {
+            // The gzip wrapper is disposed here (to write its trailer); the file stream belongs to AtomicFile.
+            using var gz = gzip ? new GZipStream(file, CompressionLevel.Fastest, leaveOpen: true) : null;
+            Stream s = gz ?? (Stream)file;
+            s.Write([0, 0, UnsignedByteType, (byte)dims.Length]);
+            foreach (int d in dims) s.Write([(byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d]);
+            s.Write(data);
+        });
     }
 
     static byte[] ReadAllMaybeGzip(string path)

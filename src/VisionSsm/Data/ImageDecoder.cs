@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.Runtime.InteropServices;
 using SkiaSharp;
 
@@ -90,7 +91,6 @@ public static class ImageDecoder
             : throw new ArgumentException($"cannot save '{path}': expected a .png, .jpg or .jpeg file name.", nameof(path));
         using var encoded = bmp.Encode(format, jpegQuality);
         if (encoded is null) throw new IOException($"{path}: SkiaSharp could not encode a {s.Width}×{s.Height} {format} image.");
-        using var f = File.Create(path);
-        encoded.SaveTo(f);
+        AtomicFile.Write(path, encoded.SaveTo);
     }
 }

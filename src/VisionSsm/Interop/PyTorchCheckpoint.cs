@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.IO.Compression;
 using System.Text;
 using static TorchSharp.torch;
@@ -88,27 +89,15 @@ public static class PyTorchCheckpoint
     {
         var entries = stateDict.ToList();
         string archive = Path.GetFileNameWithoutExtension(path) is { Length: > 0 } n ? n : "archive";
-        string temp = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew))
-            {
-                using (var zip = new ZipArchive(fs, ZipArchiveMode.Create, leaveOpen: true))
-                {
-                    // Stored, not deflated: torch.load reads storages by offset and requires uncompressed entries.
-                    Write(zip, $"{archive}/data.pkl", PickleWriter.StateDict(entries));
-                    Write(zip, $"{archive}/byteorder", Encoding.ASCII.GetBytes("little"));
-                    for (int i = 0; i < entries.Count; i++) Write(zip, $"{archive}/data/{i}", TorchDtypes.ToBytes(entries[i].Value));
-                    Write(zip, $"{archive}/version", Encoding.ASCII.GetBytes("3\n"));
-                }
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+            using var zip = new ZipArchive(fs, ZipArchiveMode.Create, leaveOpen: true);
+            // Stored, not deflated: torch.load reads storages by offset and requires uncompressed entries.
+            Write(zip, $"{archive}/data.pkl", PickleWriter.StateDict(entries));
+            Write(zip, $"{archive}/byteorder", Encoding.ASCII.GetBytes("little"));
+            for (int i = 0; i < entries.Count; i++) Write(zip, $"{archive}/data/{i}", TorchDtypes.ToBytes(entries[i].Value));
+            Write(zip, $"{archive}/version", Encoding.ASCII.GetBytes("3\n"));
+        });
     }
 
     static void Write(ZipArchive zip, string name, byte[] data)

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
@@ -49,23 +50,13 @@ public static class Safetensors
         byte[] json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int pad = (8 - json.Length % 8) % 8;   // align the data section to 8 bytes (spaces are valid JSON padding)
         json = [.. json, .. Enumerable.Repeat((byte)' ', pad)];
-        string temp = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew))
-            {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)json.Length);
-                fs.Write(len);
-                fs.Write(json);
-                foreach (var item in items) fs.Write(item.Data);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)json.Length);
+            fs.Write(len);
+            fs.Write(json);
+            foreach (var item in items) fs.Write(item.Data);
+        });
     }
 }

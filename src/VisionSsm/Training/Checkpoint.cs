@@ -3,6 +3,7 @@ using System.Text.Json;
 using TorchSharp;
 using VisionSsm.Data;
 using VisionSsm.Data.Transforms;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Training;
@@ -71,46 +72,23 @@ public sealed class Checkpoint : IDisposable
     public byte[]? Optimizer { get; init; }
     public Tensor? TorchRngState { get; init; }
 
-    /// <summary>Test hook: runs after the temp file is complete and before the rename (simulates a crash mid-save).</summary>
-    internal static Action<string>? BeforeRename;
-
-    /// <summary>Writes atomically to <paramref name="path"/>.</summary>
-    public void Save(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        try
+    /// <summary>Writes atomically to <paramref name="path"/> (<see cref="AtomicFile"/>).</summary>
+    public void Save(string path) =>
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                using (var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true))
-                {
-                    w.Write(Encoding.ASCII.GetBytes(Magic));
-                    w.Write(Version);
-                    w.Write(JsonSerializer.Serialize(Info, TrainConfig.Json));
-                    WriteSection(w, Model);
-                    w.Write(Ema is not null);
-                    if (Ema is not null) WriteSection(w, Ema);
-                    w.Write(Optimizer?.Length ?? -1);
-                    if (Optimizer is not null) w.Write(Optimizer);
-                    w.Write(TorchRngState is not null);
-                    if (TorchRngState is not null) WriteTensor(w, TorchRngState);
-                    w.Write(Encoding.ASCII.GetBytes(Magic));
-                }
-                fs.Flush(flushToDisk: true);
-            }
-            BeforeRename?.Invoke(temp);
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
-    }
+            using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
+            w.Write(Encoding.ASCII.GetBytes(Magic));
+            w.Write(Version);
+            w.Write(JsonSerializer.Serialize(Info, TrainConfig.Json));
+            WriteSection(w, Model);
+            w.Write(Ema is not null);
+            if (Ema is not null) WriteSection(w, Ema);
+            w.Write(Optimizer?.Length ?? -1);
+            if (Optimizer is not null) w.Write(Optimizer);
+            w.Write(TorchRngState is not null);
+            if (TorchRngState is not null) WriteTensor(w, TorchRngState);
+            w.Write(Encoding.ASCII.GetBytes(Magic));
+        });
 
     /// <summary>Reads a checkpoint; a missing, truncated or foreign file throws <see cref="InvalidDataException"/> naming the path.</summary>
     public static Checkpoint Load(string path)

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.Globalization;
 using System.Text.Json;
 
@@ -48,16 +49,15 @@ public sealed class RunFolder
 
     public void WriteConfig(TrainConfig config)
     {
-        Directory.CreateDirectory(Path);
-        File.WriteAllText(ConfigPath, config.ToJson());
+        AtomicFile.WriteAllText(ConfigPath, config.ToJson());
     }
 
     /// <summary>Rewrites the metrics files with <paramref name="rows"/> (all epochs so far; a resumed run keeps its history).</summary>
     public void WriteMetrics(IReadOnlyList<EpochMetrics> rows)
     {
-        Directory.CreateDirectory(Path);
-        File.WriteAllLines(MetricsCsvPath, rows.Select(r => r.ToCsv()).Prepend(string.Join(",", EpochMetrics.Columns)));
-        File.WriteAllLines(MetricsJsonlPath, rows.Select(r => JsonSerializer.Serialize(r)));
+        // Atomic: --resume reads its history back from metrics.jsonl.
+        AtomicFile.WriteAllLines(MetricsCsvPath, rows.Select(r => r.ToCsv()).Prepend(string.Join(",", EpochMetrics.Columns)));
+        AtomicFile.WriteAllLines(MetricsJsonlPath, rows.Select(r => JsonSerializer.Serialize(r)));
     }
 
     /// <summary>Reads metrics.jsonl (empty when absent).</summary>

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -88,13 +89,22 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Continues the run in <paramref name="run"/> from its last checkpoint, with the checkpoint's config.</summary>
-    /// <param name="config">Overrides for the checkpoint's config (threads, max steps); null = the stored config.</param>
+    /// <param name="config">Overrides for the checkpoint's config (threads, max steps); null = the stored config.
+    /// A different <see cref="TrainConfig.Epochs"/> extends (or shortens) the run, as timm's <c>--resume</c> with a new
+    /// <c>--epochs</c>: the cosine is recomputed over the new length and continues from the current step.</param>
     public static Trainer Resume(RunFolder run, ModelEntry entry, TrainingData data, TrainConfig? config = null)
     {
         using var ckpt = Checkpoint.Load(run.LastCheckpointPath);
         if (ckpt.Info.ModelName != entry.Name)
             throw new ArgumentException($"--resume: the run trained '{ckpt.Info.ModelName}', not '{entry.Name}'.", "model");
-        return new Trainer(config ?? ckpt.Info.Config, entry, data, run, ckpt);
+        config ??= ckpt.Info.Config;
+        int started = ckpt.Info.Epoch + (ckpt.Info.StepInEpoch > 0 ? 1 : 0);
+        if (config.Epochs < Math.Max(started, 1))
+            throw new ArgumentException($"--epochs: the run has already {(ckpt.Info.StepInEpoch > 0 ? "started" : "completed")} {started} epoch(s); " +
+                                        $"give at least {Math.Max(started, 1)} to continue it (it was started with {ckpt.Info.Config.Epochs}).", "epochs");
+        var trainer = new Trainer(config, entry, data, run, ckpt);
+        if (config.Epochs != ckpt.Info.Config.Epochs) run.WriteConfig(config);
+        return trainer;
     }
 
     /// <summary>Reads the config a run was started with (to rebuild its data before <see cref="Resume"/>).</summary>
@@ -114,7 +124,8 @@ public sealed class Trainer : IDisposable
         }
         if (ckpt.Optimizer is not null) OptimizerState.Load(optimizer, ckpt.Optimizer);
         if (ckpt.TorchRngState is not null) random.set_rng_state(ckpt.TorchRngState);
-        position = ckpt.Info;
+        // Later checkpoints carry the (possibly extended) length, so a further --resume keeps it.
+        position = ckpt.Info with { Config = ckpt.Info.Config with { Epochs = Config.Epochs } };
         history.AddRange(Folder.ReadMetrics().Where(r => r.Epoch <= position.Epoch));
         Log?.Invoke($"resuming at epoch {position.Epoch + 1}, batch {position.StepInEpoch + 1}, step {position.Step}");
     }
@@ -200,8 +211,7 @@ public sealed class Trainer : IDisposable
                 BestTop1 = best ? top1 : position.BestTop1, BestEpoch = best ? epoch + 1 : position.BestEpoch,
             };
             SaveCheckpoint(Folder.LastCheckpointPath);
-            if (best) File.Copy(Folder.LastCheckpointPath, Folder.BestCheckpointPath + ".tmp", overwrite: true);
-            if (best) File.Move(Folder.BestCheckpointPath + ".tmp", Folder.BestCheckpointPath, overwrite: true);
+            if (best) AtomicFile.Copy(Folder.LastCheckpointPath, Folder.BestCheckpointPath);
             Folder.WriteMetrics(history);
             try { TrainingCurves.Save(history, Folder.CurvesPath, $"{entry.Name} — {Path.GetFileName(Folder.Path)}"); }
             catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or InvalidOperationException)

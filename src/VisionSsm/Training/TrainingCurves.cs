@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using ScottPlot;
 
 namespace VisionSsm.Training;
@@ -25,6 +26,6 @@ public static class TrainingCurves
         Line(rows.Select(r => r.TestTop1), "test top-1", true);
         if (rows.Any(r => r.EmaTop1 is not null)) Line(rows.Select(r => r.EmaTop1 ?? double.NaN), "EMA top-1", true);
         plot.ShowLegend(Alignment.MiddleRight);
-        plot.SavePng(path, 900, 540);
+        AtomicFile.WriteVia(path, temp => plot.SavePng(temp, 900, 540));
     }
 }

@@ -55,6 +55,48 @@ public class TrainCliTests(TrainedRunFixture run) : IClassFixture<TrainedRunFixt
     }
 
     [Fact]
+    public void ResumeWithMoreEpochsExtendsTheCosineOfAFinishedRun()
+    {
+        Assert.True(run.Straight.ExitCode == 0, run.Straight.ToString());
+        string dir = Path.Combine(run.Root, "extended");
+        CopyRun(run.RunDir, dir);
+        var r = CliHarness.Run("train", "--resume", dir, "--epochs", "3");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("epoch 3/3", r.Out);
+        var rows = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
+        var straight = File.ReadAllLines(Path.Combine(run.RunDir, "metrics.csv"));
+        Assert.Equal(4, rows.Length);                          // header + 2 kept epochs + the new one
+        Assert.Equal(straight[1..], rows[1..3]);
+        // Recipe: 4 steps per epoch, warmup 0.5 epoch = 2 steps, lr 2e-3, min 1e-5. The row holds the lr of the epoch's
+        // last step (11), now on a cosine over 3·4 = 12 steps: min + ½(max − min)(1 + cos(π·9/10)).
+        double expected = 1e-5 + 0.5 * (2e-3 - 1e-5) * (1 + Math.Cos(Math.PI * 9 / 10));
+        double lr = double.Parse(rows[3].Split(',')[2], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(expected, lr, 1e-9);
+        Assert.Contains("\"Epochs\": 3", File.ReadAllText(Path.Combine(dir, "config.json")));
+        // The new length is in the checkpoint, so a later --resume without --epochs keeps it.
+        Assert.Equal(3, VisionSsm.Training.Trainer.ReadRunInfo(VisionSsm.Training.RunFolder.OpenExisting(dir)).Config.Epochs);
+    }
+
+    [Fact]
+    public void ResumeRefusesRecipeChangesAndTooFewEpochs()
+    {
+        Assert.True(run.Straight.ExitCode == 0, run.Straight.ToString());
+        var shorter = CliHarness.Run("train", "--resume", run.RunDir, "--epochs", "1");
+        Assert.NotEqual(0, shorter.ExitCode);
+        Assert.Contains("--epochs", shorter.Error);
+        Assert.Contains("completed 2 epoch(s)", shorter.Error);
+        var lr = CliHarness.Run("train", "--resume", run.RunDir, "--lr", "0.1");
+        Assert.NotEqual(0, lr.ExitCode);
+        Assert.Contains("--lr cannot change on --resume", lr.Error);
+    }
+
+    static void CopyRun(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+    }
+
+    [Fact]
     public void EvalReportsTheSameAccuracyAsTraining()
     {
         var eval = CliHarness.Run("eval", "--checkpoint", Path.Combine(run.RunDir, "last.ckpt"), "--data", run.Data);

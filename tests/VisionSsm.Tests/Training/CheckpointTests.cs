@@ -56,13 +56,13 @@ public class CheckpointTests
         string path = TempFile();
         using (var c = Make(1f)) c.Save(path);
         string? temp = null;
-        Checkpoint.BeforeRename = t => { temp = t; throw new IOException("simulated crash before rename"); };
+        VisionSsm.Runtime.AtomicFile.BeforeRename = t => { temp = t; throw new IOException("simulated crash before rename"); };
         try
         {
             using var c2 = Make(2f);
             Assert.Throws<IOException>(() => c2.Save(path));
         }
-        finally { Checkpoint.BeforeRename = null; }
+        finally { VisionSsm.Runtime.AtomicFile.BeforeRename = null; }
         Assert.NotNull(temp);
         Assert.False(File.Exists(temp));                 // the partial file is cleaned up
         using var back = Checkpoint.Load(path);          // and the old one still loads
