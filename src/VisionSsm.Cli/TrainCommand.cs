@@ -1,5 +1,6 @@
 using System.CommandLine;
 using VisionSsm.Models;
+using VisionSsm.Runtime;
 using VisionSsm.Training;
 
 namespace VisionSsm.Cli;
@@ -43,6 +44,7 @@ static class TrainCommand
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
+            OpenMpPolicy.SetSpinCountBeforeLibtorchLoads(OpenMpPolicy.TrainingSpinCount); // before Apply loads libtorch
             CommonOptions.Apply(p, threads, device);
             Trainer trainer;
             if (p.GetValue(resume) is { } resumePath)

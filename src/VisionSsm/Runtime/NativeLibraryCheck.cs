@@ -15,6 +15,9 @@ public static class NativeLibraryCheck
     static readonly object Gate = new();
     static bool loaded;
 
+    /// <summary>True once <see cref="EnsureLoaded"/> has loaded libtorch (environment read by libgomp is fixed from then on).</summary>
+    public static bool IsLoaded => Volatile.Read(ref loaded);
+
     public static void EnsureLoaded()
     {
         if (loaded) return;

@@ -32,6 +32,37 @@ public static partial class OpenMpPolicy
         }
     }
 
+    public const string SpinVariable = "GOMP_SPINCOUNT";
+
+    /// <summary>
+    /// Spin count for training (<c>vssm train</c>): with PASSIVE alone, every libtorch op wakes its sleeping worker
+    /// through a futex, and a training step runs thousands of small ops. A short spin (20,000 iterations, tens of µs)
+    /// keeps the worker awake between back-to-back ops yet lets it sleep before a C# kernel needs the core. Measured on
+    /// the default Fashion-MNIST run, 250 steps, four interleaved rounds: 445–525 img/s against 365–430 with PASSIVE
+    /// alone (BENCHMARKS.md, "Session 5"). The isolated scan benchmarks prefer no spin at all (BENCHMARKS.md, issue 2
+    /// notes), so only training asks for it.
+    /// </summary>
+    public const int TrainingSpinCount = 20_000;
+
+    /// <summary>Sets GOMP_SPINCOUNT unless already set. Must run before libtorch loads (libgomp reads it once);
+    /// returns false when it is too late, unsupported, or the user's own value is kept.</summary>
+    public static bool SetSpinCountBeforeLibtorchLoads(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (NativeLibraryCheck.IsLoaded || !OperatingSystem.IsLinux()) return false;
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(SpinVariable))) return false;
+        try
+        {
+            setenv(SpinVariable, count.ToString(System.Globalization.CultureInfo.InvariantCulture), 0);
+            Environment.SetEnvironmentVariable(SpinVariable, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int setenv(string name, string value, int overwrite);
 }
