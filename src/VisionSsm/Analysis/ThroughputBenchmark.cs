@@ -1,7 +1,7 @@
-using VisionSsm.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using VisionSsm.Runtime;
 using VisionSsm.Models;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;

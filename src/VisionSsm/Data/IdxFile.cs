@@ -1,5 +1,5 @@
-using VisionSsm.Runtime;
 using System.IO.Compression;
+using VisionSsm.Runtime;
 
 namespace VisionSsm.Data;
 

@@ -1,5 +1,5 @@
-using VisionSsm.Runtime;
 using System.Runtime.InteropServices;
+using VisionSsm.Runtime;
 using SkiaSharp;
 
 namespace VisionSsm.Data;

@@ -1,6 +1,6 @@
-using VisionSsm.Runtime;
 using System.IO.Compression;
 using System.Text;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Interop;

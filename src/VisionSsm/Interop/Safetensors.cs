@@ -1,7 +1,7 @@
-using VisionSsm.Runtime;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Interop;

@@ -16,8 +16,7 @@ public static class AtomicFile
         WriteVia(path, temp =>
         {
             using var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None);
-            write(fs);
-            fs.Flush(flushToDisk: true);
+            write(fs);   // WriteVia fsyncs the finished file once, after this stream is closed
         });
 
     /// <summary>

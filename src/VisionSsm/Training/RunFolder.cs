@@ -1,6 +1,6 @@
-using VisionSsm.Runtime;
 using System.Globalization;
 using System.Text.Json;
+using VisionSsm.Runtime;
 
 namespace VisionSsm.Training;
 

@@ -1,6 +1,6 @@
-using VisionSsm.Runtime;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using VisionSsm.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Data;
