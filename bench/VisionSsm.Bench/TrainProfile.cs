@@ -21,6 +21,7 @@ public static class TrainProfile
     static int Run(string[] args)
     {
         if (args.Contains("--row-vs-lane")) return RowVsLane(args);
+        if (args.Contains("--gemm-ab")) return GemmAb(args);
         if (args.Contains("--adamw")) return AdamWStep(args);
         string name = Measure.StringOption(args, "--model", "vmamba_nano");
         int batch = Measure.IntOption(args, "--batch", 96);
@@ -87,6 +88,38 @@ public static class TrainProfile
         double sum = pieces.Sum(p => p.ms);
         foreach (var (key, ms) in pieces)
             Console.WriteLine(FormattableString.Invariant($"| {key} | {ms:F1} | {ms / sum:P0} |"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Whole training steps (forward, backward, AdamW) with the C# GEMMs (<see cref="Ops.Gemm.Enabled"/>: TokenLinear in
+    /// Linear2d, …) against libtorch's MKL, alternating step by step in one process so VM speed swings hit both alike.
+    /// </summary>
+    static int GemmAb(string[] args)
+    {
+        string name = Measure.StringOption(args, "--model", "vmamba_nano");
+        int batch = Measure.IntOption(args, "--batch", 96);
+        int rounds = Measure.IntOption(args, "--rounds", 40);
+        Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
+        using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
+        model.train();
+        using var opt = optim.AdamW(model.parameters(), 1e-3, weight_decay: 0.05);
+        using var x = randn(batch, 1, 28, 28);
+        using var y = randint(0, 10, [batch]);
+        void Step(bool csharp)
+        {
+            Ops.Gemm.Enabled = csharp;
+            opt.zero_grad();
+            nn.functional.cross_entropy(model.call(x), y).backward();
+            opt.step();
+        }
+        var r = Measure.RoundRobin(rounds, () => Step(false), () => Step(true));
+        Ops.Gemm.Enabled = true;
+        Console.WriteLine(FormattableString.Invariant($"{name}, batch {batch} × 1×28², {Runtime.TorchRuntime.Threads} threads, {rounds} steps each, alternating"));
+        Console.WriteLine("| GEMMs | step ms median | step ms min | img/s at the median |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (var (label, (_, median, min)) in new[] { "libtorch (MKL)", "C# (Gemm.Enabled)" }.Zip(r))
+            Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F1} | {min:F1} | {batch * 1000 / median:F0} |"));
         return 0;
     }
 

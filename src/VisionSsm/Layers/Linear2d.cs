@@ -46,7 +46,7 @@ public sealed class Linear2d : Module<Tensor, Tensor>, IFlopCounted
             return nn.functional.conv2d(x, w4, bias);
         }
         using var nhwc = x.permute(0, 2, 3, 1);
-        using var y = nn.functional.linear(nhwc, weight, bias);
+        using var y = Ops.TokenLinear.Apply(nhwc, weight, bias);
         return y.permute(0, 3, 1, 2);
     }
 

@@ -85,7 +85,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
         if (rows * d < 1 << 18)
             AddAndNormRows(hp, rp, wp, op, sp, 0, rows, d, eps);
         else
-            Parallel.For(0L, chunks, Runtime.TorchRuntime.KernelParallelism,
+            Runtime.OpenMpTeam.For(0L, chunks, Runtime.TorchRuntime.KernelParallelism,
                 i => AddAndNormRows(hp, rp, wp, op, sp, i * Chunk, Math.Min(rows, (i + 1) * Chunk), d, eps));
         return (normed.MoveToOuterDisposeScope(), r.MoveToOuterDisposeScope());
     }

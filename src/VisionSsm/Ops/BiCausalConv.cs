@@ -58,7 +58,7 @@ public static class BiCausalConv
             // One work item = one (batch, direction, channel chunk); each writes its own rows of u and z. Chunks of
             // 64 channels keep the items few (per-item overhead) while leaving enough of them for two threads.
             long chunk = Math.Min(di, 64), chunks = (di + chunk - 1) / chunk;
-            Parallel.For(0L, batch * directions * chunks, TorchRuntime.KernelParallelism, i =>
+            OpenMpTeam.For(0L, batch * directions * chunks, TorchRuntime.KernelParallelism, i =>
             {
                 long c0 = i % chunks * chunk;
                 job.Run(i / (directions * chunks), (int)(i / chunks % directions), c0, Math.Min(di, c0 + chunk));
@@ -104,7 +104,7 @@ public static class BiCausalConv
         {
             float* s = Ptr(src), d = Ptr(o);
             float sc = (float)scale;
-            Parallel.For(0L, batch * di, TorchRuntime.KernelParallelism, row =>
+            OpenMpTeam.For(0L, batch * di, TorchRuntime.KernelParallelism, row =>
             {
                 long bi = row / di, c = row % di;
                 MergeRow(s + (bi * 2 * di + c) * length, s + (bi * 2 * di + di + c) * length, d + row * length, length, sc);
@@ -132,7 +132,7 @@ public static class BiCausalConv
         {
             float* fp = Ptr(f), bp = Ptr(b), d = Ptr(o);
             float sc = (float)scale;
-            Parallel.For(0L, batch * di, TorchRuntime.KernelParallelism, row =>
+            OpenMpTeam.For(0L, batch * di, TorchRuntime.KernelParallelism, row =>
                 MergeRow(fp + row * length, bp + row * length, d + row * length, length, sc));
         }
         return o.MoveToOuterDisposeScope();

@@ -63,7 +63,7 @@ public static class BiCausalConvChannelMajor
             };
             // One work item = (batch, direction, chunk of 32 channels); each writes its own rows of u and z.
             long chunk = Math.Min(di, 32), chunks = (di + chunk - 1) / chunk;
-            Parallel.For(0L, batch * directions * chunks, TorchRuntime.KernelParallelism, i =>
+            OpenMpTeam.For(0L, batch * directions * chunks, TorchRuntime.KernelParallelism, i =>
             {
                 long c0 = i % chunks * chunk;
                 job.Run(i / (directions * chunks), (int)(i / chunks % directions), c0, Math.Min(di, c0 + chunk));

@@ -38,7 +38,7 @@ public static class ChannelGate
         {
             var job = new Job { X = Ptr(src), Weight = Ptr(w), Add = add is null ? null : Ptr(add), Y = Ptr(y), Bias = b, Channels = p, Positions = np };
             long tiles = (np + Tile - 1) / Tile;
-            Parallel.For(0L, batch * tiles, TorchRuntime.KernelParallelism, i => job.Run(i / tiles, i % tiles * Tile));
+            OpenMpTeam.For(0L, batch * tiles, TorchRuntime.KernelParallelism, i => job.Run(i / tiles, i % tiles * Tile));
         }
         return y.MoveToOuterDisposeScope();
     }

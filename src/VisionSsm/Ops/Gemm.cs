@@ -128,7 +128,7 @@ public static class Gemm
         long units = byCols ? colTiles : rowTiles;
         int parts = (int)Math.Min(threads, units);
         nint xp = (nint)x, wp = (nint)w, bp = (nint)bias, yp = (nint)y;
-        Parallel.For(0, parts, parallelism, p =>
+        OpenMpTeam.For(0, parts, parallelism, p =>
         {
             long u0 = units * p / parts, u1 = units * (p + 1) / parts;
             if (byCols) Range((float*)xp, (float*)wp, (float*)bp, (float*)yp, n, k, 0, m, Math.Min(n, u0 * TileCols), Math.Min(n, u1 * TileCols));
@@ -388,7 +388,7 @@ public static class Gemm
                 long units = batches * (byColumns ? job.ColBlocks : rowTiles);
                 int parts = (int)Math.Min(threads, units);
                 if (parts == 1 || batches * n * k * l < 1 << 18) job.Run(0, units, byColumns);
-                else Parallel.For(0, parts, options, p => job.Run(units * p / parts, units * (p + 1) / parts, byColumns));
+                else OpenMpTeam.For(0, parts, options, p => job.Run(units * p / parts, units * (p + 1) / parts, byColumns));
             }
             GC.KeepAlive(wc); GC.KeepAlive(x3); GC.KeepAlive(bc);
         }

@@ -34,7 +34,7 @@ public static class RowSoftmax
             nint data = (nint)SelectiveScanCpu.Ptr<float>(x);
             // Work items of ≥ 64K elements keep the per-item overhead small at side 14/7 (a head's whole logits).
             long per = Math.Max(1, (1L << 16) / cols), items = (rows + per - 1) / per;
-            Parallel.For(0L, items, TorchRuntime.KernelParallelism, i =>
+            OpenMpTeam.For(0L, items, TorchRuntime.KernelParallelism, i =>
             {
                 for (long r = i * per, end = Math.Min(rows, r + per); r < end; r++) Row((float*)data + r * cols, (int)cols);
             });

@@ -225,7 +225,7 @@ public static class SelectiveScanCpu
             return;
         }
         var gate = new object();
-        Parallel.For(0, units, options,
+        OpenMpTeam.For(0, units, options,
             () =>
             {
                 var scratch = (nint)NativeMemory.AlignedAlloc((nuint)scratchBytes, 64);
@@ -237,9 +237,9 @@ public static class SelectiveScanCpu
                 }
                 return (scratch, acc);
             },
-            (u, _, local) =>
+            (u, local) =>
             {
-                body(u, (void*)local.scratch, (void*)local.acc);
+                body((int)u, (void*)local.scratch, (void*)local.acc);
                 return local;
             },
             local =>

@@ -1,0 +1,231 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using VisionSsm.Runtime;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Ops;
+
+/// <summary>
+/// C (M, N) = A (M, K) · B (K, N), or Aᵀ · B for A stored (K, M), on float32 row-major matrices: the three products
+/// of a token-major linear layer's training step (y = x·Wᵀ, dx = dy·W, dW = dyᵀ·x).
+/// Why: at the small-image sizes of training (K, N = 32…1024, M up to 96·196 tokens) libtorch's MKL runs its AVX2 path
+/// with packing overhead (`gemm --train` bench); this is the broadcast micro-kernel of <see cref="Gemm"/>'s channel-major
+/// form (6 rows of A as scalars × 64 or 32 columns of B as vectors) with A read through strides, so Aᵀ needs no copy,
+/// and the reduction cut into blocks of <see cref="ReductionBlock"/> so a block of B stays in L2 while all row tiles
+/// pass. Each output is one thread's fixed instruction sequence: results do not depend on the thread count.
+/// The slow twin is <see cref="MultiplyReference"/> (torch.mm).
+/// </summary>
+public static class RowMajorGemm
+{
+    const int Lanes = 16;                 // Vector512<float>
+    const int TileRows = 6;
+    internal const int ReductionBlock = 256;
+
+    /// <summary>True when <see cref="Multiply"/> can run: AVX-512, float32 CPU 2-D operands, N a multiple of 16.</summary>
+    public static bool Applies(Tensor a, Tensor b) =>
+        Gemm.KernelSupported && a.dim() == 2 && b.dim() == 2 && b.shape[1] % Lanes == 0 && b.shape[1] > 0
+        && a.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
+        && a.device_type == DeviceType.CPU && b.device_type == DeviceType.CPU;
+
+    /// <summary>The twin: <c>torch.mm(transposeA ? aᵀ : a, b)</c>.</summary>
+    public static Tensor MultiplyReference(Tensor a, Tensor b, bool transposeA = false)
+    {
+        if (!transposeA) return mm(a, b);
+        using var at = a.t();
+        return mm(at, b);
+    }
+
+    /// <summary>
+    /// C = A·B (A (M, K)) or, with <paramref name="transposeA"/>, Aᵀ·B (A stored (K, M)); B (K, N) with N a multiple of
+    /// 16 (<see cref="Applies"/>). No autograd. Non-contiguous operands are copied first.
+    /// </summary>
+    public static Tensor Multiply(Tensor a, Tensor b, bool transposeA = false, ParallelOptions? parallelism = null)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (!Applies(a, b))
+            throw new ArgumentException($"RowMajorGemm needs AVX-512 and float32 CPU matrices with N a multiple of {Lanes}; got {ScanArguments.Fmt(a.shape)} · {ScanArguments.Fmt(b.shape)}.");
+        long m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1], n = b.shape[1];
+        if (b.shape[0] != k)
+            throw new ArgumentException($"inner sizes differ: {(transposeA ? "aᵀ" : "a")} is ({m}, {k}), b is {ScanArguments.Fmt(b.shape)}.", nameof(b));
+        var c = empty(m, n, dtype: ScalarType.Float32);
+        if (m == 0) return c;
+        if (k == 0) return c.zero_();
+        using (NewDisposeScope())
+        {
+            var ac = a.is_contiguous() ? a : a.contiguous();
+            var bc = b.is_contiguous() ? b : b.contiguous();
+            unsafe
+            {
+                var job = new Job
+                {
+                    A = SelectiveScanCpu.Ptr<float>(ac), B = SelectiveScanCpu.Ptr<float>(bc), C = SelectiveScanCpu.Ptr<float>(c),
+                    M = m, N = (int)n, K = k,
+                    RowStride = transposeA ? 1 : k, ColStride = transposeA ? m : 1,
+                };
+                var options = parallelism ?? TorchRuntime.KernelParallelism;
+                long rowTiles = (m + TileRows - 1) / TileRows;
+                int parts = (int)Math.Min(Math.Max(1, options.MaxDegreeOfParallelism), rowTiles);
+                if (parts == 1 || m * n * k < 1 << 18) job.Run(0, m);
+                else OpenMpTeam.For(0, parts, options, p => job.Run(Math.Min(m, rowTiles * p / parts * TileRows), Math.Min(m, rowTiles * (p + 1) / parts * TileRows)));
+            }
+            GC.KeepAlive(ac); GC.KeepAlive(bc);
+        }
+        return c;
+    }
+
+    unsafe struct Job
+    {
+        public float* A, B, C;
+        public long M, K, RowStride, ColStride;   // A[i, p] = A[i·RowStride + p·ColStride]
+        public int N;
+
+        /// <summary>Rows [r0, r1) of C, the reduction in blocks: a block of B rows is reused by every row tile.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(long r0, long r1)
+        {
+            for (long p0 = 0; p0 < K; p0 += ReductionBlock)
+            {
+                int kLen = (int)Math.Min(ReductionBlock, K - p0);
+                bool accumulate = p0 > 0;
+                float* b = B + p0 * N;
+                long r = r0;
+                for (; r + TileRows <= r1; r += TileRows)
+                {
+                    float* a = A + r * RowStride + p0 * ColStride;
+                    float* c = C + r * N;
+                    int col = 0;
+                    for (; col + 4 * Lanes <= N; col += 4 * Lanes) Tile6x64(a, RowStride, ColStride, b + col, N, c + col, kLen, accumulate);
+                    if (col + 2 * Lanes <= N) { Tile6x32(a, RowStride, ColStride, b + col, N, c + col, kLen, accumulate); col += 2 * Lanes; }
+                    if (col < N) Tile6x16(a, RowStride, ColStride, b + col, N, c + col, kLen, accumulate);
+                }
+                for (; r < r1; r++)
+                    for (int col = 0; col < N; col += Lanes)
+                        Row1x16(A + r * RowStride + p0 * ColStride, ColStride, b + col, N, C + r * N + col, kLen, accumulate);
+            }
+        }
+    }
+
+    // The micro-kernels: 6 rows of A broadcast as scalars against 4, 2 or 1 vectors of a B row; accumulators start at
+    // zero or, after the first reduction block, at the stored partial C.
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    static unsafe void Tile6x64(float* a, long rs, long cs, float* b, long ldb, float* c, int k, bool accumulate)
+    {
+        Vector512<float> a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53;
+        if (accumulate)
+        {
+            float* q = c;
+            a00 = Vector512.Load(q); a01 = Vector512.Load(q + 16); a02 = Vector512.Load(q + 32); a03 = Vector512.Load(q + 48); q += ldb;
+            a10 = Vector512.Load(q); a11 = Vector512.Load(q + 16); a12 = Vector512.Load(q + 32); a13 = Vector512.Load(q + 48); q += ldb;
+            a20 = Vector512.Load(q); a21 = Vector512.Load(q + 16); a22 = Vector512.Load(q + 32); a23 = Vector512.Load(q + 48); q += ldb;
+            a30 = Vector512.Load(q); a31 = Vector512.Load(q + 16); a32 = Vector512.Load(q + 32); a33 = Vector512.Load(q + 48); q += ldb;
+            a40 = Vector512.Load(q); a41 = Vector512.Load(q + 16); a42 = Vector512.Load(q + 32); a43 = Vector512.Load(q + 48); q += ldb;
+            a50 = Vector512.Load(q); a51 = Vector512.Load(q + 16); a52 = Vector512.Load(q + 32); a53 = Vector512.Load(q + 48);
+        }
+        else
+        {
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = default;
+            a30 = a31 = a32 = a33 = a40 = a41 = a42 = a43 = a50 = a51 = a52 = a53 = default;
+        }
+        for (int p = 0; p < k; p++)
+        {
+            float* ap = a + p * cs;
+            float* br = b + p * ldb;
+            var b0 = Vector512.Load(br); var b1 = Vector512.Load(br + 16); var b2 = Vector512.Load(br + 32); var b3 = Vector512.Load(br + 48);
+            var v = Vector512.Create(ap[0]);
+            a00 = Vector512.FusedMultiplyAdd(v, b0, a00); a01 = Vector512.FusedMultiplyAdd(v, b1, a01); a02 = Vector512.FusedMultiplyAdd(v, b2, a02); a03 = Vector512.FusedMultiplyAdd(v, b3, a03);
+            v = Vector512.Create(ap[rs]);
+            a10 = Vector512.FusedMultiplyAdd(v, b0, a10); a11 = Vector512.FusedMultiplyAdd(v, b1, a11); a12 = Vector512.FusedMultiplyAdd(v, b2, a12); a13 = Vector512.FusedMultiplyAdd(v, b3, a13);
+            v = Vector512.Create(ap[2 * rs]);
+            a20 = Vector512.FusedMultiplyAdd(v, b0, a20); a21 = Vector512.FusedMultiplyAdd(v, b1, a21); a22 = Vector512.FusedMultiplyAdd(v, b2, a22); a23 = Vector512.FusedMultiplyAdd(v, b3, a23);
+            v = Vector512.Create(ap[3 * rs]);
+            a30 = Vector512.FusedMultiplyAdd(v, b0, a30); a31 = Vector512.FusedMultiplyAdd(v, b1, a31); a32 = Vector512.FusedMultiplyAdd(v, b2, a32); a33 = Vector512.FusedMultiplyAdd(v, b3, a33);
+            v = Vector512.Create(ap[4 * rs]);
+            a40 = Vector512.FusedMultiplyAdd(v, b0, a40); a41 = Vector512.FusedMultiplyAdd(v, b1, a41); a42 = Vector512.FusedMultiplyAdd(v, b2, a42); a43 = Vector512.FusedMultiplyAdd(v, b3, a43);
+            v = Vector512.Create(ap[5 * rs]);
+            a50 = Vector512.FusedMultiplyAdd(v, b0, a50); a51 = Vector512.FusedMultiplyAdd(v, b1, a51); a52 = Vector512.FusedMultiplyAdd(v, b2, a52); a53 = Vector512.FusedMultiplyAdd(v, b3, a53);
+        }
+        a00.Store(c); a01.Store(c + 16); a02.Store(c + 32); a03.Store(c + 48); c += ldb;
+        a10.Store(c); a11.Store(c + 16); a12.Store(c + 32); a13.Store(c + 48); c += ldb;
+        a20.Store(c); a21.Store(c + 16); a22.Store(c + 32); a23.Store(c + 48); c += ldb;
+        a30.Store(c); a31.Store(c + 16); a32.Store(c + 32); a33.Store(c + 48); c += ldb;
+        a40.Store(c); a41.Store(c + 16); a42.Store(c + 32); a43.Store(c + 48); c += ldb;
+        a50.Store(c); a51.Store(c + 16); a52.Store(c + 32); a53.Store(c + 48);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    static unsafe void Tile6x32(float* a, long rs, long cs, float* b, long ldb, float* c, int k, bool accumulate)
+    {
+        Vector512<float> a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+        if (accumulate)
+        {
+            float* q = c;
+            a00 = Vector512.Load(q); a01 = Vector512.Load(q + 16); q += ldb;
+            a10 = Vector512.Load(q); a11 = Vector512.Load(q + 16); q += ldb;
+            a20 = Vector512.Load(q); a21 = Vector512.Load(q + 16); q += ldb;
+            a30 = Vector512.Load(q); a31 = Vector512.Load(q + 16); q += ldb;
+            a40 = Vector512.Load(q); a41 = Vector512.Load(q + 16); q += ldb;
+            a50 = Vector512.Load(q); a51 = Vector512.Load(q + 16);
+        }
+        else a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = a40 = a41 = a50 = a51 = default;
+        for (int p = 0; p < k; p++)
+        {
+            float* ap = a + p * cs;
+            float* br = b + p * ldb;
+            var b0 = Vector512.Load(br); var b1 = Vector512.Load(br + 16);
+            var v = Vector512.Create(ap[0]);
+            a00 = Vector512.FusedMultiplyAdd(v, b0, a00); a01 = Vector512.FusedMultiplyAdd(v, b1, a01);
+            v = Vector512.Create(ap[rs]);
+            a10 = Vector512.FusedMultiplyAdd(v, b0, a10); a11 = Vector512.FusedMultiplyAdd(v, b1, a11);
+            v = Vector512.Create(ap[2 * rs]);
+            a20 = Vector512.FusedMultiplyAdd(v, b0, a20); a21 = Vector512.FusedMultiplyAdd(v, b1, a21);
+            v = Vector512.Create(ap[3 * rs]);
+            a30 = Vector512.FusedMultiplyAdd(v, b0, a30); a31 = Vector512.FusedMultiplyAdd(v, b1, a31);
+            v = Vector512.Create(ap[4 * rs]);
+            a40 = Vector512.FusedMultiplyAdd(v, b0, a40); a41 = Vector512.FusedMultiplyAdd(v, b1, a41);
+            v = Vector512.Create(ap[5 * rs]);
+            a50 = Vector512.FusedMultiplyAdd(v, b0, a50); a51 = Vector512.FusedMultiplyAdd(v, b1, a51);
+        }
+        a00.Store(c); a01.Store(c + 16); c += ldb;
+        a10.Store(c); a11.Store(c + 16); c += ldb;
+        a20.Store(c); a21.Store(c + 16); c += ldb;
+        a30.Store(c); a31.Store(c + 16); c += ldb;
+        a40.Store(c); a41.Store(c + 16); c += ldb;
+        a50.Store(c); a51.Store(c + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    static unsafe void Tile6x16(float* a, long rs, long cs, float* b, long ldb, float* c, int k, bool accumulate)
+    {
+        Vector512<float> a0, a1, a2, a3, a4, a5;
+        if (accumulate)
+        {
+            a0 = Vector512.Load(c); a1 = Vector512.Load(c + ldb); a2 = Vector512.Load(c + 2 * ldb);
+            a3 = Vector512.Load(c + 3 * ldb); a4 = Vector512.Load(c + 4 * ldb); a5 = Vector512.Load(c + 5 * ldb);
+        }
+        else a0 = a1 = a2 = a3 = a4 = a5 = default;
+        for (int p = 0; p < k; p++)
+        {
+            float* ap = a + p * cs;
+            var bv = Vector512.Load(b + p * ldb);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[0]), bv, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[rs]), bv, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[2 * rs]), bv, a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[3 * rs]), bv, a3);
+            a4 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[4 * rs]), bv, a4);
+            a5 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[5 * rs]), bv, a5);
+        }
+        a0.Store(c); a1.Store(c + ldb); a2.Store(c + 2 * ldb); a3.Store(c + 3 * ldb); a4.Store(c + 4 * ldb); a5.Store(c + 5 * ldb);
+    }
+
+    /// <summary>One row of C, 16 columns (the M % 6 tail rows).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    static unsafe void Row1x16(float* a, long cs, float* b, long ldb, float* c, int k, bool accumulate)
+    {
+        var acc = accumulate ? Vector512.Load(c) : default;
+        for (int p = 0; p < k; p++) acc = Vector512.FusedMultiplyAdd(Vector512.Create(a[p * cs]), Vector512.Load(b + p * ldb), acc);
+        acc.Store(c);
+    }
+}
