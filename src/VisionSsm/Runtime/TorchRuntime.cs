@@ -20,7 +20,7 @@ public static class TorchRuntime
     [ThreadStatic] static ParallelOptions? threadKernelParallelism;
     static readonly ParallelOptions SingleThread = new() { MaxDegreeOfParallelism = 1 };
 
-    /// <summary>Options for <c>Parallel.For</c> in our kernels, honouring <see cref="Threads"/> (or 1 on a thread that
+    /// <summary>Options for the parallel loops of our kernels (<see cref="OpenMpTeam.For(long, long, ParallelOptions, Action{long})"/>), honouring <see cref="Threads"/> (or 1 on a thread that
     /// called <see cref="UseSingleThreadOnCurrentThread"/>).</summary>
     public static ParallelOptions KernelParallelism => threadKernelParallelism ?? kernelParallelism;
 

@@ -13,7 +13,7 @@ public sealed record TrainConfig
     public string Model { get; init; } = "vmamba_nano";
     /// <summary>Data directory; null = the embedded default (Debian's Fashion-MNIST idx files).</summary>
     public string? Data { get; init; }
-    public int Epochs { get; init; } = 7;
+    public int Epochs { get; init; } = 8;
     public int BatchSize { get; init; } = 96;
     /// <summary>Peak learning rate (after warmup).</summary>
     public double Lr { get; init; } = 2e-3;
