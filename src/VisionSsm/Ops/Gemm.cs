@@ -16,7 +16,7 @@ namespace VisionSsm.Ops;
 /// <item><see cref="Linear"/>: nn.Linear's layout, y (…, N) = x (…, K)·Wᵀ + b. Each output is a dot product of a row
 /// of x and a row of W, both contiguous along K (6 × 4 register tile, shuffle-tree reduction).</item>
 /// <item><see cref="MatMul"/>: channel-major, y (…, N, L) = W (N, K)·x (…, K, L), optionally grouped. W scalars are
-/// broadcast against rows of x (6 × 64 register tile), no reduction.</item>
+/// broadcast against rows of x (<see cref="RowMajorGemm"/>'s 6 × 64 register tile), no reduction.</item>
 /// <item><see cref="LinearChannelMajor"/>: Linear on channel-major x, token-major result (MatMul's tile, stored
 /// transposed).</item>
 /// </list>
@@ -490,11 +490,11 @@ public static class Gemm
             float* x = X + b * XBatch;
             float* y = viaScratch ? scratch : Y + (b * N + r0) * L;
             int c = c0;
-            for (; c + MatTileCols <= c1; c += MatTileCols) Tile6x64(w, K, x + c, XRow, y + c, L);
-            for (; c + Lanes <= c1; c += Lanes) Tile6x16(w, K, x + c, XRow, y + c, L);
+            for (; c + MatTileCols <= c1; c += MatTileCols) RowMajorGemm.Tile6x64(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
+            for (; c + Lanes <= c1; c += Lanes) RowMajorGemm.Tile6x16(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
             // Column tail: one more 16-column tile ending at c1. The overlapped columns are recomputed with the same
             // instructions, so they get bitwise the same values.
-            if (c < c1 && c1 - c0 >= Lanes) Tile6x16(w, K, x + c1 - Lanes, XRow, y + c1 - Lanes, L);
+            if (c < c1 && c1 - c0 >= Lanes) RowMajorGemm.Tile6x16(w, K, 1, x + c1 - Lanes, XRow, y + c1 - Lanes, L, K, accumulate: false);
             else for (int r = 0; r < MatTileRows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, c1);
             if (!viaScratch) return;
             if (!TransposedOut)
@@ -506,58 +506,6 @@ public static class Gemm
             float* yt = Y + b * L * N + r0;
             for (int t = c0; t < c1; t++)
                 for (int r = 0; r < rows; r++) yt[(long)t * N + r] = scratch[r * L + t] + (Bias == null ? 0f : Bias[r0 + r]);
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-        static void Tile6x64(float* w, int k, float* x, long ldx, float* y, long ldy)
-        {
-            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-            Vector512<float> a40 = default, a41 = default, a42 = default, a43 = default;
-            Vector512<float> a50 = default, a51 = default, a52 = default, a53 = default;
-            float* w0 = w, w1 = w + k, w2 = w + 2 * k, w3 = w + 3 * k, w4 = w + 4 * k, w5 = w + 5 * k;
-            for (int j = 0; j < k; j++)
-            {
-                float* xr = x + j * ldx;
-                var b0 = Vector512.Load(xr); var b1 = Vector512.Load(xr + 16); var b2 = Vector512.Load(xr + 32); var b3 = Vector512.Load(xr + 48);
-                var v = Vector512.Create(w0[j]);
-                a00 = Vector512.FusedMultiplyAdd(v, b0, a00); a01 = Vector512.FusedMultiplyAdd(v, b1, a01); a02 = Vector512.FusedMultiplyAdd(v, b2, a02); a03 = Vector512.FusedMultiplyAdd(v, b3, a03);
-                v = Vector512.Create(w1[j]);
-                a10 = Vector512.FusedMultiplyAdd(v, b0, a10); a11 = Vector512.FusedMultiplyAdd(v, b1, a11); a12 = Vector512.FusedMultiplyAdd(v, b2, a12); a13 = Vector512.FusedMultiplyAdd(v, b3, a13);
-                v = Vector512.Create(w2[j]);
-                a20 = Vector512.FusedMultiplyAdd(v, b0, a20); a21 = Vector512.FusedMultiplyAdd(v, b1, a21); a22 = Vector512.FusedMultiplyAdd(v, b2, a22); a23 = Vector512.FusedMultiplyAdd(v, b3, a23);
-                v = Vector512.Create(w3[j]);
-                a30 = Vector512.FusedMultiplyAdd(v, b0, a30); a31 = Vector512.FusedMultiplyAdd(v, b1, a31); a32 = Vector512.FusedMultiplyAdd(v, b2, a32); a33 = Vector512.FusedMultiplyAdd(v, b3, a33);
-                v = Vector512.Create(w4[j]);
-                a40 = Vector512.FusedMultiplyAdd(v, b0, a40); a41 = Vector512.FusedMultiplyAdd(v, b1, a41); a42 = Vector512.FusedMultiplyAdd(v, b2, a42); a43 = Vector512.FusedMultiplyAdd(v, b3, a43);
-                v = Vector512.Create(w5[j]);
-                a50 = Vector512.FusedMultiplyAdd(v, b0, a50); a51 = Vector512.FusedMultiplyAdd(v, b1, a51); a52 = Vector512.FusedMultiplyAdd(v, b2, a52); a53 = Vector512.FusedMultiplyAdd(v, b3, a53);
-            }
-            a00.Store(y); a01.Store(y + 16); a02.Store(y + 32); a03.Store(y + 48); y += ldy;
-            a10.Store(y); a11.Store(y + 16); a12.Store(y + 32); a13.Store(y + 48); y += ldy;
-            a20.Store(y); a21.Store(y + 16); a22.Store(y + 32); a23.Store(y + 48); y += ldy;
-            a30.Store(y); a31.Store(y + 16); a32.Store(y + 32); a33.Store(y + 48); y += ldy;
-            a40.Store(y); a41.Store(y + 16); a42.Store(y + 32); a43.Store(y + 48); y += ldy;
-            a50.Store(y); a51.Store(y + 16); a52.Store(y + 32); a53.Store(y + 48);
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-        static void Tile6x16(float* w, int k, float* x, long ldx, float* y, long ldy)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
-            for (int j = 0; j < k; j++)
-            {
-                var b = Vector512.Load(x + j * ldx);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(w[j]), b, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(w[k + j]), b, a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(w[2 * k + j]), b, a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(w[3 * k + j]), b, a3);
-                a4 = Vector512.FusedMultiplyAdd(Vector512.Create(w[4 * k + j]), b, a4);
-                a5 = Vector512.FusedMultiplyAdd(Vector512.Create(w[5 * k + j]), b, a5);
-            }
-            a0.Store(y); a1.Store(y + ldy); a2.Store(y + 2 * ldy); a3.Store(y + 3 * ldy); a4.Store(y + 4 * ldy); a5.Store(y + 5 * ldy);
         }
 
         /// <summary>Columns [c0, c1) of one output row, one at a time (only when L &lt; 16).</summary>

@@ -96,9 +96,9 @@ public static class RowMajorGemm
                     float* a = A + r * RowStride + p0 * ColStride;
                     float* c = C + r * N;
                     int col = 0;
-                    for (; col + 4 * Lanes <= N; col += 4 * Lanes) Tile6x64(a, RowStride, ColStride, b + col, N, c + col, kLen, accumulate);
-                    if (col + 2 * Lanes <= N) { Tile6x32(a, RowStride, ColStride, b + col, N, c + col, kLen, accumulate); col += 2 * Lanes; }
-                    if (col < N) Tile6x16(a, RowStride, ColStride, b + col, N, c + col, kLen, accumulate);
+                    for (; col + 4 * Lanes <= N; col += 4 * Lanes) Tile6x64(a, RowStride, ColStride, b + col, N, c + col, N, kLen, accumulate);
+                    if (col + 2 * Lanes <= N) { Tile6x32(a, RowStride, ColStride, b + col, N, c + col, N, kLen, accumulate); col += 2 * Lanes; }
+                    if (col < N) Tile6x16(a, RowStride, ColStride, b + col, N, c + col, N, kLen, accumulate);
                 }
                 for (; r < r1; r++)
                     for (int col = 0; col < N; col += Lanes)
@@ -108,20 +108,20 @@ public static class RowMajorGemm
     }
 
     // The micro-kernels: 6 rows of A broadcast as scalars against 4, 2 or 1 vectors of a B row; accumulators start at
-    // zero or, after the first reduction block, at the stored partial C. B and C rows are both N wide (stride ld).
+    // zero or, after the first reduction block, at the stored partial C. Gemm.MatMul's channel-major job uses them too.
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-    static unsafe void Tile6x64(float* a, long rs, long cs, float* b, long ld, float* c, int k, bool accumulate)
+    internal static unsafe void Tile6x64(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
     {
         Vector512<float> a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53;
         if (accumulate)
         {
             float* q = c;
-            a00 = Vector512.Load(q); a01 = Vector512.Load(q + 16); a02 = Vector512.Load(q + 32); a03 = Vector512.Load(q + 48); q += ld;
-            a10 = Vector512.Load(q); a11 = Vector512.Load(q + 16); a12 = Vector512.Load(q + 32); a13 = Vector512.Load(q + 48); q += ld;
-            a20 = Vector512.Load(q); a21 = Vector512.Load(q + 16); a22 = Vector512.Load(q + 32); a23 = Vector512.Load(q + 48); q += ld;
-            a30 = Vector512.Load(q); a31 = Vector512.Load(q + 16); a32 = Vector512.Load(q + 32); a33 = Vector512.Load(q + 48); q += ld;
-            a40 = Vector512.Load(q); a41 = Vector512.Load(q + 16); a42 = Vector512.Load(q + 32); a43 = Vector512.Load(q + 48); q += ld;
+            a00 = Vector512.Load(q); a01 = Vector512.Load(q + 16); a02 = Vector512.Load(q + 32); a03 = Vector512.Load(q + 48); q += ldc;
+            a10 = Vector512.Load(q); a11 = Vector512.Load(q + 16); a12 = Vector512.Load(q + 32); a13 = Vector512.Load(q + 48); q += ldc;
+            a20 = Vector512.Load(q); a21 = Vector512.Load(q + 16); a22 = Vector512.Load(q + 32); a23 = Vector512.Load(q + 48); q += ldc;
+            a30 = Vector512.Load(q); a31 = Vector512.Load(q + 16); a32 = Vector512.Load(q + 32); a33 = Vector512.Load(q + 48); q += ldc;
+            a40 = Vector512.Load(q); a41 = Vector512.Load(q + 16); a42 = Vector512.Load(q + 32); a43 = Vector512.Load(q + 48); q += ldc;
             a50 = Vector512.Load(q); a51 = Vector512.Load(q + 16); a52 = Vector512.Load(q + 32); a53 = Vector512.Load(q + 48);
         }
         else
@@ -132,7 +132,7 @@ public static class RowMajorGemm
         for (int p = 0; p < k; p++)
         {
             float* ap = a + p * cs;
-            float* br = b + p * ld;
+            float* br = b + p * ldb;
             var b0 = Vector512.Load(br); var b1 = Vector512.Load(br + 16); var b2 = Vector512.Load(br + 32); var b3 = Vector512.Load(br + 48);
             var v = Vector512.Create(ap[0]);
             a00 = Vector512.FusedMultiplyAdd(v, b0, a00); a01 = Vector512.FusedMultiplyAdd(v, b1, a01); a02 = Vector512.FusedMultiplyAdd(v, b2, a02); a03 = Vector512.FusedMultiplyAdd(v, b3, a03);
@@ -147,33 +147,33 @@ public static class RowMajorGemm
             v = Vector512.Create(ap[5 * rs]);
             a50 = Vector512.FusedMultiplyAdd(v, b0, a50); a51 = Vector512.FusedMultiplyAdd(v, b1, a51); a52 = Vector512.FusedMultiplyAdd(v, b2, a52); a53 = Vector512.FusedMultiplyAdd(v, b3, a53);
         }
-        a00.Store(c); a01.Store(c + 16); a02.Store(c + 32); a03.Store(c + 48); c += ld;
-        a10.Store(c); a11.Store(c + 16); a12.Store(c + 32); a13.Store(c + 48); c += ld;
-        a20.Store(c); a21.Store(c + 16); a22.Store(c + 32); a23.Store(c + 48); c += ld;
-        a30.Store(c); a31.Store(c + 16); a32.Store(c + 32); a33.Store(c + 48); c += ld;
-        a40.Store(c); a41.Store(c + 16); a42.Store(c + 32); a43.Store(c + 48); c += ld;
+        a00.Store(c); a01.Store(c + 16); a02.Store(c + 32); a03.Store(c + 48); c += ldc;
+        a10.Store(c); a11.Store(c + 16); a12.Store(c + 32); a13.Store(c + 48); c += ldc;
+        a20.Store(c); a21.Store(c + 16); a22.Store(c + 32); a23.Store(c + 48); c += ldc;
+        a30.Store(c); a31.Store(c + 16); a32.Store(c + 32); a33.Store(c + 48); c += ldc;
+        a40.Store(c); a41.Store(c + 16); a42.Store(c + 32); a43.Store(c + 48); c += ldc;
         a50.Store(c); a51.Store(c + 16); a52.Store(c + 32); a53.Store(c + 48);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-    static unsafe void Tile6x32(float* a, long rs, long cs, float* b, long ld, float* c, int k, bool accumulate)
+    static unsafe void Tile6x32(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
     {
         Vector512<float> a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
         if (accumulate)
         {
             float* q = c;
-            a00 = Vector512.Load(q); a01 = Vector512.Load(q + 16); q += ld;
-            a10 = Vector512.Load(q); a11 = Vector512.Load(q + 16); q += ld;
-            a20 = Vector512.Load(q); a21 = Vector512.Load(q + 16); q += ld;
-            a30 = Vector512.Load(q); a31 = Vector512.Load(q + 16); q += ld;
-            a40 = Vector512.Load(q); a41 = Vector512.Load(q + 16); q += ld;
+            a00 = Vector512.Load(q); a01 = Vector512.Load(q + 16); q += ldc;
+            a10 = Vector512.Load(q); a11 = Vector512.Load(q + 16); q += ldc;
+            a20 = Vector512.Load(q); a21 = Vector512.Load(q + 16); q += ldc;
+            a30 = Vector512.Load(q); a31 = Vector512.Load(q + 16); q += ldc;
+            a40 = Vector512.Load(q); a41 = Vector512.Load(q + 16); q += ldc;
             a50 = Vector512.Load(q); a51 = Vector512.Load(q + 16);
         }
         else a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = a40 = a41 = a50 = a51 = default;
         for (int p = 0; p < k; p++)
         {
             float* ap = a + p * cs;
-            float* br = b + p * ld;
+            float* br = b + p * ldb;
             var b0 = Vector512.Load(br); var b1 = Vector512.Load(br + 16);
             var v = Vector512.Create(ap[0]);
             a00 = Vector512.FusedMultiplyAdd(v, b0, a00); a01 = Vector512.FusedMultiplyAdd(v, b1, a01);
@@ -188,28 +188,28 @@ public static class RowMajorGemm
             v = Vector512.Create(ap[5 * rs]);
             a50 = Vector512.FusedMultiplyAdd(v, b0, a50); a51 = Vector512.FusedMultiplyAdd(v, b1, a51);
         }
-        a00.Store(c); a01.Store(c + 16); c += ld;
-        a10.Store(c); a11.Store(c + 16); c += ld;
-        a20.Store(c); a21.Store(c + 16); c += ld;
-        a30.Store(c); a31.Store(c + 16); c += ld;
-        a40.Store(c); a41.Store(c + 16); c += ld;
+        a00.Store(c); a01.Store(c + 16); c += ldc;
+        a10.Store(c); a11.Store(c + 16); c += ldc;
+        a20.Store(c); a21.Store(c + 16); c += ldc;
+        a30.Store(c); a31.Store(c + 16); c += ldc;
+        a40.Store(c); a41.Store(c + 16); c += ldc;
         a50.Store(c); a51.Store(c + 16);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-    static unsafe void Tile6x16(float* a, long rs, long cs, float* b, long ld, float* c, int k, bool accumulate)
+    internal static unsafe void Tile6x16(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
     {
         Vector512<float> a0, a1, a2, a3, a4, a5;
         if (accumulate)
         {
-            a0 = Vector512.Load(c); a1 = Vector512.Load(c + ld); a2 = Vector512.Load(c + 2 * ld);
-            a3 = Vector512.Load(c + 3 * ld); a4 = Vector512.Load(c + 4 * ld); a5 = Vector512.Load(c + 5 * ld);
+            a0 = Vector512.Load(c); a1 = Vector512.Load(c + ldc); a2 = Vector512.Load(c + 2 * ldc);
+            a3 = Vector512.Load(c + 3 * ldc); a4 = Vector512.Load(c + 4 * ldc); a5 = Vector512.Load(c + 5 * ldc);
         }
         else a0 = a1 = a2 = a3 = a4 = a5 = default;
         for (int p = 0; p < k; p++)
         {
             float* ap = a + p * cs;
-            var bv = Vector512.Load(b + p * ld);
+            var bv = Vector512.Load(b + p * ldb);
             a0 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[0]), bv, a0);
             a1 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[rs]), bv, a1);
             a2 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[2 * rs]), bv, a2);
@@ -217,15 +217,15 @@ public static class RowMajorGemm
             a4 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[4 * rs]), bv, a4);
             a5 = Vector512.FusedMultiplyAdd(Vector512.Create(ap[5 * rs]), bv, a5);
         }
-        a0.Store(c); a1.Store(c + ld); a2.Store(c + 2 * ld); a3.Store(c + 3 * ld); a4.Store(c + 4 * ld); a5.Store(c + 5 * ld);
+        a0.Store(c); a1.Store(c + ldc); a2.Store(c + 2 * ldc); a3.Store(c + 3 * ldc); a4.Store(c + 4 * ldc); a5.Store(c + 5 * ldc);
     }
 
     /// <summary>One row of C, 16 columns (the M % 6 tail rows).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
-    static unsafe void Row1x16(float* a, long cs, float* b, long ld, float* c, int k, bool accumulate)
+    static unsafe void Row1x16(float* a, long cs, float* b, long ldb, float* c, int k, bool accumulate)
     {
         var acc = accumulate ? Vector512.Load(c) : default;
-        for (int p = 0; p < k; p++) acc = Vector512.FusedMultiplyAdd(Vector512.Create(a[p * cs]), Vector512.Load(b + p * ld), acc);
+        for (int p = 0; p < k; p++) acc = Vector512.FusedMultiplyAdd(Vector512.Create(a[p * cs]), Vector512.Load(b + p * ldb), acc);
         acc.Store(c);
     }
 }

@@ -9,7 +9,7 @@ namespace VisionSsm.Runtime;
 /// idle workers spin (OpenMpPolicy), and a spinning worker holds the core a .NET pool thread of our kernel needs —
 /// on 2 cores the kernel then runs on one core while the other spins. On the team, the spinning worker is the one that
 /// picks our work up, at once. The loop is <c>Parallel.For</c>'s contract: every index once, dynamic scheduling
-/// (a shared counter), the first exception rethrown in an <see cref="AggregateException"/> after all threads stop.
+/// (chunks from a shared counter), the first exception rethrown in an <see cref="AggregateException"/> after all threads stop.
 /// Falls back to <c>Parallel.For</c> when libgomp is not loaded (other platforms) or <see cref="Enabled"/> is false
 /// (VISIONSSM_OMP_KERNELS=0); inside a parallel region (nested) the loop runs on the calling thread.
 /// </summary>
@@ -66,7 +66,10 @@ public static unsafe class OpenMpTeam
         if (count <= 0) return;
         int maxThreads = options.MaxDegreeOfParallelism > 0 ? options.MaxDegreeOfParallelism : Environment.ProcessorCount;
         int threads = (int)Math.Min(maxThreads, count);
-        var job = new Job<TLocal> { Next = fromInclusive, End = toExclusive, Init = localInit, Body = body, Finally = localFinally };
+        // Indices are handed out in chunks (16 per thread in all, like OpenMP's dynamic schedule with a chunk size) so
+        // that tiny bodies (one row of a merge) do not all contend for the shared counter.
+        long chunk = Math.Max(1, count / (16L * threads));
+        var job = new Job<TLocal> { Next = fromInclusive, End = toExclusive, Chunk = chunk, Init = localInit, Body = body, Finally = localFinally };
         if (threads <= 1 || (Available && InParallel() != 0))
         {
             job.RunOnThisThread();                                   // nested or one thread: the caller does it all
@@ -93,7 +96,7 @@ public static unsafe class OpenMpTeam
 
     abstract class JobBase
     {
-        public long Next, End;
+        public long Next, End, Chunk;
         public Exception? Error;
 
         /// <summary>Takes indices from the shared counter until they run out or a body has thrown; records the first error.</summary>
@@ -113,8 +116,9 @@ public static unsafe class OpenMpTeam
                 var local = Init();
                 try
                 {
-                    long i;
-                    while (Volatile.Read(ref Error) is null && (i = Interlocked.Increment(ref Next) - 1) < End) local = Body(i, local);
+                    long start;
+                    while (Volatile.Read(ref Error) is null && (start = Interlocked.Add(ref Next, Chunk) - Chunk) < End)
+                        for (long i = start, stop = Math.Min(End, start + Chunk); i < stop; i++) local = Body(i, local);
                 }
                 finally
                 {
