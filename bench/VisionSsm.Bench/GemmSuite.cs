@@ -30,8 +30,7 @@ public static class GemmSuite
         using var _ = no_grad();
         foreach (var s in shapes)
         {
-            var d = s.Split('x').Select(long.Parse).ToArray();
-            long m = d[0], k = d[1], n = d[2];
+            var (m, k, n) = ParseShape(s);
             using var scope = NewDisposeScope();
             var x = randn(m, k);
             var w = randn(n, k) / Math.Sqrt(k);
@@ -74,8 +73,7 @@ public static class GemmSuite
         double sumLib = 0, sumMine = 0;
         foreach (var s in shapes)
         {
-            var d = s.Split('x').Select(long.Parse).ToArray();
-            long m = d[0], k = d[1], n = d[2];
+            var (m, k, n) = ParseShape(s);
             using var scope = NewDisposeScope();
             var x = randn(m, k);
             var w = randn(n, k) / Math.Sqrt(k);
@@ -98,6 +96,13 @@ public static class GemmSuite
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sum of medians: MKL {sumLib:F2} ms, C# {sumMine:F2} ms ({sumLib / sumMine:F2}×)"));
         return 0;
+    }
+
+    /// <summary>"M×K×N" written with x's, e.g. "197x384x1536".</summary>
+    static (long M, long K, long N) ParseShape(string shape)
+    {
+        var d = shape.Split('x').Select(long.Parse).ToArray();
+        return (d[0], d[1], d[2]);
     }
 
     /// <summary>Alternates a and b rep by rep (after warm-up) so load changes hit both alike; wall ms (min, median).</summary>
