@@ -42,10 +42,11 @@ public class GemmTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(TailShapes))]
     public void KernelMatchesTheFloat64DefinitionAtTails(int m, int k, int n)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         random.manual_seed(m * 10007 + k * 101 + n);
         var x = randn(m, k);
@@ -55,12 +56,13 @@ public class GemmTests
         AssertClose(Reference(x, w, null), Gemm.LinearKernel(x, w, null), k);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(197, 67, 37)]     // split by column tiles
     [InlineData(331, 96, 5)]      // few columns: split by row tiles
     [InlineData(61, 130, 131)]
     public void TwoThreadsMatchTheDefinition(int m, int k, int n)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var x = randn(m, k);
         var w = randn(n, k);
@@ -71,9 +73,10 @@ public class GemmTests
         Assert.True(two.eq(Gemm.LinearKernel(x, w, b, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
     }
 
-    [Fact]
+    [SkippableFact]
     public void LeadingDimsAreBatched()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var x = randn(2, 3, 5, 40);
         var w = randn(9, 40);
@@ -84,9 +87,10 @@ public class GemmTests
         AssertClose(Reference(x, w, b), Gemm.LinearKernel(x, w, b), 40);
     }
 
-    [Fact]
+    [SkippableFact]
     public void NonContiguousInputsAreCopiedNotMisread()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var xt = randn(48, 11).t();              // (11, 48), row stride 1
         var wt = randn(48, 7).t();               // (7, 48), a transposed weight
@@ -98,9 +102,10 @@ public class GemmTests
         AssertClose(Reference(xs, wt, bs), Gemm.Linear(xs, wt, bs), 48);
     }
 
-    [Fact]
+    [SkippableFact]
     public void DegenerateSizes()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var b = randn(3);
         // K = 0: every output is the bias (or zero).
@@ -171,10 +176,11 @@ public class GemmTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(MatMulShapes))]
     public void MatMulKernelMatchesTheDefinitionAtTails(int n, int k, int l)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         random.manual_seed(n * 10007 + k * 101 + l);
         var w = randn(n, k);
@@ -182,9 +188,10 @@ public class GemmTests
         AssertClose(MatMulDefinition(w, x), Gemm.MatMulKernel(w, x), k);
     }
 
-    [Fact]
+    [SkippableFact]
     public void MatMulGroupsBatchesAndViewsAlongK()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         // Vim's x_proj/dt_proj shape: both directions' weights (G = 2) against (B, G, K, L); dt_proj reads the first
         // R rows of x_proj's output as a narrow view (rows dense, batch stride larger than R·L).
@@ -202,9 +209,10 @@ public class GemmTests
         AssertClose(MatMulDefinition(w2, x), Gemm.MatMulKernel(w2, x), 40);
     }
 
-    [Fact]
+    [SkippableFact]
     public void MatMulTwoThreadsAreBitwiseEqualToOne()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var w = randn(2, 56, 96);
         var x = randn(2, 96, 197);
@@ -213,9 +221,10 @@ public class GemmTests
         Assert.True(two.eq(Gemm.MatMulKernel(w, x, new ParallelOptions { MaxDegreeOfParallelism = 1 })).all().item<bool>());
     }
 
-    [Fact]
+    [SkippableFact]
     public void MatMulColumnBlockedSplitMatchesTheDefinition()
     {
+        Hardware.RequireAvx512();
         // K·L·4 bytes > 512 KiB with ≥ 8 column blocks: the kernel walks column blocks (the last one 68 wide), each
         // over all row tiles including a partial one (7 = 6 + 1 rows).
         using var scope = NewDisposeScope();
@@ -247,10 +256,11 @@ public class GemmTests
 
     // ---- Gemm.LinearChannelMajor: linear on channel-major activations, token-major result ----
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(MatMulShapes))]
     public void LinearChannelMajorMatchesTheDefinition(int n, int k, int l)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         random.manual_seed(n * 7919 + k * 31 + l);
         var xT = randn(2, k, l);
@@ -261,9 +271,10 @@ public class GemmTests
         AssertClose(Reference(xT.transpose(1, 2), w, null), Gemm.LinearChannelMajorKernel(xT, w, null), k);
     }
 
-    [Fact]
+    [SkippableFact]
     public void LinearChannelMajorTwoThreadsViewsAndFallback()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var xT = randn(1, 100, 197).narrow(1, 4, 96);   // (1, 96, 197) view along K
         var w = randn(40, 96);

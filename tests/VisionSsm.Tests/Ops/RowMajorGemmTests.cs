@@ -43,10 +43,11 @@ public class RowMajorGemmTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Shapes))]
     public void Product_matches_the_float64_definition(int m, int k, int n)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         random.manual_seed(m * 7919 + k * 31 + n);
         var a = randn(m, k);
@@ -56,11 +57,12 @@ public class RowMajorGemmTests
         AssertClose(Definition(at, b, true), RowMajorGemm.Multiply(at, b, transposeA: true), k);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1000, 300, 96, false)]
     [InlineData(40, 700, 48, true)]       // a few output rows over a long reduction: dW's shape
     public void Two_threads_give_the_same_bits_as_one(int m, int k, int n, bool transposeA)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var a = transposeA ? randn(k, m) : randn(m, k);
         var b = randn(k, n);
@@ -69,27 +71,30 @@ public class RowMajorGemmTests
         Assert.True(two.eq(RowMajorGemm.Multiply(a, b, transposeA, One)).all().item<bool>());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Strided_operands_are_read_as_their_values()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var a = randn(30, 20).t();            // (20, 30), not contiguous
         var b = randn(64, 30).t();            // (30, 64)
         AssertClose(Definition(a, b, false), RowMajorGemm.Multiply(a, b), 30);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Empty_reductions_give_zeros()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var c = RowMajorGemm.Multiply(empty(4, 0), empty(0, 32));
         Assert.Equal([4L, 32], c.shape);
         Assert.Equal(0, c.abs().sum().item<float>());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Bad_operands_are_refused_by_name()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var e = Assert.Throws<ArgumentException>(() => RowMajorGemm.Multiply(randn(4, 8), randn(8, 20)));
         Assert.Contains("multiple of 16", e.Message);

@@ -48,10 +48,10 @@ public class ScanRowKernelTests
         Assert.False(ScanRowKernel.Applies(Args(n2, false)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void DispatchSendsShortRowsToTheLaneKernel()
     {
-        if (!Avx512F.IsSupported) return;
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         Tensor?[] Make(int length) => ScanInputs.Make(new ScanCase(1, 4, length, 1, 0, false, false, false, false), 1)
             .Select(t => t?.to_type(ScalarType.Float32)).ToArray();
@@ -63,11 +63,11 @@ public class ScanRowKernelTests
     }
 
     /// <summary>y, last state and every gradient: row kernel (float32) vs the float64 reference and vs the lane kernel.</summary>
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Grid))]
     public void RowKernelMatchesReferenceAndLaneKernel(int index)
     {
-        if (!Avx512F.IsSupported) return;   // the path does not exist on this CPU; the lane kernel is tested elsewhere
+        Hardware.RequireAvx512();
         var c = GridCase(index);
         using var scope = NewDisposeScope();
         var x64 = ScanInputs.Make(c, seed: 300 + index);
@@ -92,10 +92,10 @@ public class ScanRowKernelTests
     }
 
     /// <summary>Per-thread dB/dC accumulators (2 threads) and non-temporal y stores give the 1-thread, plain-store result.</summary>
-    [Fact]
+    [SkippableFact]
     public void TwoThreadsAndStreamingStoresMatch()
     {
-        if (!Avx512F.IsSupported) return;
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var c = new ScanCase(2, 40, 160, 1, 4, true, true, true, true);
         var x = ScanInputs.Make(c, seed: 8).Select(t => t?.to_type(ScalarType.Float32)).ToArray();
@@ -121,10 +121,10 @@ public class ScanRowKernelTests
     }
 
     /// <summary>Inference (no_grad) and training forward give the same y on the row kernel.</summary>
-    [Fact]
+    [SkippableFact]
     public void NoGradForwardEqualsTrainingForward()
     {
-        if (!Avx512F.IsSupported) return;
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var x = ScanInputs.Make(new ScanCase(1, 7, 150, 1, 0, true, true, true, true), 2)
             .Select(t => t?.to_type(ScalarType.Float32)).ToArray();

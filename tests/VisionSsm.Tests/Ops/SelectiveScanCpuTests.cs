@@ -255,9 +255,10 @@ public class SelectiveScanCpuTests
     }
 
     /// <summary>The Vector512 state-pair step (used on AVX-512 machines) and the Vector256 step agree.</summary>
-    [Fact]
+    [SkippableFact]
     public void Vector512StepMatchesVector256Step()
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var x = ScanInputs.Make(new ScanCase(2, 16, 40, 5, 0, true, true, true, true), 13)   // odd N: pairs + one
             .Select(t => t?.to_type(ScalarType.Float32).requires_grad_(true)).ToArray();
@@ -282,12 +283,13 @@ public class SelectiveScanCpuTests
     /// step and the float64 reference: odd block counts (a single block left over), several groups, batch 2,
     /// several chunks (saved states for the backward), odd N; y, last state and all gradients.
     /// </summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(2, 40, 100, 4, 0)]      // 5 blocks: 2 pairs + 1 single; 2 chunks
     [InlineData(2, 48, 40, 64, 2)]      // 3 blocks per group: a pair and a single per group; 3 chunks
     [InlineData(1, 32, 37, 7, 1)]       // odd N, 2 pairs
     public void PairedBlockForwardMatchesVector256StepAndReference(int batch, int channels, int length, int states, int groups)
     {
+        Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
         var c = new ScanCase(batch, channels, length, states, groups, true, true, true, true);
         var x64 = ScanInputs.Make(c, seed: 40 + states);
