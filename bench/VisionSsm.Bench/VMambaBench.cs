@@ -148,7 +148,7 @@ public static class VMambaBench
         cpu.Refresh();
         double cpuMs = (cpu.TotalProcessorTime - before).TotalMilliseconds / (reps + 2);
         long parameters = model.parameters().Sum(p => p.numel());
-        double mflops = Analysis.FlopCounter.Count(model, [1, 1, 28, 28], Analysis.FlopConvention.Fvcore).Total / 1e6;
+        double mflops = Analysis.FlopCounter.Count(model, [1, 1, 28, 28], Models.FlopConvention.Fvcore).Total / 1e6;
         Console.WriteLine($"| {name} | {parameters / 1e6:F2} M params | {mflops:F1} MFLOPs (fvcore) at 1×28² | train step batch 128, 1×28² | {ms:F0} ms ({(Measure.UseCpuTime ? "CPU" : "wall")}) | {cpuMs:F0} ms process CPU (all threads) | {128 * 1000 / ms:F0} img/s | epoch of 60k ≈ {60000 / 128.0 * ms / 1000 / 60:F1} min |");
         return 0;
     }

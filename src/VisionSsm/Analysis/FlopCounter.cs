@@ -1,20 +1,10 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Models;
 using VisionSsm.Ops;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Analysis;
-
-/// <summary>How FLOPs are counted: both conventions count one multiply-add as one FLOP.</summary>
-public enum FlopConvention
-{
-    /// <summary>fvcore's JIT-trace rules (conv, linear, norms, pools, matmul/einsum) plus the selective-scan formula
-    /// of reference-spec.md §2.8; what the VMamba README and our Vim figures use.</summary>
-    Fvcore,
-    /// <summary>thop's module-hook rules (reference-spec.md §5.3): only registered module types, no functional
-    /// matmuls and no scan; what the vGamba paper reports.</summary>
-    Thop,
-}
 
 /// <summary>A layer that counts its own FLOPs (functional convolutions, attention, …) instead of relying on hooks.</summary>
 public interface IFlopCounted

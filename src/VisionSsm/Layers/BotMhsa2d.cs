@@ -126,7 +126,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
     public void CountFlops(FlopCounter counter, Tensor input, Tensor output)
     {
         long b = input.shape[0], d = Dim / Heads, np = (long)Side * Side;
-        if (counter.Convention == FlopConvention.Thop)
+        if (counter.Convention == Models.FlopConvention.Thop)
             counter.Add("softmax", b * (Heads + RegisterTokens) * np * (3 * np - 1));   // upstream's nn.Softmax on h + R heads
         counter.AddMatmul("attention", b * Heads, np, d, np);              // qᵀk
         counter.AddMatmul("attention", b * Heads, np, d, np);              // rᵀq

@@ -14,7 +14,7 @@ public sealed record ReportedFigures(double? ParamsM = null, double? GFlops = nu
 
 /// <summary>One registered variant: its name, family, default input size, and a factory.</summary>
 public sealed record ModelEntry(string Name, string Family, int DefaultImageSize, Func<ModelOptions, Module<Tensor, Tensor>> Factory,
-    Analysis.FlopConvention FlopConvention = Analysis.FlopConvention.Fvcore, ReportedFigures? Reported = null, string Description = "");
+    FlopConvention FlopConvention = FlopConvention.Fvcore, ReportedFigures? Reported = null, string Description = "");
 
 /// <summary>A model family registers its variants by implementing this (with a public parameterless constructor).</summary>
 public interface IModelFamily

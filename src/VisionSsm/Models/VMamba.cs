@@ -207,5 +207,5 @@ public sealed class VMambaFamily : IModelFamily
     ];
 
     static ModelEntry Entry(string name, int size, ReportedFigures? reported, string description) =>
-        new(name, "VMamba", size, options => new VMamba(Configs[name], options), Analysis.FlopConvention.Fvcore, reported, description);
+        new(name, "VMamba", size, options => new VMamba(Configs[name], options), FlopConvention.Fvcore, reported, description);
 }

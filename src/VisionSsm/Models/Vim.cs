@@ -257,7 +257,7 @@ public sealed class VimFamily : IModelFamily
     ];
 
     static ModelEntry Entry(string name, VimConfig baseConfig, ReportedFigures? reported, string description) =>
-        new(name, "Vim", baseConfig.ImageSize, o => Build(baseConfig, o), Analysis.FlopConvention.Fvcore, reported, description);
+        new(name, "Vim", baseConfig.ImageSize, o => Build(baseConfig, o), FlopConvention.Fvcore, reported, description);
 
     /// <summary>Applies the options (classes, channels, image size, drop-path rate, device) to a base config.</summary>
     public static Vim Build(VimConfig baseConfig, ModelOptions o)

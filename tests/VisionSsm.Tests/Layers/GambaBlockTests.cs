@@ -1,3 +1,4 @@
+using VisionSsm.Models;
 using VisionSsm.Analysis;
 using VisionSsm.Layers;
 using VisionSsm.Runtime;
