@@ -1,16 +1,11 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Layers;
 using VisionSsm.Models;
 using VisionSsm.Ops;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Analysis;
-
-/// <summary>A layer that counts its own FLOPs (functional convolutions, attention, …) instead of relying on hooks.</summary>
-public interface IFlopCounted
-{
-    void CountFlops(FlopCounter counter, Tensor input, Tensor output);
-}
 
 /// <summary>The FLOPs of one forward pass, by category, and the parameters the convention sees.</summary>
 public sealed record FlopReport(FlopConvention Convention, long Total, IReadOnlyDictionary<string, long> ByCategory, long VisibleParameters)
@@ -19,57 +14,56 @@ public sealed record FlopReport(FlopConvention Convention, long Total, IReadOnly
 }
 
 /// <summary>
-/// Counts the FLOPs of one forward pass. Standard TorchSharp modules are counted by forward hooks; layers that
-/// compute functionally implement <see cref="IFlopCounted"/> or call <see cref="Add"/> through <see cref="Current"/>
-/// (the selective scan does so itself). Usage: <c>FlopCounter.Count(model, [1, 3, 224, 224], FlopConvention.Fvcore)</c>.
+/// Counts the FLOPs of one forward pass as an observer: forward hooks on the model's modules, nothing inside the layers.
+/// Standard TorchSharp modules (conv, linear, norms, pools, softmax) are counted from their weights and shapes; the
+/// layers that compute functionally (<see cref="Mamba"/>, <see cref="BiMamba"/>, <see cref="SS2D"/>,
+/// <see cref="GambaBlock"/>, <see cref="GambaCell"/>, <see cref="BotMhsa2d"/>, <see cref="Linear2d"/>,
+/// <see cref="LayerNorm2d"/>, <see cref="VitAttention"/>) are counted as a whole by a formula of their config and input
+/// shape (<see cref="LayerFlops"/>), and their descendants are not hooked. The count therefore does not depend on which
+/// kernel a layer runs. Usage: <c>FlopCounter.Count(model, [1, 3, 224, 224], FlopConvention.Fvcore)</c>.
 /// </summary>
-public sealed class FlopCounter : IDisposable
+public sealed class FlopCounter
 {
-    [ThreadStatic] static FlopCounter? current;
-
-    /// <summary>The counter active on this thread, or null when nothing is being counted.</summary>
-    public static FlopCounter? Current => current;
-
+    readonly object gate = new();
     readonly Dictionary<string, long> byCategory = new();
     readonly HashSet<nn.Module> visibleModules = new(ReferenceEqualityComparer.Instance);
-    readonly FlopCounter? previous;
 
     public FlopConvention Convention { get; }
 
     /// <summary>The selective-scan formula used under <see cref="FlopConvention.Fvcore"/> (§2.8 new, §3.8 old).</summary>
     public ScanFlopFormula ScanFormula { get; }
 
-    FlopCounter(FlopConvention convention, ScanFlopFormula scanFormula = ScanFlopFormula.Fn)
+    FlopCounter(FlopConvention convention, ScanFlopFormula scanFormula)
     {
         Convention = convention;
         ScanFormula = scanFormula;
-        previous = current;
-        current = this;
     }
 
-    public void Dispose() => current = previous;
-
     /// <summary>Adds <paramref name="flops"/> to <paramref name="category"/> (conv, linear, norm, pool, attention, scan, …).</summary>
-    public void Add(string category, long flops)
+    internal void Add(string category, long flops)
     {
         if (flops == 0) return;
-        byCategory[category] = byCategory.GetValueOrDefault(category) + flops;
+        // Hooks may fire on the inter-op workers (Runtime/InterOpParallel) as well as on the calling thread.
+        lock (gate) byCategory[category] = byCategory.GetValueOrDefault(category) + flops;
     }
 
     /// <summary>Marks a module whose own (non-recursive) parameters the convention counts (thop's params).</summary>
-    public void MarkVisible(nn.Module module) => visibleModules.Add(module);
+    internal void MarkVisible(nn.Module module)
+    {
+        lock (gate) visibleModules.Add(module);
+    }
 
     /// <summary>Counts one selective-scan call: §2.8 in fvcore; nothing in thop (a functional op there).</summary>
-    public void AddScan(ScanArguments a)
+    internal void AddScan(long batch, long length, long channels, long states, bool withD, bool withZ)
     {
         if (Convention == FlopConvention.Fvcore)
             Add("scan", ScanFormula == ScanFlopFormula.Ref
-                ? ScanRefFlops.Flops(a.Batch, a.Length, a.Channels, a.States, a.D is not null, a.Z is not null)
-                : SelectiveScan.Flops(a.Batch, a.Length, a.Channels, a.States, a.D is not null, a.Z is not null));
+                ? ScanRefFlops.Flops(batch, length, channels, states, withD, withZ)
+                : SelectiveScan.Flops(batch, length, channels, states, withD, withZ));
     }
 
     /// <summary>Counts a functional matrix product <c>(…, m, k) @ (…, k, n)</c>: MACs in fvcore, nothing in thop.</summary>
-    public void AddMatmul(string category, long batch, long m, long k, long n)
+    internal void AddMatmul(string category, long batch, long m, long k, long n)
     {
         if (Convention == FlopConvention.Fvcore) Add(category, batch * m * k * n);
     }
@@ -78,10 +72,10 @@ public sealed class FlopCounter : IDisposable
     public static FlopReport Count(nn.Module<Tensor, Tensor> model, long[] inputShape, FlopConvention convention,
         ScanFlopFormula scanFormula = ScanFlopFormula.Fn)
     {
-        using var counter = new FlopCounter(convention, scanFormula);
-        var hooks = new List<IDisposable>();
-        foreach (var (_, module) in model.named_modules())
-            if (module is nn.Module<Tensor, Tensor> m) hooks.Add(new HookHandle(m, counter));
+        ArgumentNullException.ThrowIfNull(model);
+        var counter = new FlopCounter(convention, scanFormula);
+        var hooks = new List<Action>();
+        counter.Attach(model, hooks);
         bool wasTraining = model.training;
         model.eval();
         try
@@ -94,36 +88,41 @@ public sealed class FlopCounter : IDisposable
         }
         finally
         {
-            foreach (var h in hooks) h.Dispose();
+            foreach (var remove in hooks) remove();
             if (wasTraining) model.train();
         }
         long visible = counter.visibleModules.Sum(m => m.parameters(recurse: false).Sum(p => p.numel()));
         return new FlopReport(convention, counter.byCategory.Values.Sum(), new Dictionary<string, long>(counter.byCategory), visible);
     }
 
-    sealed class HookHandle : IDisposable
+    /// <summary>
+    /// Hooks <paramref name="module"/>; descends into its children unless it is counted as a whole. A module counted as
+    /// a whole is only ever run by its parent, so its descendants' calls (or the kernels replacing them) are never seen.
+    /// </summary>
+    void Attach(nn.Module module, List<Action> hooks)
     {
-        readonly Action remove;
-        public HookHandle(nn.Module<Tensor, Tensor> module, FlopCounter counter)
+        if (module is nn.Module<Tensor, Tensor> m)
         {
-            var handle = module.register_forward_hook((m, input, output) =>
+            bool whole = LayerFlops.CountsAsWhole(m);
+            var handle = m.register_forward_hook((mod, input, output) =>
             {
-                counter.CountModule(m, input, output);
+                if (whole) LayerFlops.CountWhole(this, mod, input, output);
+                else CountStandard(mod, input, output);
                 return output;
             });
-            remove = handle.remove;
+            hooks.Add(handle.remove);
+            if (whole) return;
         }
-        public void Dispose() => remove();
+        else if (LayerFlops.CountsAsWhole(module))
+            throw new NotSupportedException($"{module.GetType().Name} is counted as part of its parent layer; count that layer instead.");
+        foreach (var (_, child) in module.named_children()) Attach(child, hooks);
     }
 
-    void CountModule(nn.Module module, Tensor input, Tensor output)
+    void CountStandard(nn.Module module, Tensor input, Tensor output)
     {
         bool thop = Convention == FlopConvention.Thop;
         switch (module)
         {
-            case IFlopCounted self:
-                self.CountFlops(this, input, output);
-                return;
             case Conv1d or Conv2d:
             {
                 // numel(out) · (Cin/groups) · kernel volume; bias not counted (fvcore, current thop).

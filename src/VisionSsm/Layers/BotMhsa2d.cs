@@ -1,5 +1,4 @@
 using TorchSharp.Modules;
-using VisionSsm.Analysis;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -14,10 +13,10 @@ namespace VisionSsm.Layers;
 /// out_i = Σ_j attn[i, j] v_j; reshaped head-major to (B, c, S, S).
 /// Registers: vGamba packs <c>register_tokens</c> (R, Np, Np) as extra heads' logits and <c>register_tokens_v</c>
 /// (R, d, Np) as their values, then drops those heads' outputs. The softmax is per head, so the kept heads are
-/// unaffected: we keep the parameters (for keys and counts) but skip that compute; the FLOP counter still charges
-/// it so the counts equal upstream's (thop: softmax rows of h + R heads; fvcore: the register heads' value matmul).
+/// unaffected: we keep the parameters (for keys and counts) but skip that compute (FLOP counts still charge it, as
+/// upstream computes it).
 /// </summary>
-public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
+public sealed class BotMhsa2d : Module<Tensor, Tensor>
 {
     public int Dim { get; }
     public int Side { get; }
@@ -72,7 +71,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
         var right = cat([k, q], dim: 2);
         bool blocked = RowBlocked ?? (np > RowBlock && get_num_threads() == 1);
         var o = blocked
-            ? AttendByRowBlocks(left, right, v, GemmProducts ?? (FlopCounter.Current is null && Ops.Gemm.MatMulApplies(left, right)))
+            ? AttendByRowBlocks(left, right, v, GemmProducts ?? Ops.Gemm.MatMulApplies(left, right))
             : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(left.transpose(-2, -1), right)).transpose(-2, -1));   // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
     }
@@ -81,7 +80,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
     /// and the number of query rows it handles at once (392 = half of vGamba-B's side-28 map).</summary>
     [ThreadStatic] internal static bool? RowBlocked;
     /// <summary>Test hook: force (true) or forbid (false) the <see cref="Ops.Gemm"/> products in the row-blocked attention
-    /// (null = when Gemm applies: float32 CPU inference with the AVX-512 kernel, FLOP counter idle).</summary>
+    /// (null = when Gemm applies: float32 CPU inference with the AVX-512 kernel).</summary>
     [ThreadStatic] internal static bool? GemmProducts;
     [ThreadStatic] static long rowBlock;
     internal static long RowBlock { get => rowBlock > 0 ? rowBlock : 392; set => rowBlock = value; }
@@ -121,16 +120,5 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>, IFlopCounted
             }
         }
         return o;
-    }
-
-    public void CountFlops(FlopCounter counter, Tensor input, Tensor output)
-    {
-        long b = input.shape[0], d = Dim / Heads, np = (long)Side * Side;
-        if (counter.Convention == Models.FlopConvention.Thop)
-            counter.Add("softmax", b * (Heads + RegisterTokens) * np * (3 * np - 1));   // upstream's nn.Softmax on h + R heads
-        counter.AddMatmul("attention", b * Heads, np, d, np);              // qᵀk
-        counter.AddMatmul("attention", b * Heads, np, d, np);              // rᵀq
-        counter.AddMatmul("attention", b * Heads, d, np, np);              // v·attnᵀ
-        counter.AddMatmul("attention", b * RegisterTokens, d, np, np);     // register heads' v·attnᵀ (computed and discarded upstream)
     }
 }

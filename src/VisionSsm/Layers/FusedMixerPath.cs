@@ -7,7 +7,7 @@ namespace VisionSsm.Layers;
 /// <summary>
 /// When the Mamba mixers (<see cref="Mamba"/>, <see cref="BiMamba"/>) take their fused float32 inference path
 /// (<see cref="BiCausalConv"/> kernels, no autograd) instead of the module path, which is its slow twin and the only
-/// path for training, FLOP counting (the counter sees conv1d / x_proj through module hooks) and other dtypes.
+/// path for training and other dtypes.
 /// </summary>
 public static class FusedMixerPath
 {
@@ -20,12 +20,12 @@ public static class FusedMixerPath
     public static bool ForceModulePath { get => forceModulePath; set => forceModulePath = value; }
 
     /// <summary>
-    /// True when <paramref name="mixer"/> may run <paramref name="x"/> on the fused path: enabled, no FLOP counter active,
+    /// True when <paramref name="mixer"/> may run <paramref name="x"/> on the fused path: enabled,
     /// the kernel supports the dtype/device/width, and no gradient is needed (the kernels have no backward).
     /// </summary>
     public static bool Applies(nn.Module mixer, Tensor x, long dInner)
     {
-        if (!Enabled || forceModulePath || Analysis.FlopCounter.Current is not null) return false;
+        if (!Enabled || forceModulePath) return false;
         if (!BiCausalConv.Supports(x, dInner)) return false;
         if (is_grad_enabled() && (x.requires_grad || mixer.parameters().Any(p => p.requires_grad))) return false;
         return true;

@@ -1,6 +1,5 @@
 using TorchSharp;
 using TorchSharp.Modules;
-using VisionSsm.Analysis;
 using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -52,9 +51,9 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
 
     /// <summary>
     /// Inference with the cores shared out between whole branches (<see cref="InterOpParallel"/>) rather than op by op:
-    /// with gradients off, ≥ 2 threads, on the CPU and not while the FLOP counter is counting (its hooks are per thread).
+    /// with gradients off, ≥ 2 threads, on the CPU.
     /// </summary>
-    internal bool UsesInterOp(Tensor x) => InterOpParallel.Available && FlopCounter.Current is null &&
+    internal bool UsesInterOp(Tensor x) => InterOpParallel.Available &&
         x.device_type == DeviceType.CPU && (x.shape[0] >= 2 || Mixer is GambaMixer.Fused or GambaMixer.Concatenated);
 
     /// <summary>

@@ -38,14 +38,14 @@ public sealed class GatedFusion : Module<Tensor, Tensor, Tensor>
     public Tensor GatedB(Tensor b) => Gated(proj_b, b, null);
 
     /// <summary>
-    /// σ(W_g p)·p (+ addend) for p = proj(x): in float32 inference with the FLOP counter idle (it sees <c>gate</c> through
-    /// its module hook) as one <see cref="ChannelGate"/> pass, else as the module ops (the twin; training, counting).
+    /// σ(W_g p)·p (+ addend) for p = proj(x): in float32 inference as one <see cref="ChannelGate"/> pass, else as the
+    /// module ops (the twin; training, other dtypes).
     /// </summary>
     Tensor Gated(Conv2d proj, Tensor x, Tensor? addend)
     {
         using var scope = NewDisposeScope();
         var p = PointwiseConv.Apply(proj, x);                                  // a Gemm product in float32 inference
-        if (Analysis.FlopCounter.Current is null && ChannelGate.Supports(p) && !(is_grad_enabled() && (p.requires_grad || gate.weight!.requires_grad)))
+        if (ChannelGate.Supports(p) && !(is_grad_enabled() && (p.requires_grad || gate.weight!.requires_grad)))
             return ChannelGate.Apply(p, gate.weight!, gate.bias, addend).MoveToOuterDisposeScope();
         var y = sigmoid(gate.call(p)) * p;
         return (addend is null ? y : y + addend).MoveToOuterDisposeScope();

@@ -1,6 +1,5 @@
 using TorchSharp;
 using TorchSharp.Modules;
-using VisionSsm.Analysis;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -12,7 +11,7 @@ namespace VisionSsm.Layers;
 /// <see cref="Ops.ChannelsLast"/>) the permute is a free view, so no copy is made; the result is channels-last.
 /// Parameters <c>weight</c>, <c>bias</c> (C), initialised to 1 and 0 (§2.7).
 /// </summary>
-public sealed class LayerNorm2d : Module<Tensor, Tensor>, IFlopCounted
+public sealed class LayerNorm2d : Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
@@ -35,12 +34,5 @@ public sealed class LayerNorm2d : Module<Tensor, Tensor>, IFlopCounted
         using var nhwc = x.permute(0, 2, 3, 1);
         using var y = nn.functional.layer_norm(nhwc, [Channels], weight, bias, Eps);
         return y.permute(0, 3, 1, 2);
-    }
-
-    /// <summary>fvcore: 5·numel with affine (reference-spec.md §2.8).</summary>
-    public void CountFlops(FlopCounter counter, Tensor input, Tensor output)
-    {
-        counter.Add("norm", 5 * input.numel());
-        counter.MarkVisible(this);
     }
 }

@@ -1,6 +1,5 @@
 using TorchSharp;
 using TorchSharp.Modules;
-using VisionSsm.Analysis;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -14,7 +13,7 @@ namespace VisionSsm.Layers;
 /// copy either way and the output is channels-last.
 /// Initialisation §2.7: trunc_normal(std 0.02), bias 0.
 /// </summary>
-public sealed class Linear2d : Module<Tensor, Tensor>, IFlopCounted
+public sealed class Linear2d : Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;
@@ -48,12 +47,5 @@ public sealed class Linear2d : Module<Tensor, Tensor>, IFlopCounted
         using var nhwc = x.permute(0, 2, 3, 1);
         using var y = Ops.TokenLinear.Apply(nhwc, weight, bias);
         return y.permute(0, 3, 1, 2);
-    }
-
-    /// <summary>fvcore counts the 1×1 <c>aten::_convolution</c>: numel(out)·in, bias not counted (§2.8).</summary>
-    public void CountFlops(FlopCounter counter, Tensor input, Tensor output)
-    {
-        counter.Add("conv", output.numel() * InFeatures);
-        counter.MarkVisible(this);
     }
 }

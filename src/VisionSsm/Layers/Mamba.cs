@@ -99,7 +99,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
 
     /// <summary>
     /// Step 1 of §4 as upstream computes it: <c>W_in @ xᵀ</c> with the weight used functionally (so module hooks,
-    /// and thop's parameter count, do not see in_proj; fvcore counts the matmul). Returns (batch, out, L).
+    /// and thop's parameter count, do not see in_proj). Returns (batch, out, L).
     /// </summary>
     public static Tensor InProjection(Linear inProj, Tensor x)
     {
@@ -107,7 +107,6 @@ public sealed class Mamba : Module<Tensor, Tensor>
         // Same product as W·xᵀ, but as a plain GEMM on contiguous x (matmul of a 2-D weight with a transposed 3-D
         // view takes a slow broadcast path: 3–4× slower at Vim-S size), returned as a (batch, out, L) view.
         var xz = nn.functional.linear(x, w, inProj.bias).transpose(1, 2);
-        Analysis.FlopCounter.Current?.AddMatmul("linear", x.shape[0], w.shape[0], w.shape[1], x.shape[1]);
         return xz;
     }
 
@@ -124,7 +123,6 @@ public sealed class Mamba : Module<Tensor, Tensor>
         var xDbl = xProj.call(xc.transpose(1, 2));                                   // (B, L, R + 2N)
         var split = xDbl.split([dtRank, dState, dState], dim: 2);
         var dt = matmul(dtProj.weight!, split[0].transpose(1, 2));                   // (B, Di, L)
-        Analysis.FlopCounter.Current?.AddMatmul("linear", x.shape[0], dtProj.weight!.shape[0], dtRank, length);
         var b = split[1].transpose(1, 2).contiguous();                               // (B, N, L)
         var c = split[2].transpose(1, 2).contiguous();
         return SelectiveScan.Apply(xc, dt, -exp(aLog), b, c, dSkip, z.contiguous(), dtProj.bias, deltaSoftplus: true);

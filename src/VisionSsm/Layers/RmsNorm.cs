@@ -42,7 +42,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     /// <summary>
     /// The pre-norm residual step of mamba_ssm's fused add+norm (§3.3): <c>r = residual + hidden</c> (<c>r = hidden</c>
     /// when <paramref name="residual"/> is null), returns (norm(r), r), r kept in float32 or wider. Float32 CPU
-    /// inference (no gradient needed, no FLOP counter active) runs one C# pass per token row; otherwise the tensor
+    /// inference (no gradient needed) runs one C# pass per token row; otherwise the tensor
     /// ops of <see cref="AddAndNormReference"/>, its slow twin.
     /// </summary>
     public (Tensor Normed, Tensor Residual) AddAndNorm(Tensor hidden, Tensor? residual)
@@ -54,7 +54,6 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
             throw new ArgumentException($"Argument 'residual' has shape {Ops.ScanArguments.Fmt(residual.shape)}; expected {Ops.ScanArguments.Fmt(hidden.shape)}, the shape of hidden.", nameof(residual));
         bool fast = hidden.dtype == ScalarType.Float32 && hidden.device_type == DeviceType.CPU
             && (residual is null || (residual.dtype == ScalarType.Float32 && residual.device_type == DeviceType.CPU))
-            && Analysis.FlopCounter.Current is null
             && !(is_grad_enabled() && (hidden.requires_grad || weight.requires_grad || residual?.requires_grad == true));
         return fast ? AddAndNormFast(hidden, residual) : AddAndNormReference(hidden, residual);
     }

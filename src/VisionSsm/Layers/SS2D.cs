@@ -101,9 +101,6 @@ public sealed class SS2D : Module<Tensor, Tensor>
         var xDbl = matmul(x_proj_weight, xs);                                  // (B, K, R + 2N, L)
         var split = xDbl.split([r, n, n], dim: 2);
         var dts = matmul(dt_projs_weight, split[0]);                           // (B, K, Di, L)
-        var counter = Analysis.FlopCounter.Current;
-        counter?.Add("conv", b * k * (r + 2 * n) * di * l);                   // fvcore: aten::_convolution, groups = K
-        counter?.Add("conv", b * k * di * r * l);
 
         var a = -exp(A_logs);                                                  // A = −exp(A_log)
         var bs = split[1].contiguous();                                        // (B, K, N, L): G = K groups
@@ -114,7 +111,6 @@ public sealed class SS2D : Module<Tensor, Tensor>
         Tensor ys;                                                             // step 5
         if (UseReferenceKernels)
         {
-            counter?.AddScan(ScanArguments.Validate(uFlat, dtFlat, a, bs, cs, Ds, null, dBias, true));
             ys = SelectiveScanReference.Apply(ScanArguments.Validate(uFlat, dtFlat, a, bs, cs, Ds, null, dBias, true)).y;
         }
         else

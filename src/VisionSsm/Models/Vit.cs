@@ -1,6 +1,5 @@
 using TorchSharp;
 using TorchSharp.Modules;
-using VisionSsm.Analysis;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -165,10 +164,9 @@ public sealed class VitMlp : Module<Tensor, Tensor>
 
 /// <summary>
 /// timm ViT <c>Attention</c>: qkv Linear(D, 3D) → heads → softmax(q kᵀ/√d) v → proj. Uses libtorch's
-/// scaled_dot_product_attention; the two attention matmuls (2·B·h·N²·d MACs) are reported to the FLOP counter in
-/// fvcore mode (fvcore counts them as matmuls; thop does not see them).
+/// scaled_dot_product_attention.
 /// </summary>
-public sealed class VitAttention : Module<Tensor, Tensor>, IFlopCounted
+public sealed class VitAttention : Module<Tensor, Tensor>
 {
     public int Heads { get; }
     private readonly Linear qkv;
@@ -189,13 +187,6 @@ public sealed class VitAttention : Module<Tensor, Tensor>, IFlopCounted
         var parts = qkv.call(x).reshape(b, n, 3, Heads, c / Heads).permute(2, 0, 3, 1, 4).unbind(0);   // 3 × (B, h, N, d)
         var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
         return proj.call(o.transpose(1, 2).reshape(b, n, c)).MoveToOuterDisposeScope();
-    }
-
-    public void CountFlops(FlopCounter counter, Tensor input, Tensor output)
-    {
-        long b = input.shape[0], n = input.shape[1], c = input.shape[2];
-        counter.AddMatmul("attention", b * Heads, n, c / Heads, n);   // q kᵀ
-        counter.AddMatmul("attention", b * Heads, n, n, c / Heads);   // attn v
     }
 }
 

@@ -10,7 +10,7 @@ namespace VisionSsm.Ops;
 /// Inference kernels around the Mamba mixer (reference-spec.md §4 steps 2 and 4) that fold the layout changes (and,
 /// for Vim's bidirectional mixer, §3.4, the flips) into one pass each: <see cref="Prepare"/> reads in_proj's
 /// token-major output (batch, L, 2Di) = [x | z] once and writes the scan's channel-major inputs — for one direction
-/// (the causal <see cref="Layers.Mamba"/>, vGamba's cell) or for both, so Vim's two directions run as one grouped
+/// (the causal Mamba mixer, vGamba's cell) or for both, so Vim's two directions run as one grouped
 /// scan over 2·Di channels; <see cref="Merge"/> un-flips and averages the two halves of a bidirectional scan output.
 /// Float32 on CPU, forward only (no autograd): callers use <see cref="PrepareReference"/> / <see cref="MergeReference"/>
 /// (plain tensor ops, the slow twins) whenever gradients are needed.

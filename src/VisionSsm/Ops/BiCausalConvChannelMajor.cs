@@ -24,7 +24,7 @@ public static class BiCausalConvChannelMajor
         xzT.device_type == DeviceType.CPU && xzT.dtype == ScalarType.Float32 && Gemm.KernelSupported;
 
     /// <summary>
-    /// One direction (the causal <see cref="Layers.Mamba"/>): xzT (batch, 2Di, L) = [x ; z] channel-major, conv weight
+    /// One direction (the causal Mamba mixer): xzT (batch, 2Di, L) = [x ; z] channel-major, conv weight
     /// (Di, 1, K) and bias (Di) or null. Returns u = SiLU(causal depthwise conv(x)) (batch, Di, L) and z = xzT's z rows
     /// (batch, Di, L), a view (no copy), equal to <c>BiCausalConv.Prepare(xzT.transpose(1, 2), weight, bias)</c>.
     /// </summary>

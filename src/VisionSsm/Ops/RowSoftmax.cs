@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// Softmax over the last dimension, in place, for the attention logits of <see cref="Layers.BotMhsa2d"/>: per row,
+/// Softmax over the last dimension, in place, for the attention logits of the BoTNet MHSA layer: per row,
 /// max, then e^(x − max) with its sum, then the scale by 1/sum, in 16-lane vectors with <see cref="FastMath.ExpF(Vector512{float})"/>.
 /// libtorch's softmax took 0.14–0.17 ms for vGamba-B's 392 × 784 side-28 row blocks on one thread (`vgamba-mhsa`);
 /// this pass is several times faster. Float32 CPU tensors with dense rows on AVX-512 and no autograd; anything else

@@ -25,7 +25,6 @@ public static class SelectiveScan
 
     static (Tensor y, Tensor lastState) Run(ScanArguments a)
     {
-        Analysis.FlopCounter.Current?.AddScan(a);
         return SelectiveScanCpu.Supports(a) ? SelectiveScanCpu.Apply(a) : SelectiveScanReference.Apply(a);
     }
 

@@ -5,7 +5,7 @@ namespace VisionSsm.Ops;
 
 /// <summary>
 /// <c>nn.functional.linear</c> (y = x·Wᵀ + b over the last dim of token-major x) with forward and backward on
-/// <see cref="RowMajorGemm"/>: y = x·Wᵀ, dx = dy·W, dW = dyᵀ·x, db = Σ dy. Used by <see cref="Layers.Linear2d"/> on the
+/// <see cref="RowMajorGemm"/>: y = x·Wᵀ, dx = dy·W, dW = dyᵀ·x, db = Σ dy. Used by VMamba's Linear2d layer on the
 /// channels-last view, where MKL's AVX2 path dominated the training step of the small-image models (`gemm --train`:
 /// 1.7× over vmamba_nano's Linear2d shapes). Float32 CPU with K and N multiples of 16 and AVX-512; everything else —
 /// and <see cref="Gemm.Enabled"/> false (VISIONSSM_GEMM=0) — calls libtorch's linear, the twin.
