@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VisionSsm.Runtime;
 
 namespace VisionSsm.Cli;
 
@@ -25,14 +26,31 @@ public static class CliApp
         root.Subcommands.Add(ModelsCommand.Create(context));
         root.Subcommands.Add(FlopsCommand.Create(context));
         root.Subcommands.Add(BenchCommand.Create(context));
+        root.Options.Add(KernelsOption());
         return root;
     }
+
+    /// <summary>The kernel switchboard (<see cref="KernelOptions.Parse"/>), on every verb.</summary>
+    static Option<string> KernelsOption() => new("--kernels")
+    {
+        Description = "fast paths to allow, e.g. gemm=off,interop=off or reference (docs/kernel-options.md)",
+        Recursive = true,
+    };
 
     /// <summary>Parses and runs <paramref name="args"/>; returns the exit code (0 = success). Usable in-process (tests).</summary>
     public static int Run(string[] args, CliContext? context = null)
     {
         context ??= CliContext.FromConsole();
         var parse = Build(context).Parse(args);
+        KernelOptions kernels;
+        try { kernels = KernelOptions.Parse(parse.GetValue<string>("--kernels") ?? ""); }
+        catch (FormatException e)
+        {
+            context.Error.WriteLine($"error: --kernels: {e.Message}");
+            return 1;
+        }
+        // An ambient scope, not the process default: in-process callers (tests) keep their own options.
+        using var scope = KernelOptions.Use(kernels);
         return parse.Invoke(new InvocationConfiguration { Output = context.Out, Error = context.Error, ProcessTerminationTimeout = null });
     }
 }

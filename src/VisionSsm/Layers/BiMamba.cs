@@ -72,7 +72,8 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     {
         if (x.dim() != 3 || x.shape[2] != Config.DModel)
             throw new ArgumentException($"BiMamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
-        if (UseFastPath(x)) return ForwardFused(x, SplitDirectionsAcrossThreads && InterOpParallel.Available);
+        using var kernels = KernelOptions.UseIfSet(Kernels);
+        if (UseFastPath(x)) return ForwardFused(x, KernelOptions.Current.VimSplitDirections && InterOpParallel.Available);
         using var scope = NewDisposeScope();
         var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
@@ -91,8 +92,9 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>True: calls on this thread always take the per-direction module path (<see cref="FusedMixerPath.ForceModulePath"/>).</summary>
-    public static bool ForceModulePath { get => FusedMixerPath.ForceModulePath; set => FusedMixerPath.ForceModulePath = value; }
+    /// <summary>Kernel options for this module's calls (null: the ambient <see cref="KernelOptions.Current"/>), as
+    /// mamba_ssm's <c>use_fast_path</c>.</summary>
+    public KernelOptions? Kernels { get; set; }
 
     /// <summary>The fused path serves float32 CPU inference only (<see cref="FusedMixerPath.Applies"/>).</summary>
     bool UseFastPath(Tensor x) => FusedMixerPath.Applies(this, x, Config.DInner);
@@ -145,13 +147,6 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
         return Gemm.LinearChannelMajor(merged, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
-
-    /// <summary>
-    /// True: with ≥ 2 threads (inference), the fused path runs the two directions' x_proj, dt_proj and scan
-    /// concurrently on <see cref="InterOpParallel"/>'s workers instead of as one batched call split op by op.
-    /// </summary>
-    /// Off by default until measured on a quiet machine (`vim --compare 224` prints both); VISIONSSM_VIM_SPLIT=1 turns it on.
-    public static bool SplitDirectionsAcrossThreads { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_VIM_SPLIT") == "1";
 
     /// <summary>One direction of the fused path on its half of u and z (direction 1 is in flipped time): (B, Di, L).</summary>
     Tensor Direction(Tensor u, Tensor z, int direction, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip)

@@ -69,28 +69,20 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
         var left = cat([q, r], dim: 2);
         if (ScaleLogits) left = left * (1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
         var right = cat([k, q], dim: 2);
-        bool blocked = RowBlocked ?? (np > RowBlock && get_num_threads() == 1);
+        var kernels = Runtime.KernelOptions.Current;
+        bool blocked = kernels.MhsaRowBlocks ?? (np > kernels.MhsaRowBlock && get_num_threads() == 1);
         var o = blocked
-            ? AttendByRowBlocks(left, right, v, GemmProducts ?? Ops.Gemm.MatMulApplies(left, right))
+            ? AttendByRowBlocks(left, right, v, Ops.Gemm.MatMulApplies(left, right), kernels.MhsaRowBlock)
             : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(left.transpose(-2, -1), right)).transpose(-2, -1));   // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Test hooks: force (true) or forbid (false) the row-blocked attention (null = by thread count and size),
-    /// and the number of query rows it handles at once (392 = half of vGamba-B's side-28 map).</summary>
-    [ThreadStatic] internal static bool? RowBlocked;
-    /// <summary>Test hook: force (true) or forbid (false) the <see cref="Ops.Gemm"/> products in the row-blocked attention
-    /// (null = when Gemm applies: float32 CPU inference with the AVX-512 kernel).</summary>
-    [ThreadStatic] internal static bool? GemmProducts;
-    [ThreadStatic] static long rowBlock;
-    internal static long RowBlock { get => rowBlock > 0 ? rowBlock : 392; set => rowBlock = value; }
-
     /// <summary>
-    /// The same attention as the batched path, one (image, head) and <see cref="RowBlock"/> query rows at a time, so the
+    /// The same attention as the batched path, one (image, head) and <see cref="Runtime.KernelOptions.MhsaRowBlock"/> query rows at a time, so the
     /// logits and probabilities (4·784² floats per image at side 28) never exist whole: the working set stays in cache.
     /// Each output column is computed from exactly the same products and softmax row as in the batched path. Used on a
     /// single libtorch thread (e.g. the inter-op workers; the extra ops would each wake the OpenMP workers otherwise) and
-    /// only when Np &gt; <see cref="RowBlock"/> (at side 14 the per-head ops cost more than the cache saves).
+    /// only when Np &gt; <see cref="Runtime.KernelOptions.MhsaRowBlock"/> (at side 14 the per-head ops cost more than the cache saves).
     /// With <paramref name="gemm"/> (float32 inference) the products run on <see cref="Ops.Gemm"/> (AVX-512; libtorch's
     /// MKL takes its AVX2 path on this CPU): energy = Gemm.MatMul(rows of [q; r]ᵀ, [k; q]), softmax in place
     /// (<see cref="Ops.RowSoftmax"/>) and out = Gemm.Linear(v, attn) = v·attnᵀ, the same sums in another order (parity
@@ -98,7 +90,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
     /// 9.9 → 6.9 ms (`vgamba-profile`, MHSA branch). Not at side ≤ 14 or on 2 threads, where the per-head calls cost
     /// more than the faster products save (measured: batched libtorch 1.6 vs 2.5 ms at side 14 on 2 threads).
     /// </summary>
-    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v, bool gemm)
+    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v, bool gemm, long rowBlock)
     {
         long b = left.shape[0], h = left.shape[1], d = v.shape[2], np = v.shape[3];
         var o = empty(b, h, d, np, dtype: v.dtype, device: v.device);
@@ -111,9 +103,9 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
             var kj = right[i, j];
             var vj = v[i, j];
             var oj = o[i, j];
-            for (long r0 = 0; r0 < np; r0 += RowBlock)
+            for (long r0 = 0; r0 < np; r0 += rowBlock)
             {
-                long n = Math.Min(RowBlock, np - r0);
+                long n = Math.Min(rowBlock, np - r0);
                 var rows = lt.narrow(0, r0, n);
                 var attn = gemm ? Ops.RowSoftmax.ApplyInPlace(Ops.Gemm.MatMul(rows, kj)) : functional.softmax(matmul(rows, kj), -1);   // (n, Np)
                 oj.narrow(1, r0, n).copy_(gemm ? Ops.Gemm.Linear(vj, attn) : matmul(vj, attn.transpose(0, 1)));   // (d, n)

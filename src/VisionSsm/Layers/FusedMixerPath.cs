@@ -1,5 +1,6 @@
 using TorchSharp;
 using VisionSsm.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Layers;
@@ -11,21 +12,14 @@ namespace VisionSsm.Layers;
 /// </summary>
 public static class FusedMixerPath
 {
-    /// <summary>Process-wide switch (benchmarks compare the paths; <c>VISIONSSM_FUSED_MAMBA=0</c> turns the fused path off).</summary>
-    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_FUSED_MAMBA") != "0";
-
-    [ThreadStatic] static bool forceModulePath;
-
-    /// <summary>True: calls on this thread always take the module path (tests compare the two).</summary>
-    public static bool ForceModulePath { get => forceModulePath; set => forceModulePath = value; }
-
     /// <summary>
-    /// True when <paramref name="mixer"/> may run <paramref name="x"/> on the fused path: enabled,
+    /// True when <paramref name="mixer"/> may run <paramref name="x"/> on the fused path:
+    /// <see cref="KernelOptions.FusedMamba"/> on,
     /// the kernel supports the dtype/device/width, and no gradient is needed (the kernels have no backward).
     /// </summary>
     public static bool Applies(nn.Module mixer, Tensor x, long dInner)
     {
-        if (!Enabled || forceModulePath) return false;
+        if (!KernelOptions.Current.FusedMamba) return false;
         if (!BiCausalConv.Supports(x, dInner)) return false;
         if (is_grad_enabled() && (x.requires_grad || mixer.parameters().Any(p => p.requires_grad))) return false;
         return true;

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -52,6 +53,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
     {
         if (x.dim() != 3 || x.shape[2] != Config.DModel)
             throw new ArgumentException($"Mamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
+        using var kernels = KernelOptions.UseIfSet(Kernels);
         if (FusedMixerPath.Applies(this, x, Config.DInner)) return ForwardFused(x);
         using var scope = NewDisposeScope();
         var xz = InProjection(in_proj, x);                           // (B, 2Di, L)
@@ -75,7 +77,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
         Tensor u, z;                                                                  // (B, Di, L) each
         // Channel-major from L = 64 on (`vgamba-mamba`, 1 thread: 4.71 → 4.40 ms at L 784, 2.86 → 2.70 at L 196 and
         // Di 512, but 0.91 → 0.98 at L 49, where each time row is only three vectors long).
-        if (ChannelMajorInProjection && x.shape[1] >= 64 && Gemm.MatMulApplies(in_proj.weight!, x))
+        if (KernelOptions.Current.MambaChannelMajorInProjection && x.shape[1] >= 64 && Gemm.MatMulApplies(in_proj.weight!, x))
         {
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));                // (B, 2Di, L)
             if (in_proj.bias is not null) xzT = xzT + in_proj.bias.unsqueeze(-1);
@@ -93,9 +95,9 @@ public sealed class Mamba : Module<Tensor, Tensor>
         return Gemm.LinearChannelMajor(y, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Test/benchmark hook: false sends the fused path through the token-major in_proj route.</summary>
-    [ThreadStatic] internal static bool TokenMajorInProjection;
-    static bool ChannelMajorInProjection => !TokenMajorInProjection;
+    /// <summary>Kernel options for this module's calls (null: the ambient <see cref="KernelOptions.Current"/>), as
+    /// mamba_ssm's <c>use_fast_path</c>: <c>Kernels = KernelOptions.Default with { FusedMamba = false }</c>.</summary>
+    public KernelOptions? Kernels { get; set; }
 
     /// <summary>
     /// Step 1 of §4 as upstream computes it: <c>W_in @ xᵀ</c> with the weight used functionally (so module hooks,

@@ -33,11 +33,8 @@ public static class Gemm
     /// <summary>True when the Vector512 kernel can run on this CPU.</summary>
     public static bool KernelSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
-    /// <summary>
-    /// False: <see cref="Linear"/> and <see cref="MatMul"/> always call libtorch (benchmarks compare the two; also an
-    /// escape hatch: environment variable VISIONSSM_GEMM=0). Process-wide, default true.
-    /// </summary>
-    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_GEMM") != "0";
+    /// <summary><see cref="KernelOptions.Gemm"/>: false sends <see cref="Linear"/> and <see cref="MatMul"/> to libtorch.</summary>
+    static bool Enabled => KernelOptions.Current.Gemm;
 
     /// <summary>
     /// y (..., N) = x (..., K) · weightᵀ + bias, weight (N, K), bias (N) or null — exactly
@@ -57,7 +54,7 @@ public static class Gemm
     public const int MinK = 32;
 
     /// <summary>
-    /// True when <see cref="Linear"/> takes the C# kernel: <see cref="Enabled"/>, all tensors float32 on the CPU, the kernel supported,
+    /// True when <see cref="Linear"/> takes the C# kernel: <see cref="KernelOptions.Gemm"/> on, all tensors float32 on the CPU, the kernel supported,
     /// K ≥ <see cref="MinK"/>, and no gradient needed (the kernel has no backward; with autograd on and any input
     /// requiring grad libtorch runs).
     /// </summary>

@@ -26,13 +26,9 @@ public static class PointwiseConv
         return y.view(batch, cout, h, wd);
     }
 
-    /// <summary>Process-wide switch (benchmarks compare the two; on by default).</summary>
-    public static bool Enabled { get; set; } = true;
-
     /// <summary>True when <see cref="Apply"/> takes the Gemm product for this module and input.</summary>
     public static bool Applies(Conv2d conv, Tensor x)
     {
-        if (!Enabled) return false;
         var w = conv.weight;
         if (w is null || w.dim() != 4 || w.shape[2] != 1 || w.shape[3] != 1 || x.dim() != 4 || x.shape[1] != w.shape[1]) return false;
         if (conv.stride.Any(s => s != 1) || (conv.padding ?? []).Any(p => p != 0) || conv.groups != 1 || conv.dilation.Any(d => d != 1)) return false;

@@ -25,22 +25,19 @@ internal sealed unsafe class ScanRowKernel
 {
     const int W = 16;
 
-    /// <summary>Test/bench hook: route N = 1 calls made on this thread to the lane kernel instead.</summary>
-    [ThreadStatic] internal static bool Disabled;
-
-    /// <summary>Test hook: take the row kernel for every length it applies to (short rows included).</summary>
-    [ThreadStatic] internal static bool Forced;
-
     /// <summary>Rows shorter than this go to the lane kernel: a row is processed in 32-step blocks, so short rows are
     /// mostly padding. Measured (`train-profile --row-vs-lane`, 2 threads): the row kernel wins from L 196 up (1.3–2×
     /// at L 784–3136), the lane kernel below L 49 (2–3× at L 4–16, vmamba_nano's late stages).</summary>
     public const long MinLength = 128;
 
+    /// <summary>The kernel can run this call: AVX-512, N = 1, float32, and not switched off
+    /// (<see cref="Runtime.KernelOptions.ScanRowKernel"/> false).</summary>
     public static bool Applies(ScanArguments a) =>
-        !Disabled && Avx512F.IsSupported && a.States == 1 && a.U.dtype == ScalarType.Float32;
+        Runtime.KernelOptions.Current.ScanRowKernel != false && Avx512F.IsSupported && a.States == 1 && a.U.dtype == ScalarType.Float32;
 
-    /// <summary>The dispatch rule: the row kernel where it applies and the rows are long enough to pay.</summary>
-    public static bool Preferred(ScanArguments a) => Applies(a) && (Forced || a.Length >= MinLength);
+    /// <summary>The dispatch rule: the row kernel where it applies and the rows are long enough to pay (every length with
+    /// <see cref="Runtime.KernelOptions.ScanRowKernel"/> true).</summary>
+    public static bool Preferred(ScanArguments a) => Applies(a) && (Runtime.KernelOptions.Current.ScanRowKernel == true || a.Length >= MinLength);
 
     readonly int channels, len, groupsB, groupsC;
     readonly bool hasD, hasZ, softplus;

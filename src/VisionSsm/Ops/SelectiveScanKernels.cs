@@ -23,10 +23,9 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public T* Y, Last, Saved;
     /// <summary>Write y with non-temporal stores (set for outputs much larger than the cache, rows 32-byte aligned).</summary>
     public bool StreamY;
-    /// <summary>Pairs of states in Vector512 registers in the forward step (float only; switch for measurement).</summary>
-    public static bool UseVector512 = true;
-    /// <summary>Run pairs of blocks side by side in the forward (<see cref="ForwardPair"/>; switch for measurement).</summary>
-    public static bool PairBlocks = true;
+    /// <summary>Pairs of states in Vector512 registers and pairs of blocks (<see cref="ForwardPair"/>) in the forward:
+    /// float, AVX-512 and <see cref="Runtime.KernelOptions.ScanVector512"/> (read here, on the calling thread).</summary>
+    readonly bool v512 = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && Runtime.KernelOptions.Current.ScanVector512;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
     // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks); padded lanes are 0
@@ -92,7 +91,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int j = 0; j < tc; j++)
             {
                 var uj = tu[j];
-                var acc = Step(tdt[j], uj, a, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
+                var acc = Step(v512, tdt[j], uj, a, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
                 if (hasD) acc = Fma(dSkip, uj, acc);
                 if (hasZ) acc *= tz[j] * Sigmoid(tz[j]);
                 ty[j] = acc;
@@ -217,7 +216,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     }
 
     /// <summary>Whether <see cref="ForwardPair"/> runs on this machine for this call (float, AVX-512, N ≥ 2).</summary>
-    public bool PairsBlocks => typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && p.States >= 2 && UseVector512 && PairBlocks;
+    public bool PairsBlocks => typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && p.States >= 2 && v512;
 
     /// <summary>The forward's work items: (unit, partner unit) for pairs of adjacent full blocks of one batch in the same
     /// B and C groups when <see cref="PairsBlocks"/>, else (unit, −1).</summary>
@@ -303,7 +302,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int j = 0; j < tc; j++)
             {
                 var uj = tu[j];
-                var acc = Step(tdt[j], uj, a, bBase + t0 + j, cBase + t0 + j, len, n,
+                var acc = Step(v512, tdt[j], uj, a, bBase + t0 + j, cBase + t0 + j, len, n,
                     j == 0 ? h0 : hs + (j - 1) * n, hs + j * n, das + j * n);
                 if (hasD) acc = Fma(dSkip, uj, acc);           // y before the gate
                 var g = tg[j];
@@ -402,13 +401,13 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// <paramref name="daOut"/> unless it is null (the backward's recomputation keeps it).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<T> Step(Vector256<T> dt, Vector256<T> u, Vector256<T>* a, T* bp, T* cp, int len, int n,
+    static Vector256<T> Step(bool v512, Vector256<T> dt, Vector256<T> u, Vector256<T>* a, T* bp, T* cp, int len, int n,
         Vector256<T>* hPrev, Vector256<T>* hOut, Vector256<T>* daOut)
     {
         var dtu = dt * u;
         var acc = Vector256<T>.Zero;
         int s = 0;
-        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && n >= 2 && UseVector512)
+        if (typeof(T) == typeof(float) && v512 && n >= 2)
         {
             // States in pairs (n, n+1) fill one 512-bit register: twice the exp throughput on full-width AVX-512.
             var dt2 = Dup(dt);

@@ -8,7 +8,7 @@ namespace VisionSsm.Ops;
 /// <see cref="RowMajorGemm"/>: y = x·Wᵀ, dx = dy·W, dW = dyᵀ·x, db = Σ dy. Used by VMamba's Linear2d layer on the
 /// channels-last view, where MKL's AVX2 path dominated the training step of the small-image models (`gemm --train`:
 /// 1.7× over vmamba_nano's Linear2d shapes). Float32 CPU with K and N multiples of 16 and AVX-512; everything else —
-/// and <see cref="Gemm.Enabled"/> false (VISIONSSM_GEMM=0) — calls libtorch's linear, the twin.
+/// and <see cref="Runtime.KernelOptions.Gemm"/> off — calls libtorch's linear, the twin.
 /// </summary>
 public static class TokenLinear
 {
@@ -29,7 +29,7 @@ public static class TokenLinear
     /// <summary>True when <see cref="Apply"/> runs the C# kernels (see the class summary).</summary>
     public static bool Applies(Tensor x, Tensor weight, Tensor? bias)
     {
-        if (!Gemm.Enabled || !Gemm.KernelSupported || weight.dim() != 2 || x.dim() < 1 || x.shape[^1] != weight.shape[1]) return false;
+        if (!Runtime.KernelOptions.Current.Gemm || !Gemm.KernelSupported || weight.dim() != 2 || x.dim() < 1 || x.shape[^1] != weight.shape[1]) return false;
         if (weight.shape[0] % 16 != 0 || weight.shape[1] % 16 != 0 || weight.shape[0] == 0 || weight.shape[1] == 0) return false;
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0])) return false;
         foreach (var t in new[] { x, weight, bias })

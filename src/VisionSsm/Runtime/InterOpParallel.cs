@@ -12,19 +12,16 @@ namespace VisionSsm.Runtime;
 /// the 2 cores costs an OpenMP wake-up per op (idle workers sleep under <see cref="OpenMpPolicy"/>'s PASSIVE
 /// policy), which on this VM costs as much as the work saved; two whole branches side by side need two wake-ups in
 /// total. Only for inference: the branches run under no_grad, and callers fall back to the serial path when
-/// gradients are on, while the FLOP counter (thread-local) is counting, or with fewer than 2 threads.
+/// gradients are on, with fewer than 2 threads, or with <see cref="KernelOptions.InterOp"/> off.
 /// Results are the same tensors the serial code computes, up to the rounding of single- vs multi-threaded kernels.
 /// </summary>
 public static class InterOpParallel
 {
-    /// <summary>Global switch (benchmarks compare both paths); on by default.</summary>
-    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_INTEROP") != "0";
-
     static readonly object Gate = new();
     static Worker[]? workers;
 
-    /// <summary>True when two branches may run concurrently now: enabled, ≥ 2 threads, gradients off (on this thread).</summary>
-    public static bool Available => Enabled && TorchRuntime.Threads >= 2 && !is_grad_enabled();
+    /// <summary>True when two branches may run concurrently now: allowed by the options, ≥ 2 threads, gradients off (on this thread).</summary>
+    public static bool Available => KernelOptions.Current.InterOp && TorchRuntime.Threads >= 2 && !is_grad_enabled();
 
     /// <summary>
     /// Runs <paramref name="first"/> and <paramref name="second"/> concurrently on the two worker threads and returns
@@ -49,8 +46,10 @@ public static class InterOpParallel
                 // Worker start-up set libtorch's default thread count (for threads not yet initialised) to 1; restore it.
                 torch.set_num_threads(TorchRuntime.Threads);
             }
-            workers[0].Post(first);
-            workers[1].Post(second);
+            // The branches run under the caller's kernel options (an ambient scope does not flow to the workers by itself).
+            var options = KernelOptions.Current;
+            workers[0].Post(() => { using (KernelOptions.Use(options)) return first(); });
+            workers[1].Post(() => { using (KernelOptions.Use(options)) return second(); });
             var (a, errorA) = workers[0].Wait();
             var (b, errorB) = workers[1].Wait();
             if (errorA is not null || errorB is not null)

@@ -39,8 +39,6 @@ public static class NativeLibraryCheck
                     "libstdc++ from GCC 13 or later.", e);
             }
             loaded = true;
-            // Before libtorch creates its OpenMP pool, so the pool's threads inherit the setting.
-            if (Environment.GetEnvironmentVariable("VISIONSSM_FLUSH_DENORMALS") == "1") DenormalFlush.SetOnCurrentThread(true);
         }
     }
 

@@ -10,14 +10,11 @@ namespace VisionSsm.Runtime;
 /// on 2 cores the kernel then runs on one core while the other spins. On the team, the spinning worker is the one that
 /// picks our work up, at once. The loop is <c>Parallel.For</c>'s contract: every index once, dynamic scheduling
 /// (chunks from a shared counter), the first exception rethrown in an <see cref="AggregateException"/> after all threads stop.
-/// Falls back to <c>Parallel.For</c> when libgomp is not loaded (other platforms) or <see cref="Enabled"/> is false
-/// (VISIONSSM_OMP_KERNELS=0); inside a parallel region (nested) the loop runs on the calling thread.
+/// Falls back to <c>Parallel.For</c> when libgomp is not loaded (other platforms) or <see cref="KernelOptions.OpenMp"/>
+/// is off; inside a parallel region (nested) the loop runs on the calling thread.
 /// </summary>
 public static unsafe class OpenMpTeam
 {
-    /// <summary>Process-wide switch (benchmarks compare both; VISIONSSM_OMP_KERNELS=0 turns it off).</summary>
-    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_OMP_KERNELS") != "0";
-
     static readonly delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void> GompParallel;
     static readonly delegate* unmanaged<int> InParallel;
 
@@ -74,7 +71,7 @@ public static unsafe class OpenMpTeam
         {
             job.RunOnThisThread();                                   // nested or one thread: the caller does it all
         }
-        else if (!Enabled || !Available)
+        else if (!KernelOptions.Current.OpenMp || !Available)
         {
             Parallel.For(fromInclusive, toExclusive, options, localInit, (i, _, local) => body(i, local), localFinally);
             return;

@@ -37,13 +37,7 @@ public static class OptimizerFactory
         return (decay, noDecay);
     }
 
-    /// <summary>Step with <see cref="FusedAdamW"/> (true) or TorchSharp's <see cref="AdamW"/>. Opt-in (environment
-    /// variable VISIONSSM_FUSED_ADAMW=1): its step alone is 3× faster, but the two default runs made with it were slower
-    /// than the four without (BENCHMARKS.md session 4), which is not explained yet. Process-wide, default false.</summary>
-    public static bool Fused { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_FUSED_ADAMW") == "1";
-
-    /// <summary>AdamW with two groups: decay (weight decay <see cref="TrainConfig.WeightDecay"/>) and no-decay (0),
-    /// stepped by <see cref="FusedAdamW"/> when <see cref="Fused"/> is on.</summary>
+    /// <summary>TorchSharp's AdamW with two groups: decay (weight decay <see cref="TrainConfig.WeightDecay"/>) and no-decay (0).</summary>
     public static AdamW Create(nn.Module model, TrainConfig config)
     {
         var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter);
@@ -53,9 +47,7 @@ public static class OptimizerFactory
             new(decay.Select(n => parameters[n]), new AdamW.Options { weight_decay = config.WeightDecay }),
             new(noDecay.Select(n => parameters[n]), new AdamW.Options { weight_decay = 0.0 }),
         };
-        return Fused
-            ? new FusedAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay)
-            : optim.AdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        return optim.AdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
     }
 
     /// <summary>Sets the learning rate of every group (the schedule is applied per iteration).</summary>

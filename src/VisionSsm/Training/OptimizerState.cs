@@ -4,8 +4,7 @@ namespace VisionSsm.Training;
 
 /// <summary>
 /// An optimiser's state (moments, step counts, group options) as bytes in TorchSharp's own format, for checkpoints.
-/// TorchSharp's format starts with the optimiser's class name; <see cref="FusedAdamW"/> is stored under
-/// <c>AdamW</c>, its state being AdamW's, so checkpoints load with either and older checkpoints still resume.
+/// TorchSharp's format starts with the optimiser's class name; a checkpoint only loads into the same optimiser type.
 /// </summary>
 public static class OptimizerState
 {
@@ -32,7 +31,7 @@ public static class OptimizerState
         optimizer.load_state_dict(nr);
     }
 
-    static string PortableName(Type type) => type == typeof(FusedAdamW) ? nameof(AdamW) : type.Name;
+    static string PortableName(Type type) => type.Name;
 
     /// <summary>The name as TorchSharp writes it (length-prefixed UTF-8), then the rest of <paramref name="body"/>.</summary>
     static byte[] WithName(string name, Stream body)
