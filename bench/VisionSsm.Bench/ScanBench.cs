@@ -76,7 +76,7 @@ public static class ScanBench
 
     /// <summary>
     /// `--detail`: for each case, the kernel's forward and backward alone (no autograd) on the path the dispatch
-    /// picks and, interleaved rep by rep, on the lane kernel (<see cref="ScanRowKernel.Disabled"/>), next to the
+    /// picks and, interleaved rep by rep, on the lane kernel (<see cref="Runtime.KernelOptions.ScanRowKernel"/> off), next to the
     /// streaming ceiling: a plain SIMD pass over the same buffers that moves the same bytes (forward: read u, Δ,
     /// write y; backward: read u, Δ, g, write du, dΔ) with the same thread split.
     /// </summary>

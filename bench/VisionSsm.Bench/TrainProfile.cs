@@ -9,9 +9,7 @@ namespace VisionSsm.Bench;
 /// <summary>
 /// Where a training step of a small-image model goes: forward (with autograd), backward and AdamW step, plus each
 /// module type's share of the forward (timed with forward pre/post hooks; a container's time includes its children's).
-/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10] [--lane]</c>;
-/// <c>train-profile --adamw [--model vmamba_nano] [--rounds 50]</c> times TorchSharp's AdamW step against
-/// <see cref="Training.FusedAdamW"/> on the model's parameters (interleaved).
+/// <c>train-profile [--model vmamba_nano] [--batch 96] [--threads 2] [--steps 10] [--lane]</c>.
 /// </summary>
 public static class TrainProfile
 {
@@ -22,12 +20,12 @@ public static class TrainProfile
     {
         if (args.Contains("--row-vs-lane")) return RowVsLane(args);
         if (args.Contains("--gemm-ab")) return GemmAb(args);
-        if (args.Contains("--adamw")) return AdamWStep(args);
         string name = Measure.StringOption(args, "--model", "vmamba_nano");
         int batch = Measure.IntOption(args, "--batch", 96);
         int steps = Measure.IntOption(args, "--steps", 10);
         Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
-        Ops.ScanRowKernel.Disabled = args.Contains("--lane");   // N = 1 scans on the lane kernel instead
+        // --lane: N = 1 scans on the lane kernel instead of the row kernel.
+        using var kernels = Runtime.KernelOptions.Use(Runtime.KernelOptions.Current with { ScanRowKernel = args.Contains("--lane") ? false : null });
         using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
         model.train();
         using var opt = optim.AdamW(model.parameters(), 1e-3, weight_decay: 0.05);
@@ -92,7 +90,7 @@ public static class TrainProfile
     }
 
     /// <summary>
-    /// Whole training steps (forward, backward, AdamW) with the C# GEMMs (<see cref="Ops.Gemm.Enabled"/>: TokenLinear in
+    /// Whole training steps (forward, backward, AdamW) with the C# GEMMs (<see cref="Runtime.KernelOptions.Gemm"/>: TokenLinear in
     /// Linear2d, …) against libtorch's MKL, alternating step by step in one process so VM speed swings hit both alike.
     /// </summary>
     static int GemmAb(string[] args)
@@ -108,43 +106,17 @@ public static class TrainProfile
         using var y = randint(0, 10, [batch]);
         void Step(bool csharp)
         {
-            Ops.Gemm.Enabled = csharp;
+            using var kernels = Runtime.KernelOptions.Use(Runtime.KernelOptions.Current with { Gemm = csharp });
             opt.zero_grad();
             nn.functional.cross_entropy(model.call(x), y).backward();
             opt.step();
         }
         var r = Measure.RoundRobin(rounds, () => Step(false), () => Step(true));
-        Ops.Gemm.Enabled = true;
         Console.WriteLine(FormattableString.Invariant($"{name}, batch {batch} × 1×28², {Runtime.TorchRuntime.Threads} threads, {rounds} steps each, alternating"));
         Console.WriteLine("| GEMMs | step ms median | step ms min | img/s at the median |");
         Console.WriteLine("|---|---|---|---|");
-        foreach (var (label, (_, median, min)) in new[] { "libtorch (MKL)", "C# (Gemm.Enabled)" }.Zip(r))
+        foreach (var (label, (_, median, min)) in new[] { "libtorch (MKL)", "C# (gemm=on)" }.Zip(r))
             Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F1} | {min:F1} | {batch * 1000 / median:F0} |"));
-        return 0;
-    }
-
-    /// <summary>One AdamW step over the model's parameters: TorchSharp's against FusedAdamW, interleaved.</summary>
-    static int AdamWStep(string[] args)
-    {
-        string name = Measure.StringOption(args, "--model", "vmamba_nano");
-        int rounds = Measure.IntOption(args, "--rounds", 50);
-        Runtime.TorchRuntime.SetThreads(Measure.IntOption(args, "--threads", 2));
-        using var plainModel = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
-        using var fusedModel = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28));
-        var config = new Training.TrainConfig();
-        Training.OptimizerFactory.Fused = true;
-        using var fused = Training.OptimizerFactory.Create(fusedModel, config);
-        using var plain = optim.AdamW(plainModel.parameters(), config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
-        foreach (var m in new[] { plainModel, fusedModel })
-            foreach (var p in m.parameters()) p.grad = randn_like(p);
-        long count = fusedModel.parameters().Sum(p => p.numel());
-        var r = Measure.RoundRobin(rounds, () => plain.step(), () => fused.step());
-        Console.WriteLine(FormattableString.Invariant(
-            $"{name}: {count:N0} parameters, AdamW step, {Runtime.TorchRuntime.Threads} threads, {rounds} rounds interleaved"));
-        Console.WriteLine("| optimizer | wall ms median | wall ms min | thread CPU ms min |");
-        Console.WriteLine("|---|---|---|---|");
-        foreach (var (label, (cpu, median, min)) in new[] { "TorchSharp AdamW", "FusedAdamW" }.Zip(r))
-            Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F2} | {min:F2} | {cpu:F2} |"));
         return 0;
     }
 
@@ -168,14 +140,11 @@ public static class TrainProfile
                 for (int i = 0; i < times.Length + 2; i++)
                 {
                     using var inner = NewDisposeScope();
-                    Ops.ScanRowKernel.Disabled = lane;
-                    Ops.ScanRowKernel.Forced = !lane;
+                    using var kernels = Runtime.KernelOptions.Use(Runtime.KernelOptions.Current with { ScanRowKernel = !lane });
                     long t0 = Stopwatch.GetTimestamp();
                     if (backward) Ops.SelectiveScan.Apply(u, dt, a, bm, cm, dd, null, bias, true).backward([g]);
                     else using (no_grad()) Ops.SelectiveScan.Apply(u, dt, a, bm, cm, dd, null, bias, true);
                     if (i >= 2) times[i - 2] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                    Ops.ScanRowKernel.Disabled = false;
-                    Ops.ScanRowKernel.Forced = false;
                 }
                 Array.Sort(times);
                 return times;

@@ -66,7 +66,7 @@ public static class VGambaSuite
             using var bc = TorchSharp.torch.randn(batch, 64, l);
             using var dvec = TorchSharp.torch.ones(di);
             using var one = TorchSharp.torch.ones(1);
-            bool interOp = InterOpParallel.Enabled && threads >= 2;
+            bool interOp = KernelOptions.Current.InterOp && threads >= 2;
             var rows = new List<Action>
             {
                 () => cell.call(h),
@@ -113,13 +113,13 @@ public static class VGambaSuite
             using var m = mamba.call(t);
             using var mask = cell.Mask(t)!;
             var r = Measure.RoundRobin(rounds,
-                () => { Layers.FusedMixerPath.ForceModulePath = true; mamba.call(t); Layers.FusedMixerPath.ForceModulePath = false; },
+                () => { using (KernelOptions.Use(KernelOptions.Current with { FusedMamba = false })) mamba.call(t); },
                 () => mamba.call(t),
                 () => cell.Sequence(h),
                 () => cell.Mask(t),
                 () => cell.Output(m, mask),
                 () => cell.call(h),
-                () => { Layers.Mamba.TokenMajorInProjection = true; mamba.call(t); Layers.Mamba.TokenMajorInProjection = false; });
+                () => { using (KernelOptions.Use(KernelOptions.Current with { MambaChannelMajorInProjection = false })) mamba.call(t); });
             string F(int i) => FormattableString.Invariant($"{r[i].CpuMin:F2} / {r[i].WallMedian:F2}");
             Console.WriteLine(FormattableString.Invariant($"| {c}, {side} | {F(0)} | {F(1)} | {r[1].CpuMin / r[0].CpuMin:F2} | {F(2)} | {F(3)} | {F(4)} | {F(5)} | {F(6)} |"));
             parts.Add((c, side, FusedParts(mamba, t, rounds)));
@@ -211,9 +211,9 @@ public static class VGambaSuite
             var fusion = (Layers.GatedFusion)parts["gating"];
             var res = Measure.RoundRobin(rounds,
                 () => mhsa.call(x),
-                () => { Ops.PointwiseConv.Enabled = false; mhsa.call(x); Ops.PointwiseConv.Enabled = true; },
+                () => { using (KernelOptions.Use(KernelOptions.Current with { Gemm = false })) mhsa.call(x); },
                 () => fusion.GatedB(x),
-                () => { Ops.PointwiseConv.Enabled = false; fusion.GatedB(x); Ops.PointwiseConv.Enabled = true; },
+                () => { using (KernelOptions.Use(KernelOptions.Current with { Gemm = false })) fusion.GatedB(x); },
                 () => TorchSharp.torch.nn.functional.conv2d(x, p["Q.weight"], p["Q.bias"]).Dispose(),
                 () => { using var s2 = TorchSharp.torch.NewDisposeScope(); var r = (p["rel_h"] + p["rel_w"]).view(1, 4, d, np).expand(1, -1, -1, -1); TorchSharp.torch.cat([q, r], 2); TorchSharp.torch.cat([q, q], 2); },
                 () => TorchSharp.torch.matmul(left.transpose(-2, -1), left).Dispose(),
@@ -332,15 +332,15 @@ public static class VGambaSuite
         var names = Measure.StringOption(args, "--models", "vgamba_b,vgamba_l,resnet50,resnet101,deit_small,bot50").Split(',');
         // vGamba rows run twice: with the default inter-op branches (InterOpParallel) and with every op on all threads.
         bool serialRows = !args.Contains("--no-serial-rows");
-        // --unfused-rows: vGamba again with the cell's Mamba on its module path (FusedMixerPath.Enabled = false), for A/B.
+        // --unfused-rows: vGamba again with the cell's Mamba on its module path (fusedmamba=off), for A/B.
         bool unfusedRows = args.Contains("--unfused-rows");
-        // --libtorch-gemm-rows: vGamba again with Ops.Gemm off (Gemm.Enabled = false: every product on libtorch / MKL), for A/B.
+        // --libtorch-gemm-rows: vGamba again with Ops.Gemm off (gemm=off: every product on libtorch / MKL), for A/B.
         bool libtorchGemmRows = args.Contains("--libtorch-gemm-rows");
         TorchRuntime.SetThreads(threads);
 
         Console.WriteLine($"threads {threads}, float32 inference, {size}², warm-up {warmup}, median of {reps}; models interleaved " +
-            $"rep by rep; {DateTime.UtcNow:u}; inter-op branches {(InterOpParallel.Enabled ? "on" : "off")} (\"serial\" rows: off); " +
-            $"fused Mamba {(Layers.FusedMixerPath.Enabled ? "on" : "off")} (\"module Mamba\" rows: off)");
+            $"rep by rep; {DateTime.UtcNow:u}; inter-op branches {(KernelOptions.Current.InterOp ? "on" : "off")} (\"serial\" rows: off); " +
+            $"fused Mamba {(KernelOptions.Current.FusedMamba ? "on" : "off")} (\"module Mamba\" rows: off)");
         Console.WriteLine();
         Console.WriteLine("| model | params (M) | params thop (M) | GMACs thop | GMACs fvcore |" + string.Concat(batches.Select(b => $" batch {b} ms | batch {b} img/s |")));
         Console.WriteLine("|---|---|---|---|---|" + string.Concat(batches.Select(_ => "---|---|")));
@@ -353,27 +353,24 @@ public static class VGambaSuite
             double fv = FlopCounter.Count(model, [1, 3, size, size], FlopConvention.Fvcore).GFlops;
             string figures = FormattableString.Invariant($"{pm:F2} | {thopReport.VisibleParameters / 1e6:F2} | {thopReport.GFlops:F3} | {fv:F3}");
             model.eval();
-            bool fused = Layers.FusedMixerPath.Enabled, gemm = Ops.Gemm.Enabled, vgamba = name.StartsWith("vgamba", StringComparison.Ordinal);
-            rows.Add((name, model, InterOpParallel.Enabled, fused, gemm, figures));
-            if (serialRows && InterOpParallel.Enabled && vgamba)
+            bool interOpOn = KernelOptions.Current.InterOp, fused = KernelOptions.Current.FusedMamba, gemm = KernelOptions.Current.Gemm, vgamba = name.StartsWith("vgamba", StringComparison.Ordinal);
+            rows.Add((name, model, interOpOn, fused, gemm, figures));
+            if (serialRows && interOpOn && vgamba)
                 rows.Add((name + " (serial)", model, false, fused, gemm, figures));
             if (unfusedRows && fused && vgamba)
-                rows.Add((name + " (module Mamba)", model, InterOpParallel.Enabled, false, gemm, figures));
+                rows.Add((name + " (module Mamba)", model, interOpOn, false, gemm, figures));
             if (libtorchGemmRows && gemm && vgamba)
-                rows.Add((name + " (libtorch GEMM)", model, InterOpParallel.Enabled, fused, false, figures));
+                rows.Add((name + " (libtorch GEMM)", model, interOpOn, fused, false, figures));
         }
         var ms = new Dictionary<(string, int), double>();
         var msMin = new Dictionary<(string, int), double>();
-        bool enabled = InterOpParallel.Enabled, fusedEnabled = Layers.FusedMixerPath.Enabled, gemmEnabled = Ops.Gemm.Enabled;
         foreach (int b in batches)
         {
             using var noGrad = TorchSharp.torch.no_grad();
             using var x = TorchSharp.torch.randn(b, 3, size, size);
             var actions = rows.Select(r => (Action)(() =>
             {
-                InterOpParallel.Enabled = r.InterOp;
-                Layers.FusedMixerPath.Enabled = r.Fused;
-                Ops.Gemm.Enabled = r.Gemm;
+                using var kernels = KernelOptions.Use(KernelOptions.Current with { InterOp = r.InterOp, FusedMamba = r.Fused, Gemm = r.Gemm });
                 r.Model.call(x);
             })).ToArray();
             for (int w = 1; w < warmup; w++) Measure.RoundRobin(1, actions);   // RoundRobin itself warms up once
@@ -384,9 +381,6 @@ public static class VGambaSuite
                 msMin[(rows[i].Name, b)] = t[i].WallMin;
             }
         }
-        InterOpParallel.Enabled = enabled;
-        Layers.FusedMixerPath.Enabled = fusedEnabled;
-        Ops.Gemm.Enabled = gemmEnabled;
         foreach (var r in rows)
             Console.WriteLine($"| {r.Name} | {r.Figures} |" + string.Concat(batches.Select(b =>
                 FormattableString.Invariant($" {ms[(r.Name, b)]:F0} | {b * 1000 / ms[(r.Name, b)]:F2} |"))));

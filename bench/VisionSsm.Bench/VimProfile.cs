@@ -81,7 +81,7 @@ public static class VimProfile
             ("flip x, z, y (backward direction)", () => { xs.flip(2); z.flip(2); xc.flip(2); }),
             ("out_proj", () => nn.functional.linear(xc.transpose(1, 2), p["out_proj.weight"])),
             ("whole mixer (BiMamba.forward, fused path)", () => mixer.call(x)),
-            ("whole mixer (BiMamba.forward, module path)", () => { BiMamba.ForceModulePath = true; mixer.call(x); BiMamba.ForceModulePath = false; }),
+            ("whole mixer (BiMamba.forward, module path)", () => { using (Runtime.KernelOptions.Use(Runtime.KernelOptions.Current with { FusedMamba = false })) mixer.call(x); }),
             ("fused: in_proj (linear)", () => nn.functional.linear(x, p["in_proj.weight"])),
             ("fused: BiCausalConv.Prepare", () => BiCausalConv.Prepare(xzRows, p["conv1d.weight"], p["conv1d.bias"], p["conv1d_b.weight"], p["conv1d_b.bias"])),
             ("fused: BiCausalConv.PrepareReference", () => BiCausalConv.PrepareReference(xzRows, p["conv1d.weight"], p["conv1d.bias"], p["conv1d_b.weight"], p["conv1d_b.bias"])),

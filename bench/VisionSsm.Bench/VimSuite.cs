@@ -140,14 +140,14 @@ public static class VimSuite
         var wall = new[] { new List<double>(), new List<double>(), new List<double>(), new List<double>() };
         var cpu = new[] { new List<double>(), new List<double>(), new List<double>(), new List<double>() };
         var process = Process.GetCurrentProcess();
-        bool split = Layers.BiMamba.SplitDirectionsAcrossThreads;
         using (no_grad())
             for (int i = 0; i < reps + 1; i++)
                 foreach (int path in new[] { 0, 1, 2, 3 })
                 {
-                    Layers.BiMamba.ForceModulePath = path == 1;
-                    Ops.Gemm.Enabled = path != 3;
-                    Layers.BiMamba.SplitDirectionsAcrossThreads = path == 2;
+                    using var kernels = Runtime.KernelOptions.Use(Runtime.KernelOptions.Current with
+                    {
+                        FusedMamba = path != 1, Gemm = path != 3, VimSplitDirections = path == 2,
+                    });
                     using var scope = NewDisposeScope();
                     process.Refresh();
                     var cpu0 = process.TotalProcessorTime;
@@ -159,14 +159,11 @@ public static class VimSuite
                     wall[path].Add(ms);
                     cpu[path].Add((process.TotalProcessorTime - cpu0).TotalMilliseconds);
                 }
-        Layers.BiMamba.ForceModulePath = false;
-        Layers.BiMamba.SplitDirectionsAcrossThreads = split;
-        Ops.Gemm.Enabled = true;
         static string Fmt(List<double> v) => string.Create(CultureInfo.InvariantCulture, $"min {v.Min():F1}, median {v.Order().ElementAt(v.Count / 2):F1}");
         Console.WriteLine($"vim_small {size}², {threads} threads, batch 1, {reps} interleaved reps after 1 warm-up; " +
             "process CPU ms per forward (all threads) is the load-robust figure with --threads 1");
         Console.WriteLine($"fused path, directions batched: wall ms {Fmt(wall[0])}; CPU ms {Fmt(cpu[0])}");
-        Console.WriteLine($"fused path, directions batched, libtorch GEMMs (Gemm.Enabled = false): wall ms {Fmt(wall[3])}; CPU ms {Fmt(cpu[3])}");
+        Console.WriteLine($"fused path, directions batched, libtorch GEMMs (gemm=off): wall ms {Fmt(wall[3])}; CPU ms {Fmt(cpu[3])}");
         Console.WriteLine($"fused path, directions on the two inter-op workers: wall ms {Fmt(wall[2])}; CPU ms {Fmt(cpu[2])}");
         Console.WriteLine($"module path: wall ms {Fmt(wall[1])}; CPU ms {Fmt(cpu[1])}");
         return 0;

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp;
 using VisionSsm.Layers;
 using VisionSsm.Models;
@@ -82,10 +83,8 @@ public class BiMambaTests
         var u = randn(batch, length, dModel);
         using var _ = no_grad();
         var fused = m.call(u);                                          // float32 CPU inference: the fused path
-        BiMamba.ForceModulePath = true;
         Tensor modulePath;
-        try { modulePath = m.call(u); }
-        finally { BiMamba.ForceModulePath = false; }
+        using (KernelOptions.Use(KernelOptions.Current with { FusedMamba = false })) modulePath = m.call(u);
         var p64 = Params(m).ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.Float64));
         var reference = Reference(p64, u.to_type(ScalarType.Float64), c).to_type(ScalarType.Float32);
         Assert.True(allclose(fused, modulePath, 1e-4, 1e-5), $"fused vs module path: {(fused - modulePath).abs().max().item<float>()}");

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp;
 using VisionSsm.Layers;
 using Xunit;
@@ -71,28 +72,21 @@ public class BotMhsa2dTests
     [InlineData(2, true)]
     public void RowBlockedAttentionMatchesSlowTwinBatchedPathAndFiniteDifferences(long rows, bool scale)
     {
-        try
+        var blockedOptions = KernelOptions.Current with { MhsaRowBlock = (int)rows, MhsaRowBlocks = true };
+        var m = new BotMhsa2d(8, 3, heads: 2, registerTokens: 1, scaleLogits: scale);
+        m.to(ScalarType.Float64);
+        var x = randn(2, 8, 3, 3, dtype: ScalarType.Float64) * 0.5;
+        Tensor blocked, batched;
+        using (KernelOptions.Use(blockedOptions)) blocked = m.call(x);
+        using (KernelOptions.Use(blockedOptions with { MhsaRowBlocks = false })) batched = m.call(x);
+        Assert.True(allclose(blocked, SlowTwin(m, x, scale), rtol: 1e-9, atol: 1e-10));
+        Assert.True(allclose(blocked, batched, rtol: 1e-12, atol: 1e-13));
+        var small = new BotMhsa2d(4, 2, heads: 2, scaleLogits: scale);
+        small.to(ScalarType.Float64);
+        using (KernelOptions.Use(blockedOptions))
         {
-            BotMhsa2d.RowBlock = rows;
-            var m = new BotMhsa2d(8, 3, heads: 2, registerTokens: 1, scaleLogits: scale);
-            m.to(ScalarType.Float64);
-            var x = randn(2, 8, 3, 3, dtype: ScalarType.Float64) * 0.5;
-            BotMhsa2d.RowBlocked = true;
-            var blocked = m.call(x);
-            BotMhsa2d.RowBlocked = false;
-            var batched = m.call(x);
-            Assert.True(allclose(blocked, SlowTwin(m, x, scale), rtol: 1e-9, atol: 1e-10));
-            Assert.True(allclose(blocked, batched, rtol: 1e-12, atol: 1e-13));
-            BotMhsa2d.RowBlocked = true;
-            var small = new BotMhsa2d(4, 2, heads: 2, scaleLogits: scale);
-            small.to(ScalarType.Float64);
             var errs = Gradcheck.MaxRelativeError(t => small.call(t[0]), [randn(1, 4, 2, 2, dtype: ScalarType.Float64)]);
             Assert.True(errs[0] < 1e-6, $"relative error {errs[0]}");
-        }
-        finally
-        {
-            BotMhsa2d.RowBlocked = null;
-            BotMhsa2d.RowBlock = 0;
         }
     }
 
@@ -109,25 +103,13 @@ public class BotMhsa2dTests
         var m = new BotMhsa2d(64, 6, heads: 2, registerTokens: 1, scaleLogits: scale);
         var x = randn(batch, 64, 6, 6) * 0.3;
         using var _ = no_grad();
-        try
-        {
-            BotMhsa2d.RowBlock = rows;
-            BotMhsa2d.RowBlocked = true;
-            BotMhsa2d.GemmProducts = true;
-            var gemm = m.call(x);
-            BotMhsa2d.GemmProducts = false;
-            var libtorch = m.call(x);
-            BotMhsa2d.RowBlocked = false;
-            var batched = m.call(x);
-            Assert.True(allclose(gemm, libtorch, rtol: 1e-4, atol: 1e-5), $"Gemm vs libtorch: {(gemm - libtorch).abs().max().item<float>()}");
-            Assert.True(allclose(gemm, batched, rtol: 1e-4, atol: 1e-5), $"Gemm vs batched: {(gemm - batched).abs().max().item<float>()}");
-        }
-        finally
-        {
-            BotMhsa2d.RowBlocked = null;
-            BotMhsa2d.GemmProducts = null;
-            BotMhsa2d.RowBlock = 0;
-        }
+        var blockedOptions = KernelOptions.Current with { MhsaRowBlock = (int)rows, MhsaRowBlocks = true, Gemm = true };
+        Tensor gemm, libtorch, batched;
+        using (KernelOptions.Use(blockedOptions)) gemm = m.call(x);
+        using (KernelOptions.Use(blockedOptions with { Gemm = false })) libtorch = m.call(x);
+        using (KernelOptions.Use(blockedOptions with { MhsaRowBlocks = false })) batched = m.call(x);
+        Assert.True(allclose(gemm, libtorch, rtol: 1e-4, atol: 1e-5), $"Gemm vs libtorch: {(gemm - libtorch).abs().max().item<float>()}");
+        Assert.True(allclose(gemm, batched, rtol: 1e-4, atol: 1e-5), $"Gemm vs batched: {(gemm - batched).abs().max().item<float>()}");
     }
 
     [Fact]

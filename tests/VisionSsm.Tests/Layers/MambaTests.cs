@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
@@ -102,20 +103,16 @@ public class MambaTests
         using var _ = no_grad();
         Assert.True(FusedMixerPath.Applies(m, x, c.DInner));
         var fused = m.call(x);
-        Mamba.TokenMajorInProjection = true;                                         // the other in_proj route
         Tensor tokenMajor;
-        try { tokenMajor = m.call(x); }
-        finally { Mamba.TokenMajorInProjection = false; }
+        using (KernelOptions.Use(KernelOptions.Current with { MambaChannelMajorInProjection = false })) tokenMajor = m.call(x);                                         // the other in_proj route
         var channelFirst = m.call(x.transpose(1, 2).contiguous().transpose(1, 2));  // x as a view of a channel-first map (vGamba's cell)
         Tensor moduleF32, module64;
-        FusedMixerPath.ForceModulePath = true;
-        try
+        using (KernelOptions.Use(KernelOptions.Current with { FusedMamba = false }))
         {
             moduleF32 = m.call(x);
             m.to(ScalarType.Float64);
             module64 = m.call(x.to_type(ScalarType.Float64)).to_type(ScalarType.Float32);
         }
-        finally { FusedMixerPath.ForceModulePath = false; }
         Assert.Equal(new long[] { batch, length, dModel }, fused.shape);
         Assert.True(allclose(fused, module64, 1e-4, 1e-5), $"fused vs float64 module path: {(fused - module64).abs().max().item<float>()}");
         Assert.True(allclose(fused, moduleF32, 1e-4, 1e-5), $"fused vs module path: {(fused - moduleF32).abs().max().item<float>()}");
@@ -124,7 +121,7 @@ public class MambaTests
     }
 
     [Fact]
-    public void FusedPathIsOnlyTakenForFloat32InferenceWithoutTheFlopCounter()
+    public void FusedPathIsOnlyTakenForFloat32InferenceWhenAllowed()
     {
         using var scope = NewDisposeScope();
         using var m = new Mamba(Small);
@@ -134,10 +131,7 @@ public class MambaTests
         Assert.True(FusedMixerPath.Applies(m, x, Small.DInner));
         Assert.False(FusedMixerPath.Applies(m, x.to_type(ScalarType.Float64), Small.DInner));
         Assert.False(FusedMixerPath.Applies(m, x, 20));                              // kernel needs Di % 8 == 0
-        var saved = FusedMixerPath.Enabled;
-        FusedMixerPath.Enabled = false;
-        try { Assert.False(FusedMixerPath.Applies(m, x, Small.DInner)); }
-        finally { FusedMixerPath.Enabled = saved; }
+        using (KernelOptions.Use(KernelOptions.Current with { FusedMamba = false })) Assert.False(FusedMixerPath.Applies(m, x, Small.DInner));
     }
 
     [Fact]

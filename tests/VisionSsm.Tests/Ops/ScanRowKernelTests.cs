@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using System.Runtime.Intrinsics.X86;
 using VisionSsm.Ops;
 using static TorchSharp.torch;
@@ -57,9 +58,8 @@ public class ScanRowKernelTests
             .Select(t => t?.to_type(ScalarType.Float32)).ToArray();
         Assert.False(ScanRowKernel.Preferred(Args(Make((int)ScanRowKernel.MinLength - 1), false)));
         Assert.True(ScanRowKernel.Preferred(Args(Make((int)ScanRowKernel.MinLength), false)));
-        ScanRowKernel.Forced = true;
-        try { Assert.True(ScanRowKernel.Preferred(Args(Make(4), false))); }
-        finally { ScanRowKernel.Forced = false; }
+        using (KernelOptions.Use(KernelOptions.Current with { ScanRowKernel = true })) Assert.True(ScanRowKernel.Preferred(Args(Make(4), false)));
+        using (KernelOptions.Use(KernelOptions.Current with { ScanRowKernel = false })) Assert.False(ScanRowKernel.Preferred(Args(Make((int)ScanRowKernel.MinLength), false)));
     }
 
     /// <summary>y, last state and every gradient: row kernel (float32) vs the float64 reference and vs the lane kernel.</summary>
@@ -150,9 +150,8 @@ public class ScanRowKernelTests
     static (Tensor y, Tensor last, Tensor?[] grads) Run(Tensor?[] x, Tensor w, bool softplus, bool reference, bool rows)
     {
         var inputs = x.Select(t => t?.clone().requires_grad_(true)).ToArray();
-        ScanRowKernel.Disabled = !rows;
-        ScanRowKernel.Forced = rows;          // short rows too, which dispatch alone would send to the lane kernel
-        try
+        // rows: short rows too, which dispatch alone would send to the lane kernel.
+        using (KernelOptions.Use(KernelOptions.Current with { ScanRowKernel = rows }))
         {
             var args = Args(inputs, softplus);
             var (y, last) = reference ? SelectiveScanReference.Apply(args)
@@ -161,6 +160,5 @@ public class ScanRowKernelTests
             return (y.detach().to_type(ScalarType.Float64), last.to_type(ScalarType.Float64),
                 inputs.Select(t => t?.grad?.to_type(ScalarType.Float64)).ToArray());
         }
-        finally { ScanRowKernel.Disabled = false; ScanRowKernel.Forced = false; }
     }
 }

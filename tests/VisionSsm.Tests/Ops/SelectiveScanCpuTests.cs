@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using VisionSsm.Ops;
 using static TorchSharp.torch;
 
@@ -266,14 +267,12 @@ public class SelectiveScanCpuTests
         y512.pow(2).sum().backward();
         var g512 = x.Select(t => t!.grad!.clone()).ToArray();
         foreach (var t in x) t!.grad!.zero_();
-        ScanKernel<float>.UseVector512 = false;
         Tensor y256;
-        try
+        using (KernelOptions.Use(KernelOptions.Current with { ScanVector512 = false }))
         {
             y256 = Scan(x, true);
             y256.pow(2).sum().backward();
         }
-        finally { ScanKernel<float>.UseVector512 = true; }
         Assert.True(ScanInputs.RelErr(y512, y256) < 1e-6);
         for (int i = 0; i < x.Length; i++) Assert.True(ScanInputs.RelErr(g512[i], x[i]!.grad!) < 1e-5, $"input {i}");
     }
@@ -297,8 +296,7 @@ public class SelectiveScanCpuTests
         (Tensor y, Tensor last, Tensor[] grads) Run(bool v512, bool reference)
         {
             var xi = x64.Select(t => (reference ? t?.clone() : t?.to_type(ScalarType.Float32))?.requires_grad_(true)).ToArray();
-            ScanKernel<float>.UseVector512 = v512;
-            try
+            using (KernelOptions.Use(KernelOptions.Current with { ScanVector512 = v512 }))
             {
                 var args = ScanArguments.Validate(xi[0]!, xi[1]!, xi[2]!, xi[3]!, xi[4]!, xi[5], xi[6], xi[7], true);
                 var (y, last) = reference ? SelectiveScanReference.Apply(args)
@@ -306,7 +304,6 @@ public class SelectiveScanCpuTests
                 (y * w.to_type(y.dtype)).sum().backward();
                 return (y.detach(), last, xi.Select(t => t!.grad!).ToArray());
             }
-            finally { ScanKernel<float>.UseVector512 = true; }
         }
         var paired = Run(true, false);
         var step256 = Run(false, false);
