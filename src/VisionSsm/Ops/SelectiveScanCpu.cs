@@ -19,8 +19,8 @@ public static class SelectiveScanCpu
     /// <summary>Test hook: the degree of parallelism for calls made on this thread (null = <see cref="TorchRuntime.KernelParallelism"/>).</summary>
     [ThreadStatic] internal static ParallelOptions? ParallelismOverride;
 
-    /// <summary>Outputs at least this large are written with non-temporal stores.</summary>
-    internal static long StreamingBytes = 16L << 20;
+    /// <summary>Outputs at least this large are written with non-temporal stores (<see cref="KernelOptions.ScanStreamingBytes"/>).</summary>
+    internal static long StreamingBytes => KernelOptions.Current.ScanStreamingBytes;
 
     public static bool Supports(ScanArguments a) => a.U.device_type == DeviceType.CPU;
 

@@ -46,6 +46,10 @@ public sealed record KernelOptions
     /// off: 256-bit steps only.</summary>
     public bool ScanVector512 { get; init; } = true;
 
+    /// <summary>Scan outputs of at least this many bytes are written with non-temporal stores (they would only evict
+    /// the inputs from the cache); 0: always, <see cref="long.MaxValue"/>: never.</summary>
+    public long ScanStreamingBytes { get; init; } = 16L << 20;
+
     /// <summary>BoTNet MHSA attention in blocks of <see cref="MhsaRowBlock"/> query rows: null = on one libtorch thread
     /// with more than that many positions, true = always, false = never (one batched product).</summary>
     public bool? MhsaRowBlocks { get; init; }
@@ -60,7 +64,7 @@ public sealed record KernelOptions
     public static KernelOptions Reference { get; } = new()
     {
         Gemm = false, FusedMamba = false, MambaChannelMajorInProjection = false, VimSplitDirections = false,
-        OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, MhsaRowBlocks = false,
+        OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
     };
 
     static KernelOptions process = Default;
@@ -102,7 +106,7 @@ public sealed record KernelOptions
 
     /// <summary>
     /// Applies <c>name=value</c> pairs (comma-separated; on/off, true/false, 1/0, auto for the three-way ones, a number
-    /// for <see cref="MhsaRowBlock"/>) to <paramref name="baseline"/> (default: <see cref="Default"/>).
+    /// for <see cref="MhsaRowBlock"/> and <see cref="ScanStreamingBytes"/>) to <paramref name="baseline"/> (default: <see cref="Default"/>).
     /// "default" and "reference" alone name the two presets.
     /// </summary>
     public static KernelOptions Parse(string text, KernelOptions? baseline = null)
@@ -120,6 +124,9 @@ public sealed record KernelOptions
             object? value = prop.PropertyType == typeof(int)
                 ? (int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n
                     : throw new FormatException($"{prop.Name}: expected a positive number, got '{kv[1]}'"))
+                : prop.PropertyType == typeof(long)
+                ? (long.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out long bytes) ? bytes
+                    : throw new FormatException($"{prop.Name}: expected a number ≥ 0, got '{kv[1]}'"))
                 : ParseSwitch(prop, kv[1]);
             var copy = result with { };
             prop.SetValue(copy, value);

@@ -103,14 +103,12 @@ public class ScanRowKernelTests
         (Tensor, Tensor, Tensor?[]) With(int threads, long streamingBytes)
         {
             SelectiveScanCpu.ParallelismOverride = new ParallelOptions { MaxDegreeOfParallelism = threads };
-            long saved = SelectiveScanCpu.StreamingBytes;
-            SelectiveScanCpu.StreamingBytes = streamingBytes;
-            try { return Run(x, w, true, reference: false, rows: true); }
-            finally
+            try
             {
-                SelectiveScanCpu.ParallelismOverride = null;
-                SelectiveScanCpu.StreamingBytes = saved;
+                using (KernelOptions.Use(KernelOptions.Current with { ScanStreamingBytes = streamingBytes }))
+                    return Run(x, w, true, reference: false, rows: true);
             }
+            finally { SelectiveScanCpu.ParallelismOverride = null; }
         }
         var (y1, l1, g1) = With(1, long.MaxValue);
         var (y2, l2, g2) = With(2, 0);

@@ -247,11 +247,8 @@ public class SelectiveScanCpuTests
             .Select(t => t?.to_type(ScalarType.Float32)).ToArray();
         using var _ = no_grad();
         var plain = Scan(x, true);
-        long saved = SelectiveScanCpu.StreamingBytes;
-        SelectiveScanCpu.StreamingBytes = 0;
         Tensor streamed;
-        try { streamed = Scan(x, true); }
-        finally { SelectiveScanCpu.StreamingBytes = saved; }
+        using (KernelOptions.Use(KernelOptions.Current with { ScanStreamingBytes = 0 })) streamed = Scan(x, true);
         Assert.Equal(0.0, ScanInputs.RelErr(streamed, plain));
     }
 
