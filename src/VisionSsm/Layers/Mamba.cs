@@ -108,8 +108,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
         var w = inProj.weight!;
         // Same product as W·xᵀ, but as a plain GEMM on contiguous x (matmul of a 2-D weight with a transposed 3-D
         // view takes a slow broadcast path: 3–4× slower at Vim-S size), returned as a (batch, out, L) view.
-        var xz = nn.functional.linear(x, w, inProj.bias).transpose(1, 2);
-        return xz;
+        return nn.functional.linear(x, w, inProj.bias).transpose(1, 2);
     }
 
     /// <summary>

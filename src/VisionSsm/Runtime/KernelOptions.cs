@@ -23,7 +23,7 @@ public sealed record KernelOptions
     /// directions); off: the module path of mamba_simple.py, which is also the training path.</summary>
     public bool FusedMamba { get; init; } = true;
 
-    /// <summary>The fused Mamba path's in_proj as W·xᵀ (channel-major, conv along contiguous time rows) from L = 64 on;
+    /// <summary>The fused Mamba/BiMamba paths' in_proj as W·xᵀ (channel-major, conv along contiguous time rows; Mamba from L = 64);
     /// off: token-major in_proj and a transposing conv.</summary>
     public bool MambaChannelMajorInProjection { get; init; } = true;
 
