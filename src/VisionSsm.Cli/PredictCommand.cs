@@ -11,8 +11,13 @@ static class PredictCommand
     {
         var cmd = new Command("predict", "Classify image files (JPEG/PNG/…) with a checkpoint; prints the top-k labels with probabilities.");
         var images = new Argument<string[]>("images") { Description = "image files", Arity = ArgumentArity.OneOrMore };
-        var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "checkpoint file (it records model, classes and preprocessing)", Required = true };
-        var model = new Option<string>("--model") { Description = "zoo model name (default: the one the checkpoint records)" };
+        var checkpoint = new Option<string>("--checkpoint", "-c")
+        {
+            Description = "a vssm checkpoint (.ckpt: records model, classes and preprocessing) or an official weights file " +
+                          "(.pth/.pt from torch.save, or .safetensors; needs --model; labels are class indices)",
+            Required = true,
+        };
+        var model = new Option<string>("--model") { Description = "zoo model name (default: the one a .ckpt records; required for official weights)" };
         var topK = new Option<int>("--top-k", "-k") { Description = "labels per image", DefaultValueFactory = _ => 5 };
         var useEma = new Option<bool>("--ema") { Description = "use the EMA weights" };
         var threads = CommonOptions.Threads();
@@ -27,8 +32,7 @@ static class PredictCommand
             var files = p.GetValue(images)!;
             foreach (var f in files)
                 if (!File.Exists(f)) throw new FileNotFoundException($"image '{f}' does not exist.", f);
-            using var ckpt = Checkpoint.Load(p.GetValue(checkpoint)!);
-            using var predictor = new Predictor(ckpt, p.GetValue(model), p.GetValue(useEma), dev);
+            using var predictor = new Predictor(CheckpointModel.Open(p.GetValue(checkpoint)!, p.GetValue(model), p.GetValue(useEma), dev), dev);
             int failed = 0;
             foreach (var f in files)
             {

@@ -9,18 +9,27 @@ public sealed record PickleGlobal(string Module, string Name)
     public string FullName => Module + "." + Name;
 }
 
-/// <summary>The result of calling a global the reader does not model (kept so callers can inspect it).</summary>
+/// <summary>
+/// An inert placeholder for an object of a class the reader does not model (a yacs CfgNode, an argparse.Namespace, a
+/// numpy scalar, …): the global that would have been called, its arguments, the BUILD state, and the items a
+/// dict or list subclass received. Nothing is imported or run.
+/// </summary>
 public sealed record PickleObject(PickleGlobal Type, object?[] Args)
 {
     public object? State { get; set; }
+    /// <summary>SETITEM(S) on the object (dict subclasses such as yacs CfgNode).</summary>
+    public Dictionary<object, object?> Items { get; } = [];
+    /// <summary>APPEND(S) on the object (list subclasses).</summary>
+    public List<object?> ListItems { get; } = [];
 }
 
 /// <summary>
-/// A minimal, safe pickle interpreter (protocols 2–5) for PyTorch checkpoints: it never imports or runs code.
-/// Values become .NET objects: None → null, bool, long, double, string, byte[], tuple → object?[], list →
-/// List&lt;object?&gt;, dict → Dictionary&lt;object, object?&gt;. Globals are resolved by <paramref name="resolveCall"/>
-/// (REDUCE/NEWOBJ) and persistent ids by <paramref name="persistentLoad"/>; anything else is a
-/// <see cref="PickleObject"/>.
+/// A minimal, safe pickle interpreter (protocols 0–5) for PyTorch checkpoints: it never imports or runs code.
+/// Values become .NET objects: None → null, bool, long, double, string, byte[], tuple → object?[], list, set and
+/// frozenset → List&lt;object?&gt;, dict → Dictionary&lt;object, object?&gt;. Globals are resolved by
+/// <paramref name="resolveCall"/> (REDUCE/NEWOBJ) and persistent ids by <paramref name="persistentLoad"/>; a call of
+/// anything that is not a global (an object returned by an earlier call) and an instance built with INST/OBJ become
+/// inert <see cref="PickleObject"/>s, so training files that also pickle config objects load.
 /// </summary>
 public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], object?> resolveCall, Func<object?, object?> persistentLoad)
 {
@@ -77,9 +86,10 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; } // TUPLE3
                 case (byte)'l': Push(PopMark().ToList()); break;                        // LIST
                 case (byte)'d': Push(ToDict(PopMark())); break;                         // DICT
-                case (byte)'a': { var v = Pop(); ((List<object?>)Peek()!).Add(v); break; } // APPEND
-                case (byte)'e': { var items = PopMark(); ((List<object?>)Peek()!).AddRange(items); break; } // APPENDS
-                case 0x90: { var items = PopMark(); ((List<object?>)Peek()!).AddRange(items); break; } // ADDITEMS
+                case (byte)'a': { var v = Pop(); Append(Peek(), [v]); break; }         // APPEND
+                case (byte)'e': { var items = PopMark(); Append(Peek(), items); break; } // APPENDS
+                case 0x90: { var items = PopMark(); Append(Peek(), items); break; }    // ADDITEMS
+                case 0x91: Push(PopMark().ToList()); break;                             // FROZENSET (as list)
                 case (byte)'s': { var v = Pop(); var k = Pop(); SetItem(Peek(), k, v); break; } // SETITEM
                 case (byte)'u':                                                         // SETITEMS
                 {
@@ -92,12 +102,13 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'R':                                                         // REDUCE
                 case 0x81:                                                              // NEWOBJ
                 {
-                    var args = (object?[])Pop()!;
-                    var g = (PickleGlobal)Pop()!;
-                    Push(resolveCall(g, args));
+                    var args = Pop();
+                    Push(Call(Pop(), args));
                     break;
                 }
-                case 0x92: { Pop(); var args = (object?[])Pop()!; var g = (PickleGlobal)Pop()!; Push(resolveCall(g, args)); break; } // NEWOBJ_EX
+                case 0x92: { Pop(); var args = Pop(); Push(Call(Pop(), args)); break; } // NEWOBJ_EX (kwargs dropped)
+                case (byte)'i': { var g = new PickleGlobal(Line(), Line()); Push(Call(g, PopMark())); break; } // INST
+                case (byte)'o': { var items = PopMark(); Push(Call(items.Length > 0 ? items[0] : null, items.Skip(1).ToArray())); break; } // OBJ
                 case (byte)'b':                                                         // BUILD
                 {
                     var state = Pop();
@@ -105,9 +116,45 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                     break;
                 }
                 case (byte)'Q': Push(persistentLoad(Pop())); break;                     // BINPERSID
+                case (byte)'P': Push(persistentLoad(Line())); break;                    // PERSID
+                case (byte)'I': Push(ParseInt(Line())); break;                          // INT (protocol 0; "01"/"00" are bools)
+                case (byte)'L': Push(long.Parse(Line().TrimEnd('L'), System.Globalization.CultureInfo.InvariantCulture)); break; // LONG
+                case (byte)'F': Push(double.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)); break; // FLOAT
+                case (byte)'S': Push(Line().Trim('\'', '"')); break;                   // STRING (escapes left as written)
+                case (byte)'V': Push(System.Text.RegularExpressions.Regex.Unescape(Line())); break; // UNICODE (raw-unicode-escape)
+                case (byte)'p': memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)] = Peek(); break; // PUT
+                case (byte)'g': Push(memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)]); break; // GET
+                case 0x96: Push(reader.ReadBytes(checked((int)reader.ReadInt64()))); break; // BYTEARRAY8
+                case 0x82: Push(new PickleGlobal("copyreg.extension", reader.ReadByte().ToString())); break;    // EXT1
+                case 0x83: Push(new PickleGlobal("copyreg.extension", reader.ReadUInt16().ToString())); break;  // EXT2
+                case 0x84: Push(new PickleGlobal("copyreg.extension", reader.ReadInt32().ToString())); break;   // EXT4
                 default:
                     throw new InvalidDataException($"unsupported pickle opcode 0x{op:x2} at byte {stream.Position - 1}");
             }
+        }
+    }
+
+    /// <summary>REDUCE/NEWOBJ: a global goes to the resolver; any other callable gives an inert placeholder.</summary>
+    object? Call(object? callable, object? args)
+    {
+        var argArray = args as object?[] ?? [args];
+        return callable is PickleGlobal g ? resolveCall(g, argArray) : new PickleObject(new PickleGlobal("<object>", callable?.GetType().Name ?? "None"), argArray);
+    }
+
+    static object ParseInt(string text) => text switch
+    {
+        "01" => true,
+        "00" => false,
+        _ => long.Parse(text, System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    static void Append(object? target, object?[] items)
+    {
+        switch (target)
+        {
+            case List<object?> l: l.AddRange(items); break;
+            case PickleObject o: o.ListItems.AddRange(items); break;
+            default: throw new InvalidDataException($"APPEND on a {target?.GetType().Name ?? "None"}");
         }
     }
 
@@ -146,7 +193,7 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
         switch (target)
         {
             case Dictionary<object, object?> d: d[key!] = value; break;
-            case PickleObject o: (o.State as Dictionary<object, object?> ?? (Dictionary<object, object?>)(o.State = new Dictionary<object, object?>()))[key!] = value; break;
+            case PickleObject o: o.Items[key!] = value; break;
             default: throw new InvalidDataException($"SETITEM on a {target?.GetType().Name ?? "None"}");
         }
     }

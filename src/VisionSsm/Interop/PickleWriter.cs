@@ -14,6 +14,14 @@ static class PickleWriter
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms);
         w.Write((byte)0x80); w.Write((byte)2);                          // PROTO 2
+        OrderedDict(w, entries);
+        w.Write((byte)'.');
+        return ms.ToArray();
+    }
+
+    /// <summary>Writes the OrderedDict of tensors (storage keys 0, 1, …) without PROTO/STOP, to embed in a larger pickle.</summary>
+    internal static void OrderedDict(BinaryWriter w, IReadOnlyList<KeyValuePair<string, Tensor>> entries)
+    {
         Global(w, "collections", "OrderedDict");
         w.Write((byte)')'); w.Write((byte)'R');                          // OrderedDict()
         for (int i = 0; i < entries.Count; i++)
@@ -38,8 +46,6 @@ static class PickleWriter
             w.Write((byte)'t'); w.Write((byte)'R');                      // TUPLE, REDUCE
             w.Write((byte)'s');                                          // SETITEM
         }
-        w.Write((byte)'.');
-        return ms.ToArray();
     }
 
     static long[] ContiguousStrides(long[] shape)
@@ -50,19 +56,19 @@ static class PickleWriter
         return s;
     }
 
-    static void Global(BinaryWriter w, string module, string name)
+    internal static void Global(BinaryWriter w, string module, string name)
     {
         w.Write((byte)'c');
         w.Write(Encoding.ASCII.GetBytes(module + "\n" + name + "\n"));
     }
 
-    static void Unicode(BinaryWriter w, string s)
+    internal static void Unicode(BinaryWriter w, string s)
     {
         var b = Encoding.UTF8.GetBytes(s);
         w.Write((byte)'X'); w.Write(b.Length); w.Write(b);
     }
 
-    static void Int(BinaryWriter w, long v)
+    internal static void Int(BinaryWriter w, long v)
     {
         if (v is >= 0 and < 256) { w.Write((byte)'K'); w.Write((byte)v); }
         else if (v is >= int.MinValue and <= int.MaxValue) { w.Write((byte)'J'); w.Write((int)v); }

@@ -50,11 +50,15 @@ public static class PyTorchCheckpoint
                 return storages[key] = TorchDtypes.FromBytes(ms.GetBuffer().AsSpan(0, (int)ms.Length), type, [numel]);
             }
 
+            // Only these globals are interpreted; every other one (config classes, numpy, argparse, …) becomes an inert
+            // PickleObject, so a training file's extra entries load without running anything.
             object? Call(PickleGlobal g, object?[] args) => g.FullName switch
             {
                 "collections.OrderedDict" => new Dictionary<object, object?>(),
                 "torch._utils._rebuild_tensor_v2" => RebuildTensor(args),
-                "torch._utils._rebuild_parameter" => args[0],
+                "torch._utils._rebuild_parameter" or "torch._utils._rebuild_parameter_with_state" => args[0],
+                // Tensor subclasses: _rebuild_from_type_v2(func, type, func_args, state) → func(*func_args).
+                "torch._tensor._rebuild_from_type_v2" when args is [PickleGlobal f, _, object?[] fargs, ..] => Call(f, fargs),
                 _ => new PickleObject(g, args),
             };
 
@@ -73,7 +77,7 @@ public static class PyTorchCheckpoint
     {
         var root = Load(path) as Dictionary<object, object?> ?? throw new InvalidDataException($"'{path}' does not hold a dict");
         var dict = root;
-        string[] candidates = key is null ? ["model", "state_dict", "module"] : [key];
+        string[] candidates = key is null ? ["model", "state_dict", "module", "model_state_dict"] : [key];
         foreach (var k in candidates)
             if (root.TryGetValue(k, out var inner) && inner is Dictionary<object, object?> d) { dict = d; break; }
             else if (key is not null) throw new KeyNotFoundException($"'{path}' has no entry '{key}' (entries: {string.Join(", ", root.Keys)})");
@@ -124,7 +128,12 @@ public static class PyTorchCheckpoint
             case Dictionary<object, object?> d: foreach (var v in d.Values) MoveOut(v); break;
             case List<object?> l: foreach (var v in l) MoveOut(v); break;
             case object?[] a: foreach (var v in a) MoveOut(v); break;
-            case PickleObject o: MoveOut(o.State); foreach (var v in o.Args) MoveOut(v); break;
+            case PickleObject o:
+                MoveOut(o.State);
+                foreach (var v in o.Args) MoveOut(v);
+                foreach (var v in o.Items.Values) MoveOut(v);
+                foreach (var v in o.ListItems) MoveOut(v);
+                break;
         }
     }
 }

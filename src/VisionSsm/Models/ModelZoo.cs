@@ -5,28 +5,23 @@ using static TorchSharp.torch.nn;
 
 namespace VisionSsm.Models;
 
-/// <summary>Options every zoo model accepts. Null fields take the variant's default.</summary>
-public sealed record ModelOptions(int NumClasses = 1000, int InChannels = 3, int? ImageSize = null,
-    double? DropPathRate = null, Device? Device = null);
-
 /// <summary>Figures the paper or official README reports for a variant, shown beside ours.</summary>
 public sealed record ReportedFigures(double? ParamsM = null, double? GFlops = null, double? Top1 = null, string Source = "");
 
-/// <summary>One registered variant: its name, family, default input size, and a factory.</summary>
-public sealed record ModelEntry(string Name, string Family, int DefaultImageSize, Func<ModelOptions, Module<Tensor, Tensor>> Factory,
-    FlopConvention FlopConvention = FlopConvention.Fvcore, ReportedFigures? Reported = null, string Description = "");
+/// <summary>
+/// One registered variant: its name, family (lowercase: vmamba, vim, vgamba, resnet, vit), default input size, a
+/// factory, and its evaluation <see cref="Preprocessing"/> (timm's pretrained_cfg).
+/// </summary>
+public sealed record ModelEntry(string Name, string Family, int DefaultImageSize, Func<ModelOptions, VisionModel> Factory,
+    FlopConvention FlopConvention = FlopConvention.Fvcore, ReportedFigures? Reported = null, string Description = "")
+{
+    public required Preprocessing Preprocessing { get; init; }
+}
 
 /// <summary>A model family registers its variants by implementing this (with a public parameterless constructor).</summary>
 public interface IModelFamily
 {
     IEnumerable<ModelEntry> Entries { get; }
-}
-
-/// <summary>A model that exposes its multi-scale feature maps (for dense heads, Grad-CAM, ERF), separate from the head.</summary>
-public interface IFeatureModel
-{
-    /// <summary>The feature maps of each stage, finest first (e.g. strides 4, 8, 16, 32), or the token sequence for plain models.</summary>
-    IReadOnlyList<Tensor> ForwardFeatures(Tensor x);
 }
 
 /// <summary>
@@ -52,14 +47,13 @@ public static class ModelZoo
     }
 
     /// <summary>Builds <paramref name="name"/> with <paramref name="numClasses"/> outputs.</summary>
-    public static Module<Tensor, Tensor> Create(string name, int numClasses = 1000) => Create(name, new ModelOptions(numClasses));
+    public static VisionModel Create(string name, int numClasses = 1000) => Create(name, new ModelOptions(numClasses));
 
     /// <summary>Builds <paramref name="name"/> with the given options.</summary>
-    public static Module<Tensor, Tensor> Create(string name, ModelOptions options)
+    public static VisionModel Create(string name, ModelOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.NumClasses < 1) throw new ArgumentOutOfRangeException(nameof(options), options.NumClasses, "NumClasses must be ≥ 1");
-        if (options.InChannels < 1) throw new ArgumentOutOfRangeException(nameof(options), options.InChannels, "InChannels must be ≥ 1");
+        options.Validate();
         Runtime.NativeLibraryCheck.EnsureLoaded();
         return Get(name).Factory(options);
     }
@@ -74,7 +68,9 @@ public static class ModelZoo
         {
             var family = (IModelFamily)Activator.CreateInstance(type)!;
             foreach (var entry in family.Entries)
-                if (!result.TryAdd(entry.Name, entry))
+                if (entry.Family != entry.Family.ToLowerInvariant())
+                    throw new InvalidOperationException($"Model '{entry.Name}': family label '{entry.Family}' must be lowercase.");
+                else if (!result.TryAdd(entry.Name, entry))
                     throw new InvalidOperationException($"Model name '{entry.Name}' is registered twice ({type.Name}).");
         }
         return result;

@@ -33,10 +33,12 @@ public sealed record BlockSite(int Stage, int Index, int Planes, int Stride, int
 /// Bottleneck ResNet (He et al. 2016; torchvision <c>resnet.py</c>): conv1/bn1/relu/maxpool stem, layer1–4 of
 /// <see cref="Bottleneck"/>s, global average pool, fc. A <c>conv2Factory</c> may replace a block's 3×3 conv with a
 /// global mixer (BoTNet MHSA, vGamba's Gamba block); those mixers are built for one input size, so such a model
-/// checks the input side. <see cref="ForwardFeatures"/> returns the four stage maps (strides 4, 8, 16, 32).
+/// checks the input side. <see cref="ForwardIntermediates"/> returns the four stage maps (strides 4, 8, 16, 32 with the
+/// ImageNet stem); <see cref="ForwardFeatures"/> the last of them.
 /// </summary>
-public class ResNet : Module<Tensor, Tensor>, IFeatureModel
+public class ResNet : VisionModel
 {
+    /// <summary>The configuration with the options' image size applied.</summary>
     public ResNetConfig Config { get; }
     public int InChannels { get; }
     /// <summary>True when some block's parameters depend on the input side (then forward checks it).</summary>
@@ -47,14 +49,21 @@ public class ResNet : Module<Tensor, Tensor>, IFeatureModel
     private readonly MaxPool2d? maxpool;
     private readonly Sequential[] stages;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Module<Tensor, Tensor> fc;
+    private Module<Tensor, Tensor> fc;
 
-    public ResNet(ResNetConfig config, int numClasses = 1000, int inChannels = 3,
-        Func<BlockSite, Module<Tensor, Tensor>?>? conv2Factory = null, Device? device = null) : base(nameof(ResNet))
+    public ResNet(ResNetConfig config, ModelOptions options) : this(config, options, null) { }
+
+    /// <param name="conv2Factory">Replaces a block's 3×3 conv with a global mixer (null keeps the conv).</param>
+    protected ResNet(ResNetConfig config, ModelOptions options, Func<BlockSite, Module<Tensor, Tensor>?>? conv2Factory) : base(nameof(ResNet))
     {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         if (config.Depths.Length != 4) throw new ArgumentException($"expected 4 stage depths; got {config.Depths.Length}.", nameof(config));
+        config = config with { ImageSize = options.ImageSize ?? config.ImageSize };
+        // Drop-path is not part of torchvision's or the BoTNet/vGamba ResNet; the option has nothing to act on.
         Config = config;
-        InChannels = inChannels;
+        int inChannels = InChannels = options.InChannels;
         int side = config.ImageSize;
         if (config.Stem == ResNetStem.ImageNet)
         {
@@ -103,12 +112,21 @@ public class ResNet : Module<Tensor, Tensor>, IFeatureModel
         }
         avgpool = AdaptiveAvgPool2d(1);   // a module, so FLOP-counter hooks see it as thop/fvcore do
         register_module("avgpool", avgpool);
-        fc = config.HeadDropout > 0
-            ? Sequential(Dropout(config.HeadDropout), Linear(inPlanes, numClasses))
-            : Linear(inPlanes, numClasses);
+        NumFeatures = inPlanes;
+        NumClasses = options.NumClasses;
+        fc = CreateFc(options.NumClasses);
         register_module("fc", fc);
         if (config.KaimingInit) KaimingInitialise();
-        if (device is not null) this.to(device);
+        options.Apply(this);
+    }
+
+    public override int NumFeatures { get; }
+
+    /// <summary><c>fc</c>: Linear, or <c>Sequential(Dropout, Linear)</c> (keys <c>fc.1.*</c>) in the BoTNet lineage; Identity for 0 classes.</summary>
+    Module<Tensor, Tensor> CreateFc(int numClasses)
+    {
+        var linear = CreateHead(NumFeatures, numClasses, truncNormal: false);
+        return Config.HeadDropout > 0 && numClasses > 0 ? Sequential(Dropout(Config.HeadDropout), linear) : linear;
     }
 
     /// <summary>torchvision's init: conv weights Kaiming-normal (fan_out, ReLU), BN weight 1 and bias 0.</summary>
@@ -119,23 +137,50 @@ public class ResNet : Module<Tensor, Tensor>, IFeatureModel
             if (m is Conv2d conv) init.kaiming_normal_(conv.weight!, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
     }
 
-    public override Tensor forward(Tensor x)
+    /// <summary>The output of layer4 (ResNet has no final norm).</summary>
+    public override Tensor ForwardFeatures(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var f = ForwardStages(x)[^1];
-        return fc.call(avgpool.call(f).flatten(1)).MoveToOuterDisposeScope();
+        return ForwardStages(x, 4)[^1].MoveToOuterDisposeScope();
     }
 
-    /// <summary>The outputs of layer1–layer4 (channels 4·widths, strides 4, 8, 16, 32 for the ImageNet stem).</summary>
-    public IReadOnlyList<Tensor> ForwardFeatures(Tensor x)
+    /// <summary>Global average pool, then <c>fc</c>; <paramref name="preLogits"/> returns the pooled (B, NumFeatures).</summary>
+    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
     {
         using var scope = NewDisposeScope();
-        var maps = ForwardStages(x);
-        foreach (var m in maps) m.MoveToOuterDisposeScope();
-        return maps;
+        var pooled = avgpool.call(features).flatten(1);
+        return (preLogits ? pooled : fc.call(pooled)).MoveToOuterDisposeScope();
     }
 
-    Tensor[] ForwardStages(Tensor x)
+    public override void ResetClassifier(int numClasses)
+    {
+        CheckClasses(numClasses);
+        fc = ReplaceChild(this, "fc", CreateFc(numClasses));
+        NumClasses = numClasses;
+    }
+
+    /// <summary>One entry per stage <c>layer1</c>–<c>layer4</c>: channels 4·width; reduction stem (4 or 1) × the strides so far.</summary>
+    public override IReadOnlyList<FeatureInfo> FeatureInfo
+    {
+        get
+        {
+            int reduction = Config.Stem == ResNetStem.ImageNet ? 4 : 1;
+            var result = new List<FeatureInfo>();
+            for (int s = 0; s < 4; s++)
+            {
+                reduction *= Config.StageStrides[s];
+                result.Add(new FeatureInfo(s, Config.StageWidths[s] * Bottleneck.Expansion, reduction, $"layer{s + 1}"));
+            }
+            return result;
+        }
+    }
+
+    public override IReadOnlyList<int> DefaultFeatureIndices => All(4);
+
+    protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count) => ForwardStages(x, count);
+
+    /// <summary>The outputs of the first <paramref name="count"/> stages.</summary>
+    Tensor[] ForwardStages(Tensor x, int count)
     {
         long s = Config.ImageSize;
         if (x.dim() != 4 || x.shape[1] != InChannels)
@@ -145,16 +190,16 @@ public class ResNet : Module<Tensor, Tensor>, IFeatureModel
                 $"on the size); got {Ops.ScanArguments.Fmt(x.shape)}. Build it with ModelOptions.ImageSize = {x.shape[2]}.", nameof(x));
         var y = functional.relu(bn1.call(conv1.call(x)));
         if (maxpool is not null) y = maxpool.call(y);
-        var maps = new Tensor[4];
-        for (int i = 0; i < 4; i++) maps[i] = y = stages[i].call(y);
+        var maps = new Tensor[count];
+        for (int i = 0; i < count; i++) maps[i] = y = stages[i].call(y);
         return maps;
     }
 
     /// <summary>BoT50 (Srinivas et al. 2021) as leaderj1001/BottleneckTransformers builds it, the vGamba skeleton's parent:
     /// the ResNet-50 skeleton with 4-head <see cref="BotMhsa2d"/> (no registers) as conv2 of every stage-4 block.</summary>
-    public static ResNet Bot50(ModelOptions o, int imageSize = 224) =>
-        new(new ResNetConfig([3, 4, 6, 3], ImageSize: imageSize).AsBotSkeleton(), o.NumClasses, o.InChannels,
-            site => site.Stage == 3 ? new BotMhsa2d(site.Planes, site.Side, heads: 4) : null, o.Device);
+    public static ResNet Bot50(ModelOptions options) =>
+        new(new ResNetConfig([3, 4, 6, 3]).AsBotSkeleton(), options,
+            site => site.Stage == 3 ? new BotMhsa2d(site.Planes, site.Side, heads: 4) : null);
 }
 
 /// <summary>ResNet-50/101 (torchvision), BoT50, and a small-image <c>resnet_nano</c>.</summary>
@@ -166,13 +211,23 @@ public sealed class ResNetFamily : IModelFamily
             "torchvision ResNet-50 (v1.5)"),
         Plain("resnet101", new ResNetConfig([3, 4, 23, 3]), new ReportedFigures(44.5, 7.8, 77.4, "torchvision IMAGENET1K_V1"),
             "torchvision ResNet-101 (v1.5)"),
-        new("bot50", "resnet", 224, o => ResNet.Bot50(o, o.ImageSize ?? 224), FlopConvention.Thop,
-            new ReportedFigures(20.8, null, 78.3, "vGamba paper Table 2"), "BoTNet-50: MHSA (4 heads, 2D relative position) in stage 4"),
+        new("bot50", "resnet", 224, ResNet.Bot50, FlopConvention.Thop,
+            new ReportedFigures(20.8, null, 78.3, "vGamba paper Table 2"), "BoTNet-50: MHSA (4 heads, 2D relative position) in stage 4")
+        {
+            Preprocessing = Preprocessing.ImageNet(),   // no released weights; the ImageNet protocol of the papers compared
+        },
         Plain("resnet_nano", new ResNetConfig([1, 1, 1, 1], ResNetStem.SmallImage, [16, 32, 64, 128], StemWidth: 16, ImageSize: 28), null,
             "small-image ResNet for 28×28/32×32 (3×3 stem, widths 16–128, one block per stage); for quick training runs"),
     ];
 
+    /// <summary>
+    /// torchvision's ResNet weights (IMAGENET1K_V1/V2, the figures reported) evaluate with resize 256 → crop 224, bilinear
+    /// (torchvision <c>ImageClassification</c> preset); timm's <c>resnet50.a1_in1k</c> instead uses crop 0.95 bicubic
+    /// (timm <c>resnet.py::_rcfg</c>): override with <c>vssm eval</c>'s preprocessing when evaluating those.
+    /// </summary>
     static ModelEntry Plain(string name, ResNetConfig config, ReportedFigures? reported, string description) =>
-        new(name, "resnet", config.ImageSize, o => new ResNet(config with { ImageSize = o.ImageSize ?? config.ImageSize },
-            o.NumClasses, o.InChannels, null, o.Device), FlopConvention.Fvcore, reported, description);
+        new(name, "resnet", config.ImageSize, o => new ResNet(config, o), FlopConvention.Fvcore, reported, description)
+        {
+            Preprocessing = config.ImageSize == 224 ? Preprocessing.ImageNet(interpolation: ImageInterpolation.Bilinear) : Preprocessing.FashionMnist(config.ImageSize),
+        };
 }

@@ -40,13 +40,15 @@ public sealed class VGamba : ResNet
 {
     public VGambaConfig VGambaConfig { get; }
 
-    public VGamba(VGambaConfig config, int numClasses = 1000, int inChannels = 3, Device? device = null)
-        : base(config.Skeleton, numClasses, inChannels, site => site.Stage >= 2
+    public VGamba(VGambaConfig config, ModelOptions options)
+        : base(Checked(config).Skeleton, options, site => site.Stage >= 2
             ? new GambaBlock(site.Planes, site.Side, config.Mixer, config.Cell, config.Heads, config.RegisterTokens, config.ScaleAttention)
-            : null, device)
+            : null)
     {
-        VGambaConfig = config;
+        VGambaConfig = config with { ImageSize = Config.ImageSize };
     }
+
+    static VGambaConfig Checked(VGambaConfig config) => config ?? throw new ArgumentNullException(nameof(config));
 }
 
 /// <summary>vGamba-B/L (faithful and fixed), the ablation rows of the paper's Tables 5–6 on vGamba-B, and <c>vgamba_nano</c>.</summary>
@@ -80,7 +82,10 @@ public sealed class VGambaFamily : IModelFamily
         Entry("vgamba_nano", Nano, null, "small-image vGamba for 28×28/32×32 (widths 16–128, d_state 16); for quick training runs"),
     ];
 
+    /// <summary>No official weights are released; the ImageNet entries use the 0.875 bicubic protocol of the models compared.</summary>
     static ModelEntry Entry(string name, VGambaConfig config, ReportedFigures? reported, string description) =>
-        new(name, "vgamba", config.ImageSize, o => new VGamba(config with { ImageSize = o.ImageSize ?? config.ImageSize },
-            o.NumClasses, o.InChannels, o.Device), FlopConvention.Thop, reported, description);
+        new(name, "vgamba", config.ImageSize, o => new VGamba(config, o), FlopConvention.Thop, reported, description)
+        {
+            Preprocessing = config.ImageSize == 224 ? Preprocessing.ImageNet() : Preprocessing.FashionMnist(config.ImageSize),
+        };
 }

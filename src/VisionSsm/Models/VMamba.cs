@@ -42,18 +42,19 @@ public sealed record VMambaConfig(int[] Dims, int[] Depths, double SsmRatio = 2.
 /// head <c>classifier</c> (LN2d → global average pool → linear). Submodule names equal the official state_dict
 /// keys (§2.9). No positional embedding, so any input size works. Internally activations are channels-last.
 /// </summary>
-public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
+public sealed class VMamba : VisionModel
 {
     public VMambaConfig Config { get; }
 
     private readonly Sequential patch_embed;
     private readonly ModuleList<VMambaStage> layers;
-    private readonly Sequential classifier;
+    private readonly VMambaClassifier classifier;
 
     public VMamba(VMambaConfig config, ModelOptions options) : base(nameof(VMamba))
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         if (config.Dims.Length != config.Depths.Length || config.Dims.Length == 0)
             throw new ArgumentException($"VMamba config needs one dim per stage; got {config.Dims.Length} dims, {config.Depths.Length} depths.", nameof(config));
         Config = config;
@@ -74,46 +75,57 @@ public sealed class VMamba : Module<Tensor, Tensor>, IFeatureModel
         }
         layers = new ModuleList<VMambaStage>(stages.ToArray());
 
-        int last = config.Dims[^1];
-        var head = Linear(last, options.NumClasses);
-        WeightInit.TruncNormal(head.weight!, 0.02);                          // §2.7
-        using (no_grad()) head.bias!.zero_();
-        classifier = Sequential(
-            ("norm", new LayerNorm2d(last)),
-            ("permute", Identity()),
-            ("avgpool", AdaptiveAvgPool2d(1)),
-            ("flatten", Flatten(1)),
-            ("head", head));
+        NumFeatures = config.Dims[^1];
+        NumClasses = options.NumClasses;
+        classifier = new VMambaClassifier(NumFeatures, CreateHead(NumFeatures, options.NumClasses, truncNormal: true));   // §2.7
         RegisterComponents();
-        if (options.Device is not null) this.to(options.Device);
+        options.Apply(this);
     }
 
-    public override Tensor forward(Tensor x)
+    public override int NumFeatures { get; }
+
+    /// <summary>The last stage map after <c>classifier.norm</c>, (B, C, H, W) with channels-last storage.</summary>
+    public override Tensor ForwardFeatures(Tensor x)
     {
         using var scope = NewDisposeScope();
-        x = Stages(x, features: null);
-        return classifier.call(x).MoveToOuterDisposeScope();
+        return classifier.Norm(Stages(x, int.MaxValue, null)).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor ForwardHead(Tensor features, bool preLogits = false) => classifier.Head(features, preLogits);
+
+    public override void ResetClassifier(int numClasses)
+    {
+        CheckClasses(numClasses);
+        classifier.SetHead(ReplaceChild(classifier, "head", CreateHead(NumFeatures, numClasses, truncNormal: true)));
+        NumClasses = numClasses;
     }
 
     /// <summary>
-    /// The four stage maps after their blocks (before downsampling; strides 4, 8, 16, 32 of the official model).
-    /// They are (B, C, H, W) with channels-last storage: call <c>contiguous()</c> before <c>view</c>.
+    /// One entry per stage <c>layers.{i}</c>: the map after its blocks, before downsampling (strides 4, 8, 16, 32 of the
+    /// official stem; 2, 4, 8, 16 with the stride-2 small-image stem; 1, 2, 4, 8 with stride 1).
     /// </summary>
-    public IReadOnlyList<Tensor> ForwardFeatures(Tensor x)
+    public override IReadOnlyList<FeatureInfo> FeatureInfo =>
+        Config.Dims.Select((c, i) => new FeatureInfo(i, c, StemReduction << i, $"layers.{i}")).ToList();
+
+    public override IReadOnlyList<int> DefaultFeatureIndices => All(Config.Dims.Length);
+
+    int StemReduction => Config.V0 ? 4 : Config.StemStride;
+
+    /// <summary>Stage maps are (B, C, H, W) with channels-last storage: call <c>contiguous()</c> before <c>view</c>.</summary>
+    protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count)
     {
-        using var scope = NewDisposeScope();
         var features = new List<Tensor>();
-        Stages(x, features);
-        foreach (var f in features) f.MoveToOuterDisposeScope();
+        Stages(x, count, features);
         return features;
     }
 
-    Tensor Stages(Tensor x, List<Tensor>? features)
+    /// <summary>Runs the stem and the first <paramref name="count"/> stages; returns the last stage's downsampled output.</summary>
+    Tensor Stages(Tensor x, int count, List<Tensor>? features)
     {
         if (x.dim() != 4 || x.shape[1] != InChannels)
             throw new ArgumentException($"VMamba expects (B, {InChannels}, H, W); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         x = patch_embed.call(ChannelsLast.To(x));
-        foreach (var stage in layers)
+        foreach (var stage in layers.Take(count))
         {
             var blocksOut = stage.Blocks(x);
             features?.Add(blocksOut);
@@ -171,6 +183,43 @@ public sealed class VMambaStage : Module<Tensor, Tensor>
     }
 }
 
+/// <summary>
+/// The head <c>classifier</c> of the official model: <c>norm</c> (LN2d) → <c>permute</c> → <c>avgpool</c> → <c>flatten</c> →
+/// <c>head</c> (Linear, or Identity for 0 classes). Child names are the official keys.
+/// </summary>
+public sealed class VMambaClassifier : Module<Tensor, Tensor>
+{
+    private readonly LayerNorm2d norm;
+    private readonly Module<Tensor, Tensor> permute;
+    private readonly AdaptiveAvgPool2d avgpool;
+    private readonly Flatten flatten;
+    private Module<Tensor, Tensor> head;
+
+    public VMambaClassifier(int features, Module<Tensor, Tensor> head) : base(nameof(VMambaClassifier))
+    {
+        norm = new LayerNorm2d(features);
+        permute = Identity();
+        avgpool = AdaptiveAvgPool2d(1);   // a module, so FLOP-counter hooks see it as fvcore does
+        flatten = Flatten(1);
+        this.head = head;
+        RegisterComponents();
+    }
+
+    public Tensor Norm(Tensor x) => norm.call(x);
+
+    /// <summary>Pool → flatten → head; <paramref name="preLogits"/> stops before the head.</summary>
+    public Tensor Head(Tensor x, bool preLogits)
+    {
+        using var scope = NewDisposeScope();
+        var pooled = flatten.call(avgpool.call(permute.call(x)));
+        return (preLogits ? pooled : head.call(pooled)).MoveToOuterDisposeScope();
+    }
+
+    internal void SetHead(Module<Tensor, Tensor> replacement) => head = replacement;
+
+    public override Tensor forward(Tensor x) => Head(Norm(x), preLogits: false);
+}
+
 /// <summary>The VMamba variants of the model zoo (reference-spec.md §2.1, §2.10) and the small-image vmamba_nano.</summary>
 public sealed class VMambaFamily : IModelFamily
 {
@@ -207,5 +256,8 @@ public sealed class VMambaFamily : IModelFamily
     ];
 
     static ModelEntry Entry(string name, int size, ReportedFigures? reported, string description) =>
-        new(name, "VMamba", size, options => new VMamba(Configs[name], options), FlopConvention.Fvcore, reported, description);
+        new(name, "vmamba", size, options => new VMamba(Configs[name], options), FlopConvention.Fvcore, reported, description)
+        {
+            Preprocessing = size == 224 ? Preprocessing.ImageNet() : Preprocessing.FashionMnist(size),
+        };
 }

@@ -8,10 +8,11 @@ namespace VisionSsm.Models;
 
 /// <summary>
 /// A Vision Mamba configuration (reference-spec.md §3.1). The released models are patch 16 at 224², depth 24,
-/// d_state 16, expand 2, RMSNorm eps 1e-5, class token in the middle, averaged directions.
+/// d_state 16, expand 2, RMSNorm eps 1e-5, class token in the middle, averaged directions. <see cref="ImageSize"/>
+/// and <see cref="DropPathRate"/> are defaults that <see cref="ModelOptions"/> overrides.
 /// </summary>
-public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16, int ImageSize = 224, int InChannels = 3,
-    int NumClasses = 1000, int DState = 16, double DropPathRate = 0.0, double NormEps = 1e-5)
+public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16, int ImageSize = 224,
+    int DState = 16, double DropPathRate = 0.0, double NormEps = 1e-5)
 {
     public int GridSize => ImageSize / PatchSize;
     public int NumPatches => GridSize * GridSize;
@@ -20,11 +21,11 @@ public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16,
     public MambaConfig Mixer => new(EmbedDim, DState);
 
     /// <summary>§3.1: per layer D·4D + 2×(mixer direction) + 2D·D + D, plus patch embed, cls, pos, norm_f, head.</summary>
-    public long ParameterCount()
+    public long ParameterCount(int numClasses = 1000, int inChannels = 3)
     {
         long d = EmbedDim;
         long layer = BiMamba.ParameterCount(Mixer) + d;
-        return Depth * layer + (InChannels * PatchSize * PatchSize * d + d) + d + (NumPatches + 1) * d + d + (d * NumClasses + NumClasses);
+        return Depth * layer + (inChannels * PatchSize * PatchSize * d + d) + d + (NumPatches + 1) * d + d + (d * numClasses + numClasses);
     }
 }
 
@@ -67,9 +68,11 @@ public sealed class VimBlock : Module
 /// bidirectional Mamba layers, a final RMSNorm and a linear head on the class token. Parameter names equal the
 /// official state_dict keys (§3.7), so official checkpoints load by name (<see cref="LoadStateDictResampled"/>).
 /// </summary>
-public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
+public sealed class Vim : VisionModel
 {
+    /// <summary>The configuration with the options' image size and drop-path rate applied.</summary>
     public VimConfig Config { get; }
+    public int InChannels { get; }
 
     private readonly PatchEmbed patch_embed;
     private readonly Parameter cls_token;
@@ -77,16 +80,20 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
     private readonly ModuleList<VimBlock> layers;
     private readonly RmsNorm norm_f;
     private readonly DropPath drop_path;
-    private readonly Linear head;
+    private Module<Tensor, Tensor> head;
 
-    public Vim(VimConfig config, Device? device = null) : base(nameof(Vim))
+    public Vim(VimConfig config, ModelOptions options) : base(nameof(Vim))
     {
         ArgumentNullException.ThrowIfNull(config);
-        if (config.ImageSize % config.PatchSize != 0)
-            throw new ArgumentException($"ImageSize {config.ImageSize} is not a multiple of the patch size {config.PatchSize}.", nameof(config));
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        config = config with { ImageSize = options.ImageSize ?? config.ImageSize, DropPathRate = options.DropPathRate ?? config.DropPathRate };
+        if (config.ImageSize < config.PatchSize || config.ImageSize % config.PatchSize != 0)
+            throw new ArgumentException($"ImageSize {config.ImageSize} must be a positive multiple of the patch size {config.PatchSize}.", nameof(options));
         Config = config;
+        InChannels = options.InChannels;
         int d = config.EmbedDim;
-        patch_embed = new PatchEmbed(config.InChannels, d, config.PatchSize);
+        patch_embed = new PatchEmbed(options.InChannels, d, config.PatchSize);
         cls_token = Parameter(zeros(1, 1, d));
         pos_embed = Parameter(zeros(1, config.NumPatches + 1, d));
         // §3.3: blocks use inter_dpr = [0] + linspace(0, rate, depth) (block i gets linspace[i-1]); the final
@@ -97,10 +104,11 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
             layers.Add(new VimBlock(config.Mixer, i == 0 ? 0.0 : linspace[i - 1], config.NormEps));
         norm_f = new RmsNorm(d, config.NormEps);
         drop_path = new DropPath(config.DropPathRate);
-        head = Linear(d, config.NumClasses);
+        NumClasses = options.NumClasses;
+        head = CreateHead(d, options.NumClasses, truncNormal: true);   // §3.6 segm_init_weights
         RegisterComponents();
         Initialise();
-        if (device is not null) this.to(device);
+        options.Apply(this);
     }
 
     /// <summary>The drop-path rate of each block (the <c>inter_dpr</c> schedule of §3.3).</summary>
@@ -108,7 +116,9 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
 
     public IReadOnlyList<VimBlock> Layers => layers.ToList();
 
-    /// <summary>§3.6: segm_init_weights on patch_embed and head, trunc_normal(.02) on pos/cls, then _init_weights.</summary>
+    public override int NumFeatures => Config.EmbedDim;
+
+    /// <summary>§3.6: segm_init_weights on patch_embed (the head is initialised by CreateHead), trunc_normal(.02) on pos/cls, then _init_weights.</summary>
     void Initialise()
     {
         using var _ = no_grad();
@@ -117,8 +127,6 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
         long fanIn = w.shape[1] * w.shape[2] * w.shape[3];
         WeightInit.TruncNormal(w, Math.Sqrt(1.0 / fanIn) / 0.87962566103423978);   // timm lecun_normal_
         embed["proj.bias"].zero_();
-        WeightInit.TruncNormal(head.weight!, 0.02);
-        head.bias!.zero_();
         WeightInit.TruncNormal(pos_embed, 0.02);
         WeightInit.TruncNormal(cls_token, 0.02);
         foreach (var layer in layers)
@@ -132,17 +140,72 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
 
     void CheckInput(Tensor x)
     {
-        if (x.dim() != 4 || x.shape[1] != Config.InChannels || x.shape[2] != Config.ImageSize || x.shape[3] != Config.ImageSize)
+        if (x.dim() != 4 || x.shape[1] != InChannels || x.shape[2] != Config.ImageSize || x.shape[3] != Config.ImageSize)
             throw new ArgumentException(
-                $"This Vim was built for inputs (batch, {Config.InChannels}, {Config.ImageSize}, {Config.ImageSize}); got {Ops.ScanArguments.Fmt(x.shape)}. " +
+                $"This Vim was built for inputs (batch, {InChannels}, {Config.ImageSize}, {Config.ImageSize}); got {Ops.ScanArguments.Fmt(x.shape)}. " +
                 "Build it at another size with ModelOptions.ImageSize and load weights with LoadStateDictResampled.", nameof(x));
     }
 
     /// <summary>(batch, M+1, D): the token sequence after norm_f, the class token at index <see cref="VimConfig.ClsIndex"/>.</summary>
     public Tensor ForwardTokens(Tensor x)
     {
-        CheckInput(x);
         using var outer = NewDisposeScope();
+        return Run(x, Config.Depth, null).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The normalised token sequence (batch, M+1, D), class token at M/2: <see cref="ForwardTokens"/>.</summary>
+    public override Tensor ForwardFeatures(Tensor x) => ForwardTokens(x);
+
+    /// <summary>The class token (§3.5: <c>final_pool_type='none'</c> with the middle class token), then the head.</summary>
+    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
+    {
+        if (features.dim() != 3 || features.shape[1] != Config.NumPatches + 1)
+            throw new ArgumentException($"ForwardHead expects the token sequence (batch, {Config.NumPatches + 1}, {Config.EmbedDim}); got {Ops.ScanArguments.Fmt(features.shape)}.", nameof(features));
+        using var scope = NewDisposeScope();
+        var cls = features.select(1, Config.ClsIndex);
+        return (preLogits ? cls : head.call(cls)).MoveToOuterDisposeScope();
+    }
+
+    public override void ResetClassifier(int numClasses)
+    {
+        CheckClasses(numClasses);
+        head = ReplaceChild(this, "head", CreateHead(Config.EmbedDim, numClasses, truncNormal: true));
+        NumClasses = numClasses;
+    }
+
+    /// <summary>One entry per layer <c>layers.{i}</c> (channels D, reduction = patch size).</summary>
+    public override IReadOnlyList<FeatureInfo> FeatureInfo =>
+        Enumerable.Range(0, Config.Depth).Select(i => new FeatureInfo(i, Config.EmbedDim, Config.PatchSize, $"layers.{i}")).ToList();
+
+    /// <summary>The last layer only (like timm's plain models with <c>indices=1</c>).</summary>
+    public override IReadOnlyList<int> DefaultFeatureIndices => [Config.Depth - 1];
+
+    /// <summary>
+    /// Layer i's output is the residual stream after it, <c>residual + hidden</c> (un-normalised, drop-path off),
+    /// with the middle class token removed and the M patch tokens laid out on the (H/p, W/p) grid.
+    /// </summary>
+    protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count)
+    {
+        var streams = new List<Tensor>();
+        Run(x, count, streams);
+        return streams.Select(TokensToMap).ToList();
+    }
+
+    /// <summary>(B, M+1, D) with the class token at M/2 → the patch tokens as a (B, D, H/p, W/p) map.</summary>
+    public Tensor TokensToMap(Tensor tokens)
+    {
+        int mid = Config.ClsIndex, g = Config.GridSize;
+        var patches = cat([tokens.narrow(1, 0, mid), tokens.narrow(1, mid + 1, tokens.shape[1] - mid - 1)], 1);
+        return patches.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], g, g);
+    }
+
+    /// <summary>
+    /// Runs the first <paramref name="count"/> layers. With <paramref name="streams"/> it collects each layer's residual
+    /// stream (r + h) and skips the final norm; otherwise it returns norm_f's output.
+    /// </summary>
+    Tensor Run(Tensor x, int count, List<Tensor>? streams)
+    {
+        CheckInput(x);
         var t = patch_embed.call(x);                                               // (B, M, D)
         long b = t.shape[0];
         int mid = Config.ClsIndex;
@@ -150,7 +213,7 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
         t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1) + pos_embed;   // §3.2
         Tensor hidden = t;
         Tensor? residual = null;
-        foreach (var layer in layers)
+        foreach (var layer in layers.Take(count))
         {
             Tensor h, r;
             using (NewDisposeScope())                                               // free each layer's temporaries
@@ -165,33 +228,13 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
             residual?.Dispose();
             hidden = h;
             residual = r;
+            streams?.Add(r + h);
         }
+        if (streams is not null) return t;
         // §3.3 end: out = norm_f(r + DropPath_f(h)).
         bool dropPathIsIdentity = !drop_path.training || drop_path.Probability == 0;
         var (final, _) = norm_f.AddAndNorm(dropPathIsIdentity ? hidden : drop_path.call(hidden), residual);
-        return final.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Logits (batch, classes) from the class token (§3.5).</summary>
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var tokens = ForwardTokens(x);
-        return head.call(tokens.select(1, Config.ClsIndex)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Entry 0: the normalised token sequence (batch, M+1, D) with the class token at M/2; entry 1: the patch
-    /// tokens (class token removed) reshaped to a (batch, D, H/p, W/p) map for dense heads.
-    /// </summary>
-    public IReadOnlyList<Tensor> ForwardFeatures(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var tokens = ForwardTokens(x);
-        int mid = Config.ClsIndex, g = Config.GridSize;
-        var patches = cat([tokens.narrow(1, 0, mid), tokens.narrow(1, mid + 1, tokens.shape[1] - mid - 1)], 1);
-        var map = patches.transpose(1, 2).reshape(tokens.shape[0], Config.EmbedDim, g, g);
-        return [tokens.MoveToOuterDisposeScope(), map.MoveToOuterDisposeScope()];
+        return final;
     }
 
     /// <summary>
@@ -256,20 +299,9 @@ public sealed class VimFamily : IModelFamily
         Entry("vim_nano", new VimConfig(96, Depth: 6, PatchSize: 4, ImageSize: 28), null, "small-image Vim (patch 4, D 96, depth 6) for 28²/32² data"),
     ];
 
-    static ModelEntry Entry(string name, VimConfig baseConfig, ReportedFigures? reported, string description) =>
-        new(name, "Vim", baseConfig.ImageSize, o => Build(baseConfig, o), FlopConvention.Fvcore, reported, description);
-
-    /// <summary>Applies the options (classes, channels, image size, drop-path rate, device) to a base config.</summary>
-    public static Vim Build(VimConfig baseConfig, ModelOptions o)
-    {
-        int size = o.ImageSize ?? baseConfig.ImageSize;
-        if (size < baseConfig.PatchSize || size % baseConfig.PatchSize != 0)
-            throw new ArgumentException($"ImageSize {size} must be a positive multiple of the patch size {baseConfig.PatchSize}.", nameof(o));
-        var config = baseConfig with
+    static ModelEntry Entry(string name, VimConfig config, ReportedFigures? reported, string description) =>
+        new(name, "vim", config.ImageSize, o => new Vim(config, o), FlopConvention.Fvcore, reported, description)
         {
-            NumClasses = o.NumClasses, InChannels = o.InChannels, ImageSize = size,
-            DropPathRate = o.DropPathRate ?? baseConfig.DropPathRate,
+            Preprocessing = config.ImageSize == 224 ? Preprocessing.ImageNet() : Preprocessing.FashionMnist(config.ImageSize),
         };
-        return new Vim(config, o.Device);
-    }
 }

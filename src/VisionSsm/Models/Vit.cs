@@ -15,8 +15,9 @@ public sealed record VitConfig(int EmbedDim, int Depth, int Heads, int PatchSize
 /// prepend cls_token → add pos_embed → pre-norm blocks (LayerNorm eps 1e-6, MHSA with 1/√d, GELU MLP) → norm →
 /// head on the class token. Parameter names are timm's state_dict keys. The papers' quadratic-cost comparison point.
 /// </summary>
-public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
+public sealed class Vit : VisionModel
 {
+    /// <summary>The configuration with the options' image size and drop-path rate applied.</summary>
     public VitConfig Config { get; }
     public int InChannels { get; }
 
@@ -25,19 +26,23 @@ public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
     private readonly Parameter pos_embed;
     private readonly ModuleList<VitBlock> blocks;
     private readonly LayerNorm norm;
-    private readonly Linear head;
+    private Module<Tensor, Tensor> head;
 
     public int GridSize => Config.ImageSize / Config.PatchSize;
 
-    public Vit(VitConfig config, int numClasses = 1000, int inChannels = 3, Device? device = null) : base(nameof(Vit))
+    public Vit(VitConfig config, ModelOptions options) : base(nameof(Vit))
     {
-        if (config.ImageSize % config.PatchSize != 0)
-            throw new ArgumentException($"ImageSize {config.ImageSize} must be a multiple of PatchSize {config.PatchSize}.", nameof(config));
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        config = config with { ImageSize = options.ImageSize ?? config.ImageSize, DropPathRate = options.DropPathRate ?? config.DropPathRate };
+        if (config.ImageSize < config.PatchSize || config.ImageSize % config.PatchSize != 0)
+            throw new ArgumentException($"ImageSize {config.ImageSize} must be a positive multiple of PatchSize {config.PatchSize}.", nameof(options));
         if (config.EmbedDim % config.Heads != 0)
             throw new ArgumentException($"EmbedDim {config.EmbedDim} must be divisible by Heads {config.Heads}.", nameof(config));
         Config = config;
-        InChannels = inChannels;
-        patch_embed = new PatchEmbed(inChannels, config.EmbedDim, config.PatchSize);
+        InChannels = options.InChannels;
+        patch_embed = new PatchEmbed(options.InChannels, config.EmbedDim, config.PatchSize);
         // timm init: cls_token ~ N(0, 1e-6), pos_embed ~ trunc_normal(0.02), Linear trunc_normal(0.02) + zero bias.
         cls_token = Parameter(randn(1, 1, config.EmbedDim) * 1e-6);
         pos_embed = Parameter(zeros(1, GridSize * GridSize + 1, config.EmbedDim));
@@ -46,7 +51,8 @@ public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
         blocks = new ModuleList<VitBlock>(Enumerable.Range(0, config.Depth)
             .Select(i => new VitBlock(config.EmbedDim, config.Heads, config.MlpRatio, rates[i])).ToArray());
         norm = LayerNorm(config.EmbedDim, eps: 1e-6);
-        head = Linear(config.EmbedDim, numClasses);
+        NumClasses = options.NumClasses;
+        head = CreateHead(config.EmbedDim, options.NumClasses, truncNormal: true);
         RegisterComponents();
         using (no_grad())
             foreach (var (_, m) in named_modules())
@@ -55,24 +61,53 @@ public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
                     WeightInit.TruncNormal(lin.weight!, 0.02);
                     lin.bias?.zero_();
                 }
-        if (device is not null) this.to(device);
+        options.Apply(this);
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var tokens = Tokens(x);
-        return head.call(tokens.select(1, 0)).MoveToOuterDisposeScope();
-    }
+    public override int NumFeatures => Config.EmbedDim;
 
     /// <summary>The normalised token sequence (batch, 1 + N, D), class token first.</summary>
-    public IReadOnlyList<Tensor> ForwardFeatures(Tensor x)
+    public override Tensor ForwardFeatures(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return [Tokens(x).MoveToOuterDisposeScope()];
+        return norm.call(Run(x, Config.Depth, null)).MoveToOuterDisposeScope();
     }
 
-    Tensor Tokens(Tensor x)
+    /// <summary>The class token (timm <c>global_pool='token'</c>), then the head.</summary>
+    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
+    {
+        if (features.dim() != 3 || features.shape[1] != GridSize * GridSize + 1)
+            throw new ArgumentException($"ForwardHead expects the token sequence (batch, {GridSize * GridSize + 1}, {Config.EmbedDim}); got {Ops.ScanArguments.Fmt(features.shape)}.", nameof(features));
+        using var scope = NewDisposeScope();
+        var cls = features.select(1, 0);
+        return (preLogits ? cls : head.call(cls)).MoveToOuterDisposeScope();
+    }
+
+    public override void ResetClassifier(int numClasses)
+    {
+        CheckClasses(numClasses);
+        head = ReplaceChild(this, "head", CreateHead(Config.EmbedDim, numClasses, truncNormal: true));
+        NumClasses = numClasses;
+    }
+
+    /// <summary>One entry per block <c>blocks.{i}</c> (channels D, reduction = patch size), as timm's feature_info.</summary>
+    public override IReadOnlyList<FeatureInfo> FeatureInfo =>
+        Enumerable.Range(0, Config.Depth).Select(i => new FeatureInfo(i, Config.EmbedDim, Config.PatchSize, $"blocks.{i}")).ToList();
+
+    /// <summary>The last block only (like timm's plain models with <c>indices=1</c>).</summary>
+    public override IReadOnlyList<int> DefaultFeatureIndices => [Config.Depth - 1];
+
+    /// <summary>Block outputs (un-normalised, as timm with <c>norm=False</c>), class token dropped, on the patch grid.</summary>
+    protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count)
+    {
+        var outputs = new List<Tensor>();
+        Run(x, count, outputs);
+        long g = GridSize;
+        return outputs.Select(t => t.narrow(1, 1, g * g).transpose(1, 2).reshape(t.shape[0], t.shape[2], g, g)).ToList();
+    }
+
+    /// <summary>Embeds and runs the first <paramref name="count"/> blocks, collecting their outputs when asked.</summary>
+    Tensor Run(Tensor x, int count, List<Tensor>? outputs)
     {
         long s = Config.ImageSize;
         if (x.dim() != 4 || x.shape[1] != InChannels || x.shape[2] != s || x.shape[3] != s)
@@ -80,8 +115,12 @@ public sealed class Vit : Module<Tensor, Tensor>, IFeatureModel
                 $"build it with ModelOptions.ImageSize or resample pos_embed with {nameof(ResamplePositionEmbedding)}.", nameof(x));
         var t = patch_embed.call(x);                                             // (B, N, D)
         t = cat([cls_token.expand(t.shape[0], -1, -1), t], dim: 1) + pos_embed;
-        foreach (var b in blocks) t = b.call(t);
-        return norm.call(t);
+        foreach (var b in blocks.Take(count))
+        {
+            t = b.call(t);
+            outputs?.Add(t);
+        }
+        return t;
     }
 
     /// <summary>
@@ -195,18 +234,18 @@ public sealed class VitFamily : IModelFamily
 {
     public IEnumerable<ModelEntry> Entries =>
     [
-        Entry("deit_small", new VitConfig(384, 12, 6), 224, new ReportedFigures(22.1, 4.6, 79.8, "DeiT paper Table 1"),
+        Entry("deit_small", new VitConfig(384, 12, 6), new ReportedFigures(22.1, 4.6, 79.8, "DeiT paper Table 1"),
             "DeiT-S: ViT-S/16, 12 blocks, dim 384, 6 heads"),
-        Entry("deit_base", new VitConfig(768, 12, 12), 224, new ReportedFigures(86.6, 17.6, 81.8, "DeiT paper Table 1"),
+        Entry("deit_base", new VitConfig(768, 12, 12), new ReportedFigures(86.6, 17.6, 81.8, "DeiT paper Table 1"),
             "DeiT-B: ViT-B/16, 12 blocks, dim 768, 12 heads"),
-        Entry("deit_nano", new VitConfig(96, 4, 3, PatchSize: 4, ImageSize: 28, DropPathRate: 0), 28, null,
+        Entry("deit_nano", new VitConfig(96, 4, 3, PatchSize: 4, ImageSize: 28, DropPathRate: 0), null,
             "small-image ViT for 28×28/32×32 (patch 4, dim 96, 4 blocks, 3 heads); for quick training runs"),
     ];
 
-    static ModelEntry Entry(string name, VitConfig config, int size, ReportedFigures? reported, string description) =>
-        new(name, "vit", size, o => new Vit(config with
+    /// <summary>DeiT evaluates at crop 0.875, bicubic (deit <c>datasets.py</c>, timm <c>deit_*</c> pretrained_cfg).</summary>
+    static ModelEntry Entry(string name, VitConfig config, ReportedFigures? reported, string description) =>
+        new(name, "vit", config.ImageSize, o => new Vit(config, o), FlopConvention.Fvcore, reported, description)
         {
-            ImageSize = o.ImageSize ?? size,
-            DropPathRate = o.DropPathRate ?? config.DropPathRate,
-        }, o.NumClasses, o.InChannels, o.Device), FlopConvention.Fvcore, reported, description);
+            Preprocessing = config.ImageSize == 224 ? Preprocessing.ImageNet() : Preprocessing.FashionMnist(config.ImageSize),
+        };
 }

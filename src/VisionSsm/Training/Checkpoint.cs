@@ -11,15 +11,33 @@ namespace VisionSsm.Training;
 /// <summary>How an image becomes model input; stored in checkpoints so <c>vssm predict</c> needs no flags.</summary>
 /// <param name="SmallImage">Small-image pipeline (plain resize to the size; no center crop), as for 28/32-px data.</param>
 /// <param name="CropPct">Eval center-crop fraction for the ImageNet-style pipeline (timm crop_pct).</param>
-public sealed record Preprocessing(int Channels, int ImageSize, float[] Mean, float[] Std, bool SmallImage = true, double CropPct = 1.0)
+/// <param name="Interpolation">Resize filter; null = the pipeline's default (bilinear small-image, bicubic ImageNet-style).</param>
+public sealed record Preprocessing(int Channels, int ImageSize, float[] Mean, float[] Std, bool SmallImage = true, double CropPct = 1.0,
+    Interpolation? Interpolation = null)
 {
     /// <summary>The data engineer's transform options this preprocessing corresponds to.</summary>
-    public TransformOptions ToTransformOptions() => SmallImage
-        ? TransformOptions.ForSmallImages(ImageSize, Channels, Mean, Std) with { CropPct = CropPct }
-        : new TransformOptions { ImageSize = ImageSize, Channels = Channels, Mean = Mean, Std = Std, CropPct = CropPct };
+    public TransformOptions ToTransformOptions()
+    {
+        var o = SmallImage
+            ? TransformOptions.ForSmallImages(ImageSize, Channels, Mean, Std) with { CropPct = CropPct }
+            : new TransformOptions { ImageSize = ImageSize, Channels = Channels, Mean = Mean, Std = Std, CropPct = CropPct };
+        return Interpolation is { } i ? o with { Interpolation = i } : o;
+    }
 
     /// <summary>The evaluation transform (timm eval: channels → resize [+ center crop] → normalise).</summary>
     public ISampleTransform EvalTransform() => TransformFactory.Eval(ToTransformOptions());
+
+    /// <summary>
+    /// A zoo entry's preprocessing (timm pretrained_cfg) for a model with <paramref name="channels"/> input channels:
+    /// crop fraction 1 means the small-image pipeline (plain resize), anything else resize + center crop.
+    /// </summary>
+    public static Preprocessing FromZoo(Models.Preprocessing zoo, int channels) =>
+        new(channels, zoo.InputSize, zoo.Mean, zoo.Std, SmallImage: zoo.CropPct >= 1, zoo.CropPct, zoo.Interpolation switch
+        {
+            Models.ImageInterpolation.Nearest => Data.Transforms.Interpolation.Nearest,
+            Models.ImageInterpolation.Bilinear => Data.Transforms.Interpolation.Bilinear,
+            _ => Data.Transforms.Interpolation.Bicubic,
+        });
 }
 
 /// <summary>The training position and bookkeeping a checkpoint records besides the tensors.</summary>

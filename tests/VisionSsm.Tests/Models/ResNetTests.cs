@@ -29,7 +29,7 @@ public class ResNetTests
         using var r101 = ModelZoo.Create("resnet101");
         Assert.Equal(44_549_160, Params(r101));   // torchvision resnet101
         // vGamba/BoTNet skeleton: torchvision's count + the 4 shortcut-conv biases (256+512+1024+2048 = 3,840).
-        using var skel = new ResNet(new ResNetConfig([3, 4, 6, 3]).AsBotSkeleton());
+        using var skel = new ResNet(new ResNetConfig([3, 4, 6, 3]).AsBotSkeleton(), new ModelOptions());
         Assert.Equal(25_560_872, Params(skel));
         Assert.Contains("layer3.0.shortcut.0.bias", skel.state_dict().Keys);
         Assert.Contains("fc.1.weight", skel.state_dict().Keys);
@@ -51,10 +51,10 @@ public class ResNetTests
     }
 
     [Fact]
-    public void FeaturesAreTheFourStageMaps()
+    public void IntermediatesAreTheFourStageMaps()
     {
         using var m = ModelZoo.Create("resnet_nano", new ModelOptions(10, InChannels: 1, ImageSize: 28));
-        var f = ((IFeatureModel)m).ForwardFeatures(randn(2, 1, 28, 28));
+        var f = m.ForwardIntermediates(randn(2, 1, 28, 28));
         Assert.Equal(4, f.Count);
         Assert.Equal(new long[] { 2, 64, 28, 28 }, f[0].shape);
         Assert.Equal(new long[] { 2, 512, 4, 4 }, f[3].shape);

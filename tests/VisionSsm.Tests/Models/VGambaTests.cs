@@ -121,7 +121,7 @@ public class VGambaTests
         loss.backward();
         Assert.True(m.parameters().Where(p => p.grad is not null).All(p => !p.grad!.isnan().any().item<bool>()));
         m.eval();
-        var f = ((IFeatureModel)m).ForwardFeatures(x);
+        var f = m.ForwardIntermediates(x);
         Assert.Equal(4, f.Count);
         Assert.Equal(new long[] { 2, 512, size / 4, size / 4 }, f[3].shape);
     }
@@ -138,7 +138,7 @@ public class VGambaTests
     public void AblationVariantsBuildRunAndCount(GambaMixer mixer, bool mask, bool pos)
     {
         var cfg = VGambaFamily.Nano with { Mixer = mixer, ContextMask = mask, PositionalEmbedding = pos };
-        using var m = new VGamba(cfg, 10, 1);
+        using var m = new VGamba(cfg, new ModelOptions(10, InChannels: 1));
         var loss = m.call(randn(2, 1, 28, 28)).square().mean();
         loss.backward();
         // Stage 3 (P = 64, runs at side 14) and stage 4 (P = 128, side 7): count the mixers from the formulas.
@@ -154,7 +154,7 @@ public class VGambaTests
         Assert.Equal(Mixer(64, 14), Params(m, "layer3.0.conv2.0."));
         Assert.Equal(Mixer(128, 7), Params(m, "layer4.0.conv2.0."));
         long skeleton = Params(m) - Params(m, "layer3.0.conv2.0.") - Params(m, "layer4.0.conv2.0.");
-        using var plain = new ResNet(cfg.Skeleton with { ImageSize = 28 }, 10, 1);
+        using var plain = new ResNet(cfg.Skeleton with { ImageSize = 28 }, new ModelOptions(10, InChannels: 1));
         long plain3x3 = 64 * 64 * 9 + 128 * 128 * 9;
         Assert.Equal(Params(plain) - plain3x3, skeleton);
         Assert.All(m.named_parameters().Where(p => !p.name.Contains("register_tokens")), p => Assert.NotNull(p.parameter.grad));

@@ -111,7 +111,7 @@ public class VMambaTests
         using var _ = no_grad();
         var x = randn(2, 1, 28, 28);
         Assert.Equal([2L, 10], model.call(x).shape);
-        var f = model.ForwardFeatures(x);
+        var f = model.ForwardIntermediates(x);
         // Stride-2 stem: 28 → 14; stride-1 stem keeps 28. Each downsample is conv 3×3, stride 2, padding 1.
         var expected = new List<long> { first };
         while (expected.Count < 4) expected.Add((expected[^1] - 1) / 2 + 1);
@@ -133,7 +133,7 @@ public class VMambaTests
         var x = randn(1, 3, h, w);
         static long Down(long s) => (s - 1) / 2 + 1;   // conv 3×3, stride 2, padding 1
         long sh = Down(Down(h)), sw = Down(Down(w));
-        var f = model.ForwardFeatures(x);
+        var f = model.ForwardIntermediates(x);
         for (int i = 0; i < 4; i++)
         {
             Assert.Equal([1L, 16L << i, sh, sw], f[i].shape);

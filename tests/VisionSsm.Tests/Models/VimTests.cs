@@ -168,19 +168,19 @@ public class VimTests
         using var model = Create("vim_nano", new ModelOptions(NumClasses: 5, InChannels: 1));
         model.eval();
         using var x = randn(2, 1, 28, 28);
-        var feats = model.ForwardFeatures(x);
-        Assert.Equal([2L, 50, 96], feats[0].shape);
-        Assert.Equal([2L, 96, 7, 7], feats[1].shape);
+        using var tokens = model.ForwardFeatures(x);
+        Assert.Equal([2L, 50, 96], tokens.shape);
         Assert.Equal(24, model.Config.ClsIndex);   // M//2 with M = 49
         using var logits = model.call(x);
         var head = (TorchSharp.Modules.Linear)model.named_children().First(c => c.name == "head").module;
-        using var expected = head.call(feats[0].select(1, 24));
+        using var expected = head.call(tokens.select(1, 24));
         Assert.True(allclose(expected, logits, 1e-5, 1e-6));
         // The map is the patch tokens in raster order with the class token removed: position (1, 2) = patch 9 =
         // token 9 (before the class token), position (6, 6) = patch 48 = token 49 (after it).
-        Assert.True(allclose(feats[1][.., .., 1, 2], feats[0][.., 9, ..]));
-        Assert.True(allclose(feats[1][.., .., 6, 6], feats[0][.., 49, ..]));
-        foreach (var f in feats) f.Dispose();
+        using var map = model.TokensToMap(tokens);
+        Assert.Equal([2L, 96, 7, 7], map.shape);
+        Assert.True(allclose(map[.., .., 1, 2], tokens[.., 9, ..]));
+        Assert.True(allclose(map[.., .., 6, 6], tokens[.., 49, ..]));
     }
 
     [Fact]

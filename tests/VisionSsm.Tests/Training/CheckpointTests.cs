@@ -1,5 +1,6 @@
 using VisionSsm.Models;
 using VisionSsm.Training;
+using Preprocessing = VisionSsm.Training.Preprocessing;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Tests.Training;
