@@ -5,7 +5,8 @@ namespace VisionSsm.Ops;
 /// <summary>
 /// The selective scan S6 with mamba_ssm's <c>selective_scan_fn</c> semantics (reference-spec.md §1):
 /// <c>h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t</c>, <c>y_t = C_t·h_t + D u_t</c>, optionally gated by SiLU(z).
-/// CPU tensors run the SIMD kernel (<see cref="SelectiveScanCpu"/>); other devices run the reference twin.
+/// CPU tensors run the SIMD kernel (<see cref="SelectiveScanCpu"/>); other devices run the loop-free chunked form
+/// (<see cref="SelectiveScanChunked"/>).
 /// </summary>
 public static class SelectiveScan
 {
@@ -25,7 +26,7 @@ public static class SelectiveScan
 
     static (Tensor y, Tensor lastState) Run(ScanArguments a)
     {
-        return SelectiveScanCpu.Supports(a) ? SelectiveScanCpu.Apply(a) : SelectiveScanReference.Apply(a);
+        return SelectiveScanCpu.Supports(a) ? SelectiveScanCpu.Apply(a) : SelectiveScanChunked.Apply(a);
     }
 
     /// <summary>
