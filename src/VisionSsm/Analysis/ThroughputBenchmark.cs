@@ -207,7 +207,7 @@ public sealed class ThroughputBenchmark
             {
                 double v = m * Math.Pow(10, k);
                 if (v < values.Min() / 2 || v > values.Max() * 2) continue;
-                ticks.AddMajor(Math.Log10(v), v.ToString(v < 1 ? "0.##" : "#,0", CultureInfo.InvariantCulture));
+                ticks.AddMajor(Math.Log10(v), v.ToString("#,0.##", CultureInfo.InvariantCulture));
             }
         return ticks;
     }
