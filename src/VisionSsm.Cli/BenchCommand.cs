@@ -1,42 +1,114 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
 using VisionSsm.Analysis;
+using VisionSsm.Models;
+using VisionSsm.Runtime;
 
 namespace VisionSsm.Cli;
 
-/// <summary>`vssm bench`: inference img/s, latency and peak memory of several models across resolutions, side by side in one process.</summary>
+/// <summary>
+/// `vssm bench`: images/s, latency and peak memory of several models across resolutions and batches, each point in its
+/// own child process (this program re-invoked with the hidden verb <see cref="PointVerb"/>), so every point's peak
+/// memory is its own.
+/// </summary>
 static class BenchCommand
 {
+    /// <summary>The hidden verb a child runs: measures one point and prints it as one JSON line on stdout.</summary>
+    public const string PointVerb = "__bench-point";
+
     public static Command Create(CliContext ctx)
     {
-        var cmd = new Command("bench", "Measure inference throughput, latency and peak memory vs resolution; writes a table and a PNG plot.");
+        var cmd = new Command("bench", "Measure throughput, latency and peak memory vs resolution, one child process per point; writes a table and a two-panel PNG plot.");
         var models = new Option<string>("--models") { Description = "comma-separated zoo names", Required = true };
         var sizes = new Option<string>("--sizes") { Description = "comma-separated input sizes", DefaultValueFactory = _ => "224" };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 1 };
+        var batch = new Option<string>("--batch") { Description = "batch size, or comma-separated batch sizes", DefaultValueFactory = _ => "1" };
         var seconds = new Option<double>("--seconds") { Description = "minimum timed seconds per point", DefaultValueFactory = _ => 2.0 };
+        var train = new Option<bool>("--train") { Description = "time a training step (forward + loss + backward + AdamW step) instead of inference" };
         var plot = new Option<string>("--plot") { Description = "PNG path (default runs/bench-<time>.png)" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { models, sizes, batch, seconds, plot }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { models, sizes, batch, seconds, train, plot }) cmd.Options.Add(o);
+        CommonOptions.Add(cmd, threads, device);
+        cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
+        {
+            var names = p.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (names.Length == 0) throw new ArgumentException("--models: expected at least one model name.", "models");
+            names = names.Select(n => ModelZoo.Get(n).Name).Distinct().ToArray(); // unknown names fail here, before any child
+            var sz = CommonOptions.ParseInts(p.GetValue(sizes)!, "--sizes");
+            if (sz.Length == 0 || sz.Any(s => s < 1)) throw new ArgumentException($"--sizes '{p.GetValue(sizes)}': expected positive sizes, e.g. 224,384.", "sizes");
+            var batches = CommonOptions.ParseInts(p.GetValue(batch)!, "--batch");
+            if (batches.Length == 0 || batches.Any(b => b < 1)) throw new ArgumentException($"--batch '{p.GetValue(batch)}': expected batch sizes ≥ 1.", "batch");
+            double secs = p.GetValue(seconds);
+            if (!(secs > 0)) throw new ArgumentException($"--seconds {secs}: expected a positive number of seconds.", "seconds");
+            CommonOptions.Apply(p, threads, device); // validates --threads and --device here, once, with the usual messages
+            var mode = p.GetValue(train) ? BenchMode.Training : BenchMode.Inference;
+            var bench = new IsolatedBenchmark
+            {
+                Launcher = SelfLauncher(), Mode = mode, MinSeconds = secs, Threads = TorchRuntime.Threads, Device = p.GetValue(device)!,
+            };
+            var points = (from s in sz from b in batches from m in names select new BenchPoint(m, s, b)).ToList();
+            ctx.Error.WriteLine($"threads {TorchRuntime.Threads}, float32, {(mode == BenchMode.Training ? "training step (AdamW)" : "inference")}, " +
+                                $"{points.Count} point(s), one child process each");
+            var clock = Stopwatch.StartNew();
+            bench.Starting += (i, n, pt) =>
+            {
+                string eta = i > 1 ? $", ~{clock.Elapsed.TotalSeconds / (i - 1) * (n - i + 1):F0} s left" : "";
+                ctx.Error.WriteLine($"[{i}/{n}] {pt.Model} @ {pt.ImageSize} ×{pt.Batch}… ({clock.Elapsed.TotalSeconds:F0} s elapsed{eta})");
+            };
+            bench.ChildLog += line => ctx.Error.WriteLine("    " + line);
+            var results = bench.Run(points, stopOnBadInput: true, ctx.Cancellation);
+            var bad = results.FirstOrDefault(r => r.BadInput);
+            if (bad is not null) throw new ArgumentException($"--sizes: {bad.Error}", "sizes");
+            ctx.Out.Write(ThroughputBenchmark.FormatTable(results));
+            ctx.Out.WriteLine("peak RSS: the child's VmHWM (whole process); peak over model: VmHWM during the timed passes minus RSS after the model" +
+                              (mode == BenchMode.Training ? " and optimizer were built (optimizer state counts)." : " was built."));
+            string png = p.GetValue(plot) ?? Path.Combine("runs", $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.png");
+            ThroughputBenchmark.SavePlot(results, png);
+            ctx.Out.WriteLine($"plot: {png}");
+            foreach (var r in results.Where(r => r.Error is not null)) ctx.Error.WriteLine($"error: {r.Model} @ {r.ImageSize} ×{r.Batch}: {r.Error}");
+            return results.All(r => r.Error is null) ? 0 : 1;
+        }));
+        return cmd;
+    }
+
+    /// <summary>The child's verb: one point, measured in this process, printed as one JSON line.</summary>
+    public static Command CreatePointVerb(CliContext ctx)
+    {
+        var cmd = new Command(PointVerb, "internal: measure one benchmark point in this process and print it as JSON") { Hidden = true };
+        var model = new Option<string>("--model") { Required = true };
+        var size = new Option<int>("--size") { Required = true };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 1 };
+        var seconds = new Option<double>("--seconds") { DefaultValueFactory = _ => 2.0 };
+        var train = new Option<bool>("--train");
+        var threads = CommonOptions.Threads();
+        var device = CommonOptions.Device();
+        foreach (var o in new Option[] { model, size, batch, seconds, train }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
             var dev = CommonOptions.Apply(p, threads, device);
-            var names = p.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            if (names.Length == 0) throw new ArgumentException("--models: expected at least one model name.", "models");
-            var sz = CommonOptions.ParseInts(p.GetValue(sizes)!, "--sizes");
-            if (sz.Any(s => s < 1)) throw new ArgumentException($"--sizes: expected positive sizes, got {p.GetValue(sizes)}.", "sizes");
-            if (p.GetValue(batch) < 1) throw new ArgumentException($"--batch {p.GetValue(batch)}: expected ≥ 1.", "batch");
-            var bench = new ThroughputBenchmark { MinSeconds = p.GetValue(seconds), Device = dev };
+            var bench = new ThroughputBenchmark
+            {
+                MinSeconds = p.GetValue(seconds), Device = dev, Mode = p.GetValue(train) ? BenchMode.Training : BenchMode.Inference,
+            };
             bench.Log += m => ctx.Error.WriteLine(m);
-            ctx.Error.WriteLine($"threads {Runtime.TorchRuntime.Threads}, batch {p.GetValue(batch)}, float32, inference");
-            var results = bench.Run(names, sz, p.GetValue(batch));
-            ctx.Out.Write(ThroughputBenchmark.FormatTable(results));
-            string png = p.GetValue(plot) ?? Path.Combine("runs", $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.png");
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(png))!);
-            ThroughputBenchmark.SavePlot(results, png);
-            ctx.Out.WriteLine($"plot: {png}");
-            return results.All(r => r.Error is null) ? 0 : 1;
+            var r = bench.Measure(p.GetValue(model)!, p.GetValue(size), p.GetValue(batch));
+            ctx.Out.WriteLine(IsolatedBenchmark.WriteResult(r));
+            return r.Error is null ? 0 : 1;
         }));
         return cmd;
+    }
+
+    /// <summary>How to start this program's point verb: through the apphost (`vssm`, a tool shim) as is, else
+    /// `dotnet vssm.dll` (also when the CLI runs inside another host, e.g. the test runner).</summary>
+    internal static (string, IReadOnlyList<string>) SelfLauncher()
+    {
+        string dll = typeof(BenchCommand).Assembly.Location;
+        string? process = Environment.ProcessPath;
+        string name = process is null ? "" : Path.GetFileNameWithoutExtension(process);
+        if (name == Path.GetFileNameWithoutExtension(dll) && process is not null) return (process, [PointVerb]);
+        string host = name == "dotnet" ? process! : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        return (host, [dll, PointVerb]);
     }
 }

@@ -1,23 +1,36 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using VisionSsm.Runtime;
-using VisionSsm.Models;
 using System.Runtime.InteropServices;
+using System.Text;
+using VisionSsm.Models;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Analysis;
 
-/// <summary>One measured (model, resolution) point: inference images/s, median batch latency and peak memory.</summary>
-public sealed record ThroughputResult(string Model, int ImageSize, int Batch, double ImagesPerSecond, double LatencyMs,
-    double PeakMemoryMiB, long Parameters, string? Error = null);
+/// <summary>What a benchmark point times: a no_grad forward, or a full training step.</summary>
+public enum BenchMode
+{
+    /// <summary>Forward pass under no_grad, eval mode.</summary>
+    Inference,
+    /// <summary>Forward + cross-entropy loss + backward + AdamW step, train mode (VMamba Table 4's training throughput).</summary>
+    Training,
+}
 
 /// <summary>
-/// Inference throughput, latency and peak memory of zoo models across resolutions, side by side in one process
-/// (VMamba Table 4 / Vim Figures 3–4, measured here). Each point: build the model at that size, warm up (the JIT
-/// tiers up, ecosystem.md §4.3), then time forward passes under no_grad until <see cref="MinSeconds"/> pass.
-/// Peak memory is the process's peak RSS above the baseline before the model was built (Linux: VmHWM reset through
-/// /proc/self/clear_refs; elsewhere sampled).
+/// One measured (model, resolution, batch) point. <see cref="PeakRssMiB"/> is the peak resident set of the process that
+/// measured it (Linux VmHWM); <see cref="PeakOverModelMiB"/> is that peak during the timed passes minus the resident set
+/// right after the model (and, for training, the optimizer) was built: activations, gradients, optimizer state, workspace.
+/// </summary>
+public sealed record ThroughputResult(string Model, int ImageSize, int Batch, BenchMode Mode, double ImagesPerSecond, double LatencyMs,
+    double PeakRssMiB, double PeakOverModelMiB, long Parameters, string? Error = null, bool BadInput = false);
+
+/// <summary>
+/// Throughput, latency and peak memory of one zoo model at one resolution and batch (VMamba Table 4 / Vim Fig. 1,
+/// measured here). Build the model, warm up (the JIT tiers up), then time passes until <see cref="MinSeconds"/> pass.
+/// Peak memory is only meaningful when this process measures nothing else: <see cref="IsolatedBenchmark"/> runs each
+/// point in its own child process, because glibc and libtorch keep freed memory resident, so a second point in one
+/// process reuses the first one's pages and shows no growth.
 /// </summary>
 public sealed class ThroughputBenchmark
 {
@@ -26,123 +39,206 @@ public sealed class ThroughputBenchmark
     public double MinSeconds { get; init; } = 2.0;
     public int InChannels { get; init; } = 3;
     public int NumClasses { get; init; } = 1000;
+    public BenchMode Mode { get; init; } = BenchMode.Inference;
     public Device? Device { get; init; }
 
     public event Action<string>? Log;
 
+    /// <summary>Measures one point in this process. A size the model cannot take is reported with <c>BadInput</c> set.</summary>
     public ThroughputResult Measure(string model, int imageSize, int batch)
     {
         var entry = ModelZoo.Get(model);
         if (imageSize < 1) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "expected ≥ 1");
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "expected ≥ 1");
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long baseline = PeakRss.Reset();
+        using var scope = NewDisposeScope();
+        TorchSharp.torch.nn.Module<Tensor, Tensor> net;
+        long parameters;
         try
         {
-            using var scope = NewDisposeScope();
-            var net = ModelZoo.Create(entry.Name, new ModelOptions(NumClasses, InChannels, imageSize, 0, Device));
-            net.eval();
-            long parameters = net.parameters().Sum(p => p.numel());
-            var x = randn([batch, InChannels, imageSize, imageSize], device: Device);
-            var latencies = new List<double>();
+            net = ModelZoo.Create(entry.Name, new ModelOptions(NumClasses, InChannels, imageSize, 0, Device));
+            parameters = net.parameters().Sum(p => p.numel());
             using (no_grad())
             {
-                for (int i = 0; i < Warmup; i++) net.forward(x).Dispose();
-                var total = Stopwatch.StartNew();
-                while (latencies.Count < MinIterations || total.Elapsed.TotalSeconds < MinSeconds)
-                {
-                    var sw = Stopwatch.StartNew();
-                    using (var s = NewDisposeScope()) net.forward(x);
-                    latencies.Add(sw.Elapsed.TotalMilliseconds);
-                }
+                net.eval();
+                net.forward(zeros([1, InChannels, imageSize, imageSize], device: Device)).Dispose();
             }
+        }
+        catch (Exception e) when (e is ArgumentException or ExternalException or InvalidOperationException)
+        {
+            string message = $"model '{entry.Name}' cannot take {InChannels}×{imageSize}×{imageSize} input " +
+                             $"(its default size is {entry.DefaultImageSize}): {e.Message.Split('\n')[0]}";
+            Log?.Invoke(message);
+            return Failed(entry.Name, imageSize, batch, message, badInput: true);
+        }
+        try
+        {
+            var x = randn([batch, InChannels, imageSize, imageSize], device: Device);
+            var labels = randint(0, NumClasses, [batch], dtype: ScalarType.Int64, device: Device);
+            TorchSharp.Modules.AdamW? optimizer = null;
+            if (Mode == BenchMode.Training)
+            {
+                net.train();
+                optimizer = optim.AdamW(net.parameters(), lr: 1e-4, weight_decay: 0.05);
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            long constructionPeak = ProcessMemory.PeakRss();
+            long baseline = ProcessMemory.ResetPeak();
+            void Pass()
+            {
+                using var s = NewDisposeScope();
+                if (optimizer is null)
+                {
+                    using var _ = no_grad();
+                    net.forward(x);
+                    return;
+                }
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(net.forward(x), labels);
+                loss.backward();
+                optimizer.step();
+            }
+            var latencies = new List<double>();
+            for (int i = 0; i < Warmup; i++) Pass();
+            var total = Stopwatch.StartNew();
+            while (latencies.Count < MinIterations || total.Elapsed.TotalSeconds < MinSeconds)
+            {
+                var sw = Stopwatch.StartNew();
+                Pass();
+                latencies.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            long runPeak = ProcessMemory.PeakRss();
             latencies.Sort();
             double median = latencies[latencies.Count / 2];
-            double peak = (PeakRss.Read() - baseline) / (1024.0 * 1024.0);
-            net.Dispose();
-            var r = new ThroughputResult(entry.Name, imageSize, batch, batch * 1000.0 / median, median, Math.Max(0, peak), parameters);
-            Log?.Invoke($"{r.Model} @ {r.ImageSize}: {r.ImagesPerSecond:F2} img/s, {r.LatencyMs:F1} ms, peak +{r.PeakMemoryMiB:F0} MiB");
+            const double MiB = 1024.0 * 1024.0;
+            var r = new ThroughputResult(entry.Name, imageSize, batch, Mode, batch * 1000.0 / median, median,
+                Math.Max(constructionPeak, runPeak) / MiB, Math.Max(0, runPeak - baseline) / MiB, parameters);
+            Log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Model} @ {r.ImageSize} ×{r.Batch}: {r.ImagesPerSecond:F2} img/s, {r.LatencyMs:F1} ms, peak RSS {r.PeakRssMiB:F0} MiB (+{r.PeakOverModelMiB:F0} over model)"));
             return r;
         }
         catch (Exception e) when (e is ArgumentException or ExternalException or InvalidOperationException or OutOfMemoryException)
         {
             Log?.Invoke($"{entry.Name} @ {imageSize}: failed: {e.Message}");
-            return new ThroughputResult(entry.Name, imageSize, batch, double.NaN, double.NaN, double.NaN, 0, e.Message);
+            return Failed(entry.Name, imageSize, batch, e.Message.Split('\n')[0]);
         }
+        finally { net.Dispose(); }
     }
 
-    public IReadOnlyList<ThroughputResult> Run(IEnumerable<string> models, IEnumerable<int> sizes, int batch)
-    {
-        var names = models.ToList();
-        foreach (var m in names) ModelZoo.Get(m); // fail fast on unknown names, before any measuring
-        var result = new List<ThroughputResult>();
-        foreach (int size in sizes)
-            foreach (var m in names) result.Add(Measure(m, size, batch));
-        return result;
-    }
+    ThroughputResult Failed(string model, int size, int batch, string error, bool badInput = false) =>
+        new(model, size, batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, badInput);
 
-    /// <summary>A Markdown table: one row per (model, size).</summary>
+    /// <summary>A Markdown table: one row per (model, size, batch).</summary>
     public static string FormatTable(IReadOnlyList<ThroughputResult> results)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| model | size | batch | img/s | latency (ms) | peak mem (MiB) | params (M) |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.ImageSize))
+        sb.AppendLine("| model | size | batch | mode | img/s | latency (ms) | peak RSS (MiB) | peak over model (MiB) | params (M) |");
+        sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch))
+        {
+            string mode = r.Mode == BenchMode.Training ? "train" : "infer";
             sb.AppendLine(r.Error is not null
-                ? $"| {r.Model} | {r.ImageSize} | {r.Batch} | failed: {r.Error.Split('\n')[0]} | | | |"
+                ? $"| {r.Model} | {r.ImageSize} | {r.Batch} | {mode} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
                 : string.Create(CultureInfo.InvariantCulture,
-                    $"| {r.Model} | {r.ImageSize} | {r.Batch} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {r.PeakMemoryMiB:F0} | {r.Parameters / 1e6:F2} |"));
+                    $"| {r.Model} | {r.ImageSize} | {r.Batch} | {mode} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {r.PeakRssMiB:F0} | {r.PeakOverModelMiB:F0} | {r.Parameters / 1e6:F2} |"));
+        }
         return sb.ToString();
     }
 
-    /// <summary>PNG: throughput (solid, left axis) and peak memory (dashed, right axis) against resolution, one colour per model.</summary>
+    /// <summary>
+    /// PNG in the papers' layout (VMamba Table 4 / Vim Fig. 1): two panels against resolution, images/s (left) and
+    /// peak RSS (right), log–log so a model whose cost grows quadratically in tokens shows a steeper slope than a
+    /// linear one. One line per model (and per batch when several were measured).
+    /// </summary>
     public static void SavePlot(IReadOnlyList<ThroughputResult> results, string path)
     {
-        var plot = new ScottPlot.Plot();
-        plot.Title("Inference throughput and peak memory vs resolution");
-        plot.XLabel("image size (px)");
-        plot.YLabel("images / s");
-        plot.Axes.Right.Label.Text = "peak memory (MiB)";
+        var ok = results.Where(r => r.Error is null && r.ImagesPerSecond > 0 && r.PeakRssMiB > 0).ToList();
+        bool severalBatches = ok.Select(r => r.Batch).Distinct().Count() > 1;
+        string mode = results.Any(r => r.Mode == BenchMode.Training) ? "training" : "inference";
+        var multi = new ScottPlot.Multiplot();
+        ScottPlot.IMultiplotExtensions.AddPlots(multi, 2);
+        multi.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        var (speed, memory) = (ScottPlot.IMultiplotExtensions.GetPlot(multi, 0), ScottPlot.IMultiplotExtensions.GetPlot(multi, 1));
+        speed.Title($"{mode} throughput");
+        speed.YLabel("images / s (log)");
+        memory.Title($"{mode} peak memory");
+        memory.YLabel("peak RSS, MiB (log)");
         var palette = new ScottPlot.Palettes.Category10();
         int i = 0;
-        foreach (var group in results.Where(r => r.Error is null).GroupBy(r => r.Model))
+        foreach (var group in ok.GroupBy(r => (r.Model, r.Batch)).OrderBy(g => g.Key.Model, StringComparer.Ordinal).ThenBy(g => g.Key.Batch))
         {
             var pts = group.OrderBy(r => r.ImageSize).ToList();
-            double[] xs = pts.Select(r => (double)r.ImageSize).ToArray();
+            double[] xs = pts.Select(r => Math.Log10(r.ImageSize)).ToArray();
             var color = palette.GetColor(i++);
-            var t = plot.Add.Scatter(xs, pts.Select(r => r.ImagesPerSecond).ToArray(), color);
-            t.LegendText = $"{group.Key} img/s";
-            var m = plot.Add.Scatter(xs, pts.Select(r => r.PeakMemoryMiB).ToArray(), color);
-            m.LegendText = $"{group.Key} MiB";
-            m.LinePattern = ScottPlot.LinePattern.Dashed;
-            m.Axes.YAxis = plot.Axes.Right;
+            string label = severalBatches ? $"{group.Key.Model} ×{group.Key.Batch}" : group.Key.Model;
+            var t = speed.Add.Scatter(xs, pts.Select(r => Math.Log10(r.ImagesPerSecond)).ToArray(), color);
+            t.LegendText = label;
+            var m = memory.Add.Scatter(xs, pts.Select(r => Math.Log10(r.PeakRssMiB)).ToArray(), color);
+            m.LegendText = label;
         }
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
-        AtomicFile.WriteVia(path, temp => plot.SavePng(temp, 1000, 600));
+        var sizes = ok.Select(r => r.ImageSize).Distinct().Order().ToArray();
+        // Throughput falls and memory rises with resolution: legends in the corners the lines leave free.
+        foreach (var (plot, values, corner) in new[] { (speed, ok.Select(r => r.ImagesPerSecond), ScottPlot.Alignment.LowerLeft),
+                                                       (memory, ok.Select(r => r.PeakRssMiB), ScottPlot.Alignment.UpperLeft) })
+        {
+            plot.XLabel("image size, px (log)");
+            plot.Axes.Bottom.TickGenerator = SizeTicks(sizes);
+            plot.Axes.Left.TickGenerator = LogTicks(values.ToArray());
+            plot.ShowLegend(corner);
+        }
+        AtomicFile.WriteVia(path, temp => ScottPlot.IMultiplotExtensions.SavePng(multi, temp, 1400, 600));
+    }
+
+    static ScottPlot.TickGenerators.NumericManual SizeTicks(int[] sizes)
+    {
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (int s in sizes) ticks.AddMajor(Math.Log10(s), s.ToString(CultureInfo.InvariantCulture));
+        return ticks;
+    }
+
+    /// <summary>Ticks at 1, 1.5, 2, 3, 5, 7 × 10^k over the data's range, labelled with the value (the axis holds log10).</summary>
+    static ScottPlot.TickGenerators.NumericManual LogTicks(double[] values)
+    {
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        if (values.Length == 0) return ticks;
+        int lo = (int)Math.Floor(Math.Log10(values.Min())), hi = (int)Math.Ceiling(Math.Log10(values.Max()));
+        for (int k = lo; k <= hi; k++)
+            foreach (double m in new[] { 1.0, 1.5, 2.0, 3.0, 5.0, 7.0 })
+            {
+                double v = m * Math.Pow(10, k);
+                if (v < values.Min() / 2 || v > values.Max() * 2) continue;
+                ticks.AddMajor(Math.Log10(v), v.ToString("#,0.##", CultureInfo.InvariantCulture));
+            }
+        return ticks;
     }
 }
 
-/// <summary>The process's peak resident set size (Linux VmHWM), resettable through /proc/self/clear_refs.</summary>
-static class PeakRss
+/// <summary>The process's resident memory from /proc/self/status (Linux); elsewhere the runtime's working-set figures.</summary>
+public static class ProcessMemory
 {
-    /// <summary>Resets the peak to the current RSS (where supported) and returns the current RSS in bytes.</summary>
-    public static long Reset()
+    /// <summary>Peak resident set size in bytes (VmHWM).</summary>
+    public static long PeakRss() => StatusField("VmHWM:") ?? Process.GetCurrentProcess().PeakWorkingSet64;
+
+    /// <summary>Current resident set size in bytes (VmRSS).</summary>
+    public static long Rss() => StatusField("VmRSS:") ?? Environment.WorkingSet;
+
+    /// <summary>Resets the peak to the current RSS where the kernel allows it ("5" to clear_refs, proc(5)); returns the current RSS.</summary>
+    public static long ResetPeak()
     {
         try { File.WriteAllText("/proc/self/clear_refs", "5"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        return Environment.WorkingSet;
+        return Rss();
     }
 
-    public static long Read()
+    static long? StatusField(string field)
     {
         try
         {
             foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                if (line.StartsWith(field, StringComparison.Ordinal))
                     return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
-        return Process.GetCurrentProcess().PeakWorkingSet64;
+        return null;
     }
 }

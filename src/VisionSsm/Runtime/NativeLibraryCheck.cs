@@ -42,17 +42,29 @@ public static class NativeLibraryCheck
         }
     }
 
+    /// <summary>Where the host loads the shim from: beside the app (a RID-specific build) or, for a portable build,
+    /// runtimes/linux-&lt;arch&gt;/native/ (https://learn.microsoft.com/dotnet/core/rid-catalog#using-rids).</summary>
+    internal static IEnumerable<string> ShimCandidates(string baseDirectory)
+    {
+        string arch = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        yield return Path.Combine(baseDirectory, "libLibTorchSharp.so");
+        yield return Path.Combine(baseDirectory, "runtimes", $"linux-{arch}", "native", "libLibTorchSharp.so");
+    }
+
     static void PatchShimBesideApplication()
     {
-        string shim = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
-        if (!File.Exists(shim) || ElfSymbolVersionPatcher.SystemLibStdCxxHas(ElfSymbolVersionPatcher.ShimVersion)) return;
-        try
+        var shims = ShimCandidates(AppContext.BaseDirectory).Where(File.Exists).ToList();
+        if (shims.Count == 0 || ElfSymbolVersionPatcher.SystemLibStdCxxHas(ElfSymbolVersionPatcher.ShimVersion)) return;
+        foreach (string shim in shims)
         {
-            ElfSymbolVersionPatcher.Patch(shim, ElfSymbolVersionPatcher.ShimVersion, ElfSymbolVersionPatcher.ShimAllowedSymbols);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Read-only install: the load below reports the failure with a fix.
+            try
+            {
+                ElfSymbolVersionPatcher.Patch(shim, ElfSymbolVersionPatcher.ShimVersion, ElfSymbolVersionPatcher.ShimAllowedSymbols);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Read-only install: the load below reports the failure with a fix.
+            }
         }
     }
 }

@@ -24,6 +24,17 @@ public class BadInputCliTests
     }
 
     [Fact]
+    public void BadBenchArguments()
+    {
+        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8", "--batch", "0"), "--batch", "≥ 1");
+        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "0"), "--sizes", "positive");
+        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8", "--seconds", "0"), "--seconds");
+        Fails(CliHarness.Run("bench", "--models", ",", "--sizes", "8"), "--models");
+        // A size the model rejects is found by the child; the run stops there, naming the model and size.
+        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "10,16", "--seconds", "0.01"), "deit_nano", "cannot take 3×10×10");
+    }
+
+    [Fact]
     public void MissingDataDirectory() =>
         Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", "/nonexistent/vssm-data"), "--data", "/nonexistent/vssm-data", "does not exist");
 
@@ -88,9 +99,20 @@ public class OtherVerbsCliTests
         string png = Path.Combine(CliHarness.TempDir("bench"), "bench.png");
         var r = CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8,16", "--seconds", "0.01", "--plot", png);
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains("| deit_nano | 8 | 1 |", r.Out);
-        Assert.Contains("| deit_nano | 16 | 1 |", r.Out);
+        Assert.Contains("| deit_nano | 8 | 1 | infer |", r.Out);
+        Assert.Contains("| deit_nano | 16 | 1 | infer |", r.Out);
+        Assert.Contains("[2/2] deit_nano @ 16 ×1", r.Error); // progress
         Assert.True(new FileInfo(png).Length > 1000);
+    }
+
+    [Fact]
+    public void BenchTrainMeasuresATrainingStep()
+    {
+        string png = Path.Combine(CliHarness.TempDir("bench"), "train.png");
+        var r = CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "16", "--batch", "2", "--train", "--seconds", "0.01", "--plot", png);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("| deit_nano | 16 | 2 | train |", r.Out);
+        Assert.True(File.Exists(png));
     }
 
     [Fact]
