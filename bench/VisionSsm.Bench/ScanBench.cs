@@ -10,7 +10,7 @@ namespace VisionSsm.Bench;
 /// <summary>
 /// `scan`: the selective-scan speed table of issue 2 — CPU kernel forward and forward+backward, the reference twin
 /// on the same cases, FLOP rate (VMamba's 9·B·L·D·N convention) and bytes moved against the machine ceiling
-/// (ecosystem.md §4.2: ~135 GFLOP/s f32 matmul on 2 threads; `--detail` measures the streaming ceiling itself, ~40 GB/s
+/// (BENCHMARKS.md, "Machines": ~135 GFLOP/s f32 matmul on 2 threads; `--detail` measures the streaming ceiling itself, ~40 GB/s
 /// per core — libtorch's ~11 GB/s `add` is not the machine's limit).
 /// Also the vGamba stage-3 cell (N = 64, batch 1 and 8; issue 5) without a target.
 /// Options: --threads N (default 2), --runs N (default 20), --no-reference, --detail (kernel alone vs the lane kernel

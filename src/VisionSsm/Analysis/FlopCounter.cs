@@ -36,7 +36,7 @@ public sealed class FlopCounter : IDisposable
 
     public FlopConvention Convention { get; }
 
-    /// <summary>The selective-scan formula used under <see cref="FlopConvention.Fvcore"/> (§2.8 new, §3.8 old).</summary>
+    /// <summary>The selective-scan formula used under <see cref="FlopConvention.Fvcore"/> (docs/models/vmamba.md §8 new, docs/models/vim.md §8 old).</summary>
     public ScanFlopFormula ScanFormula { get; }
 
     FlopCounter(FlopConvention convention, ScanFlopFormula scanFormula = ScanFlopFormula.Fn)
@@ -59,7 +59,7 @@ public sealed class FlopCounter : IDisposable
     /// <summary>Marks a module whose own (non-recursive) parameters the convention counts (thop's params).</summary>
     public void MarkVisible(nn.Module module) => visibleModules.Add(module);
 
-    /// <summary>Counts one selective-scan call: §2.8 in fvcore; nothing in thop (a functional op there).</summary>
+    /// <summary>Counts one selective-scan call: docs/models/vmamba.md §8 in fvcore; nothing in thop (a functional op there).</summary>
     public void AddScan(ScanArguments a)
     {
         if (Convention == FlopConvention.Fvcore)

@@ -15,7 +15,7 @@ public sealed record ThroughputResult(string Model, int ImageSize, int Batch, do
 /// <summary>
 /// Inference throughput, latency and peak memory of zoo models across resolutions, side by side in one process
 /// (VMamba Table 4 / Vim Figures 3–4, measured here). Each point: build the model at that size, warm up (the JIT
-/// tiers up, ecosystem.md §4.3), then time forward passes under no_grad until <see cref="MinSeconds"/> pass.
+/// tiers up, docs/architecture.md §6), then time forward passes under no_grad until <see cref="MinSeconds"/> pass.
 /// Peak memory is the process's peak RSS above the baseline before the model was built (Linux: VmHWM reset through
 /// /proc/self/clear_refs; elsewhere sampled).
 /// </summary>

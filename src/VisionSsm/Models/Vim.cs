@@ -7,7 +7,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Models;
 
 /// <summary>
-/// A Vision Mamba configuration (reference-spec.md §3.1). The released models are patch 16 at 224², depth 24,
+/// A Vision Mamba configuration (docs/models/vim.md §1). The released models are patch 16 at 224², depth 24,
 /// d_state 16, expand 2, RMSNorm eps 1e-5, class token in the middle, averaged directions.
 /// </summary>
 public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16, int ImageSize = 224, int InChannels = 3,
@@ -19,7 +19,7 @@ public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16,
     public int ClsIndex => NumPatches / 2;
     public MambaConfig Mixer => new(EmbedDim, DState);
 
-    /// <summary>§3.1: per layer D·4D + 2×(mixer direction) + 2D·D + D, plus patch embed, cls, pos, norm_f, head.</summary>
+    /// <summary>docs/models/vim.md §1: per layer D·4D + 2×(mixer direction) + 2D·D + D, plus patch embed, cls, pos, norm_f, head.</summary>
     public long ParameterCount()
     {
         long d = EmbedDim;
@@ -29,7 +29,7 @@ public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16,
 }
 
 /// <summary>
-/// One Vim layer (<c>models_mamba.Block</c> with fused_add_norm, §3.3): <c>r = r + DropPath(h)</c> (for the first
+/// One Vim layer (<c>models_mamba.Block</c> with fused_add_norm, docs/models/vim.md §3): <c>r = r + DropPath(h)</c> (for the first
 /// layer <c>r = h</c>), then <c>h = mixer(norm(r))</c>, the residual kept in float32 (residual_in_fp32).
 /// Keys: <c>norm.weight</c>, <c>mixer.*</c>.
 /// </summary>
@@ -62,10 +62,10 @@ public sealed class VimBlock : Module
 }
 
 /// <summary>
-/// Vision Mamba (hustvl/Vim <c>models_mamba.VisionMamba</c>, reference-spec.md §3): 16×16 patch embedding, a class
+/// Vision Mamba (hustvl/Vim <c>models_mamba.VisionMamba</c>, docs/models/vim.md): 16×16 patch embedding, a class
 /// token inserted in the middle of the sequence, absolute position embedding, a pre-norm residual stack of
 /// bidirectional Mamba layers, a final RMSNorm and a linear head on the class token. Parameter names equal the
-/// official state_dict keys (§3.7), so official checkpoints load by name (<see cref="LoadStateDictResampled"/>).
+/// official state_dict keys (docs/models/vim.md §7), so official checkpoints load by name (<see cref="LoadStateDictResampled"/>).
 /// </summary>
 public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
 {
@@ -89,7 +89,7 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
         patch_embed = new PatchEmbed(config.InChannels, d, config.PatchSize);
         cls_token = Parameter(zeros(1, 1, d));
         pos_embed = Parameter(zeros(1, config.NumPatches + 1, d));
-        // §3.3: blocks use inter_dpr = [0] + linspace(0, rate, depth) (block i gets linspace[i-1]); the final
+        // docs/models/vim.md §3: blocks use inter_dpr = [0] + linspace(0, rate, depth) (block i gets linspace[i-1]); the final
         // drop_path uses the full rate.
         var linspace = DropPath.LinearSchedule(config.DropPathRate, config.Depth);
         layers = new ModuleList<VimBlock>();
@@ -103,12 +103,12 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
         if (device is not null) this.to(device);
     }
 
-    /// <summary>The drop-path rate of each block (the <c>inter_dpr</c> schedule of §3.3).</summary>
+    /// <summary>The drop-path rate of each block (the <c>inter_dpr</c> schedule of docs/models/vim.md §3).</summary>
     public IReadOnlyList<double> BlockDropPathRates => layers.Select(b => b.DropPathRate).ToList();
 
     public IReadOnlyList<VimBlock> Layers => layers.ToList();
 
-    /// <summary>§3.6: segm_init_weights on patch_embed and head, trunc_normal(.02) on pos/cls, then _init_weights.</summary>
+    /// <summary>docs/models/vim.md §6: segm_init_weights on patch_embed and head, trunc_normal(.02) on pos/cls, then _init_weights.</summary>
     void Initialise()
     {
         using var _ = no_grad();
@@ -147,7 +147,7 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
         long b = t.shape[0];
         int mid = Config.ClsIndex;
         var cls = cls_token.expand(b, -1, -1);
-        t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1) + pos_embed;   // §3.2
+        t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1) + pos_embed;   // docs/models/vim.md §2
         Tensor hidden = t;
         Tensor? residual = null;
         foreach (var layer in layers)
@@ -166,13 +166,13 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
             hidden = h;
             residual = r;
         }
-        // §3.3 end: out = norm_f(r + DropPath_f(h)).
+        // docs/models/vim.md §3 end: out = norm_f(r + DropPath_f(h)).
         bool dropPathIsIdentity = !drop_path.training || drop_path.Probability == 0;
         var (final, _) = norm_f.AddAndNorm(dropPathIsIdentity ? hidden : drop_path.call(hidden), residual);
         return final.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Logits (batch, classes) from the class token (§3.5).</summary>
+    /// <summary>Logits (batch, classes) from the class token (docs/models/vim.md §5).</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -242,7 +242,7 @@ public sealed class Vim : Module<Tensor, Tensor>, IFeatureModel
     }
 }
 
-/// <summary>The Vim variants in the zoo (reference-spec.md §3.1), plus a small-image <c>vim_nano</c>.</summary>
+/// <summary>The Vim variants in the zoo (docs/models/vim.md §1), plus a small-image <c>vim_nano</c>.</summary>
 public sealed class VimFamily : IModelFamily
 {
     const string Readme = "Vim README (hustvl/Vim); GFLOPs: VMamba/vGamba tables (old scan convention)";

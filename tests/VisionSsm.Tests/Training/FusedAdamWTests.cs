@@ -29,7 +29,7 @@ public class FusedAdamWTests
     static AdamW.ParamGroup[] Groups(Parameter[] ps) =>
     [
         new(ps[2..], new AdamW.Options { weight_decay = 0.05 }),     // matrices and the conv weight: decayed
-        new(ps[..2], new AdamW.Options { weight_decay = 0.0 }),      // 1-D: no decay (reference-spec.md §7)
+        new(ps[..2], new AdamW.Options { weight_decay = 0.0 }),      // 1-D: no decay (docs/training.md §1)
     ];
 
     static void SetGrads(Parameter[] ps, int step, int seed)
