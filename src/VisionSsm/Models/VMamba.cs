@@ -189,7 +189,7 @@ public sealed class VMambaFamily : IModelFamily
         // README's T (s1l8): halves the scan, cross-scan and projection cost, which dominate at this size.
         ["vmamba_nano"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.05, StemStride: 2),
         // 1.5× vmamba_nano's widths, to test whether the longer Fashion-MNIST recipe is short of capacity: it is not
-        // (24 epochs: 93.17% against nano's 93.21% at 30; README "Longer recipe"), so width is not the limit.
+        // (24 epochs: 93.17% against nano's 93.21% at 30; docs/training.md §3), so width is not the limit.
         ["vmamba_micro"] = new(Dims(48), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 2),
         ["vmamba_nano_s1"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 1),
     };

@@ -55,7 +55,7 @@ public sealed class FusedAdamW : AdamW
         }
 
         // On the calling thread: waking .NET pool threads between libtorch's OpenMP regions cost more in the training
-        // loop than the second core gained (A/B of `vssm train --max-steps 200`, BENCHMARKS.md session 4).
+        // loop than the second core gained (A/B of `vssm train --max-steps 200`, BENCHMARKS.md "Training step").
         foreach (var (p, grad, state, o) in work)
         {
             state.step++;

@@ -39,7 +39,7 @@ public static class OptimizerFactory
 
     /// <summary>Step with <see cref="FusedAdamW"/> (true) or TorchSharp's <see cref="AdamW"/>. Opt-in (environment
     /// variable VISIONSSM_FUSED_ADAMW=1): its step alone is 3× faster, but the two default runs made with it were slower
-    /// than the four without (BENCHMARKS.md session 4), which is not explained yet. Process-wide, default false.</summary>
+    /// than the four without (BENCHMARKS.md "Training step"), which is not explained yet. Process-wide, default false.</summary>
     public static bool Fused { get; set; } = Environment.GetEnvironmentVariable("VISIONSSM_FUSED_ADAMW") == "1";
 
     /// <summary>AdamW with two groups: decay (weight decay <see cref="TrainConfig.WeightDecay"/>) and no-decay (0),
