@@ -10,7 +10,7 @@ namespace VisionSsm.Ops;
 /// The merge sums the four routes back onto the map. The two are adjoint linear maps, so each is the other's
 /// backward (<c>CrossScanF</c> / <c>CrossMergeF</c>); merge(scan(x)) = 4x.
 /// The fast paths are a handful of whole-tensor copies (strided copy, transpose, flip) that libtorch vectorises; a
-/// tiled C# transpose kernel was measured slower at all but the largest stage (notes/vmamba.md). The index-list
+/// tiled C# transpose kernel was measured slower at all but the largest stage (BENCHMARKS.md "VMamba"). The index-list
 /// twins are the slow references.
 /// </summary>
 public static class CrossScan
