@@ -8,11 +8,11 @@ using static TorchSharp.torch;
 namespace VisionSsm.Bench;
 
 /// <summary>
-/// `scan`: the selective-scan speed table of issue 2 — CPU kernel forward and forward+backward, the reference twin
+/// `scan`: the selective-scan speed table (BENCHMARKS.md "Selective scan") — CPU kernel forward and forward+backward, the reference twin
 /// on the same cases, FLOP rate (VMamba's 9·B·L·D·N convention) and bytes moved against the machine ceiling
-/// (ecosystem.md §4.2: ~135 GFLOP/s f32 matmul on 2 threads; `--detail` measures the streaming ceiling itself, ~40 GB/s
+/// (BENCHMARKS.md, "Machines": ~135 GFLOP/s f32 matmul on 2 threads; `--detail` measures the streaming ceiling itself, ~40 GB/s
 /// per core — libtorch's ~11 GB/s `add` is not the machine's limit).
-/// Also the vGamba stage-3 cell (N = 64, batch 1 and 8; issue 5) without a target.
+/// Also the vGamba stage-3 cell (N = 64, batch 1 and 8) without a target.
 /// Options: --threads N (default 2), --runs N (default 20), --no-reference, --detail (kernel alone vs the lane kernel
 /// and a streaming pass moving the same bytes), --no-malloc-tuning (by default, as the
 /// VMamba bench, <see cref="MallocTuning.KeepLargeBlocksInHeap"/> keeps freed multi-MB buffers in the heap so every
@@ -28,7 +28,7 @@ public static class ScanBench
         new("Vim-S layer (B1 D768 N16 L197 G1 z)", 1, 768, 16, 197, 1, true, 1.0, 4.0),
         new("VMamba-T stage 1 (B1 D384=4x96 N1 L3136)", 1, 384, 1, 3136, 4, false, 1.5, 6.0),
         new("VMamba 512 px (B1 D384=4x96 N1 L16384)", 1, 384, 1, 16384, 4, false, 8.0, double.NaN),
-        // vGamba stage-3 Gamba cell (issue 5): d_inner 256, d_state 64, 28×28 tokens; no target of its own.
+        // vGamba stage-3 Gamba cell: d_inner 256, d_state 64, 28×28 tokens; no target of its own.
         new("vGamba stage-3 cell (B1 D256 N64 L784 G1 z)", 1, 256, 64, 784, 1, true, double.NaN, double.NaN),
         new("vGamba stage-3 cell (B8 D256 N64 L784 G1 z)", 8, 256, 64, 784, 1, true, double.NaN, double.NaN),
     ];

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Bench;
 
 /// <summary>
-/// VMamba speed (issue 3): inference throughput of a variant at 224² (batch 1 and 8), 384², 512², peak RSS, a
+/// VMamba speed (BENCHMARKS.md "VMamba"): inference throughput of a variant at 224² (batch 1 and 8), 384², 512², peak RSS, a
 /// training step (fwd + bwd, batch 8, 224²) and a per-layer-type breakdown timed at the real stage shapes.
 /// <c>dotnet run -c Release --project bench/VisionSsm.Bench -- vmamba [--model vmamba_tiny_s1l8] [--threads 2] [--reps 5] [--skip-large] [--skip-train]</c>
 /// </summary>

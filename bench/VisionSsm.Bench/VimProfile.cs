@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Bench;
 
 /// <summary>
-/// Where one Vim layer's time goes (BENCHMARKS.md "Vim"): the pieces of one bidirectional mixer at a given model
+/// Where one Vim layer's time goes (BENCHMARKS.md "Vim and DeiT-S"): the pieces of one bidirectional mixer at a given model
 /// width and token count, timed separately. Usage: <c>vim-profile [--dim 384] [--size 224 | --tokens 197] [--threads 1] [--rounds 20]</c>.
 /// </summary>
 public static class VimProfile

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Bench;
 
 /// <summary>
-/// Vision Mamba inference speed and memory (BENCHMARKS.md "Vim"): 2 threads, float32, no_grad, batch 1.
+/// Vision Mamba inference speed and memory (BENCHMARKS.md "Vim and DeiT-S"): 2 threads, float32, no_grad, batch 1.
 /// vim_small at 224², then vim_small beside deit_small (DeiT-S, same size class) at growing resolutions. Each
 /// configuration runs in its own child process so its peak RSS (VmHWM) is its own.
 /// Usage: <c>vim [--sizes 224,384,512,768,1024] [--threads 2] [--reps 5] [--cpu-time]</c>;

@@ -30,7 +30,7 @@ public sealed class FlopCounter
 
     public FlopConvention Convention { get; }
 
-    /// <summary>The selective-scan formula used under <see cref="FlopConvention.Fvcore"/> (§2.8 new, §3.8 old).</summary>
+    /// <summary>The selective-scan formula used under <see cref="FlopConvention.Fvcore"/> (docs/models/vmamba.md §8 new, docs/models/vim.md §8 old).</summary>
     public ScanFlopFormula ScanFormula { get; }
 
     FlopCounter(FlopConvention convention, ScanFlopFormula scanFormula)
@@ -53,7 +53,7 @@ public sealed class FlopCounter
         lock (gate) visibleModules.Add(module);
     }
 
-    /// <summary>Counts one selective-scan call: §2.8 in fvcore; nothing in thop (a functional op there).</summary>
+    /// <summary>Counts one selective-scan call: docs/models/vmamba.md §8 in fvcore; nothing in thop (a functional op there).</summary>
     internal void AddScan(long batch, long length, long channels, long states, bool withD, bool withZ)
     {
         if (Convention == FlopConvention.Fvcore)

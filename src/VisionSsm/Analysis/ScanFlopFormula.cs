@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace VisionSsm.Analysis;
 
-/// <summary>Which formula the fvcore convention uses for one selective-scan call (reference-spec.md §2.8, §3.8).</summary>
+/// <summary>Which formula the fvcore convention uses for one selective-scan call (docs/models/vmamba.md §8, docs/models/vim.md §8).</summary>
 public enum ScanFlopFormula
 {
     /// <summary>VMamba's <c>flops_selective_scan_fn</c>: 9·B·L·D·N + B·D·L (D skip) + B·D·L (z). The default.</summary>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Data;
 
 /// <summary>
-/// timm <c>Mixup</c> in mode "batch" (timm/data/mixup.py; recipe in reference-spec.md §7: mixup 0.8, cutmix 1.0,
+/// timm <c>Mixup</c> in mode "batch" (timm/data/mixup.py; recipe in docs/training.md §1: mixup 0.8, cutmix 1.0,
 /// prob 1, switch 0.5, smoothing 0.1). Per batch, with probability <see cref="Prob"/>: choose CutMix with probability
 /// <see cref="SwitchProb"/> (when both alphas are &gt; 0) and draw λ ~ Beta(α, α) of the chosen method.
 /// Mixup: x ← λ·x + (1 − λ)·x.flip(0). CutMix: a box of side √(1 − λ)·(H, W) centred uniformly, clipped to the image,

@@ -6,7 +6,7 @@ namespace VisionSsm.Data;
 
 /// <summary>
 /// Produces mini-batches on background threads while the model computes (TorchSharp's DataLoader assembles each
-/// batch synchronously in MoveNext, ecosystem.md §2).
+/// batch synchronously in MoveNext, docs/architecture.md §6).
 /// <list type="bullet">
 /// <item>Order: <see cref="Epoch"/> uses a permutation that depends only on (Seed, epoch), and every sample's
 /// transform gets a <see cref="Random"/> seeded from (Seed, epoch, dataset index), so a run — or a resumed run —

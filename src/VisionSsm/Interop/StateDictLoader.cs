@@ -22,7 +22,7 @@ public sealed record StateDictDiff(IReadOnlyList<string> Missing, IReadOnlyList<
 
 /// <summary>
 /// Copies a state_dict (from <see cref="PyTorchCheckpoint"/>, <see cref="Safetensors"/> or another model) into a module
-/// by name — never by position, since TorchSharp orders parameters before buffers (ecosystem.md §3).
+/// by name — never by position, since TorchSharp orders parameters before buffers (docs/architecture.md §6).
 /// </summary>
 public static class StateDictLoader
 {

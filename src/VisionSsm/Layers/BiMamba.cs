@@ -8,9 +8,9 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// Vim's bidirectional "bimamba v2" mixer (reference-spec.md §3.4) on (batch, L, d_model): one shared in_proj
+/// Vim's bidirectional "bimamba v2" mixer (docs/models/vim.md §4) on (batch, L, d_model): one shared in_proj
 /// (D → 4D) and out_proj; a forward direction and a backward direction over the flipped sequence, each with its
-/// own conv1d, x_proj, dt_proj, A_log and D and each gated by SiLU(z) (the steps of §4, <see cref="Mamba.Mixer"/>);
+/// own conv1d, x_proj, dt_proj, A_log and D and each gated by SiLU(z) (the steps of docs/models/mamba.md §1, <see cref="Mamba.Mixer"/>);
 /// the two outputs are averaged (<c>if_divide_out</c>) before out_proj. Unlike the official slow path, which
 /// silently drops the backward direction, this always runs both. Parameter names equal the official keys.
 /// </summary>
@@ -47,7 +47,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         x_proj_b = Linear(di, r + 2 * n, hasBias: false);
         dt_proj = Linear(r, di, hasBias: true);
         dt_proj_b = Linear(r, di, hasBias: true);
-        // §1.4 for the forward direction. Vim's fork builds dt_proj_b as a plain nn.Linear: its weight keeps the
+        // docs/models/mamba.md §2 for the forward direction. Vim's fork builds dt_proj_b as a plain nn.Linear: its weight keeps the
         // default kaiming-uniform(a=√5) init, i.e. U(±R^-½) = the "random" dt init, and its bias is not tagged
         // _no_reinit, so Vim's _init_weights zeroes it (softplus(0) = ln 2 at initialisation).
         MambaInit.DtWeight(dt_proj.weight!, r);
@@ -62,7 +62,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         if (device is not null) this.to(device);
     }
 
-    /// <summary>The shared output projection (Vim's init rescales its weight by 1/√depth, §3.6).</summary>
+    /// <summary>The shared output projection (Vim's init rescales its weight by 1/√depth, docs/models/vim.md §6).</summary>
     public Linear OutProj => out_proj;
 
     /// <summary>The shared input projection.</summary>
@@ -83,7 +83,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         Tensor yF, yB;
         using (NewDisposeScope())
             yF = Mamba.Mixer(xs, z, conv1d, x_proj, dt_proj, A_log, D, Config.Rank, Config.DState).MoveToOuterDisposeScope();
-        // Backward direction: both x and z flipped along L (§3.4), its own parameters, result flipped back.
+        // Backward direction: both x and z flipped along L (docs/models/vim.md §4), its own parameters, result flipped back.
         using (NewDisposeScope())
             yB = Mamba.Mixer(xs.flip(2), z.flip(2), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, Config.Rank, Config.DState)
                 .flip(2).MoveToOuterDisposeScope();
@@ -100,7 +100,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     bool UseFastPath(Tensor x) => FusedMixerPath.Applies(this, x, Config.DInner);
 
     /// <summary>
-    /// The same mixer with both directions as one batch (reference-spec.md §3.4, same math as the module path):
+    /// The same mixer with both directions as one batch (docs/models/vim.md §4, same math as the module path):
     /// in_proj as a plain GEMM to [x | z] (channel-major on the C# GEMM, else token-major); one kernel writes the
     /// conv+SiLU outputs of both directions (backward in flipped time) and [z | flip z] channel-major; x_proj and dt_proj of both directions as one
     /// batched matmul each over stacked weights; one scan over 2·Di channels with per-direction B/C as G = 2 groups;
@@ -160,7 +160,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Closed-form count (§3.1): D·4D + 2×[conv (d_conv+1)·2D + x_proj 2D(R+2N) + dt_proj 2D·R+2D + A 2D·N + D 2D] + 2D·D,
+    /// Closed-form count (docs/models/vim.md §1): D·4D + 2×[conv (d_conv+1)·2D + x_proj 2D(R+2N) + dt_proj 2D·R+2D + A 2D·N + D 2D] + 2D·D,
     /// without proj biases.
     /// </summary>
     public static long ParameterCount(MambaConfig c)

@@ -6,7 +6,7 @@ namespace VisionSsm.Layers;
 
 /// <summary>
 /// BoTNet's 2D multi-head self-attention as leaderj1001/BottleneckTransformers writes it, with vGamba's register
-/// tokens (reference-spec.md §5.2 "MHSA"). On x (B, c, S, S), h heads of d = c/h channels:
+/// tokens (docs/models/vgamba.md §2 "MHSA"). On x (B, c, S, S), h heads of d = c/h channels:
 /// q, k, v = 1×1 convs (with bias) viewed (B, h, d, Np); r = (rel_h + rel_w) viewed (1, h, d, Np), so
 /// r[a·S + b] = rel_w[a] + rel_h[b]; energy[i, j] = q_i·k_j + r_i·q_j (the position term pairs the row's position
 /// with the column's query, as upstream); no 1/√d unless <see cref="ScaleLogits"/>; softmax over j;

@@ -8,7 +8,7 @@ namespace VisionSsm.Layers;
 /// The ResNet bottleneck (expansion 4) shared by ResNet-50/101, BoT50 and vGamba: conv1 1×1 → BN → ReLU → conv2 →
 /// BN → ReLU → conv3 1×1 (P → 4P) → BN, plus the shortcut, then ReLU. <c>conv2</c> is pluggable: torchvision's
 /// 3×3 conv with the stride (ResNet v1.5), or BoTNet/vGamba's <c>Sequential(mixer[, AvgPool2d(2, 2)])</c>
-/// (reference-spec.md §5.2). The projection shortcut (used when stride ≠ 1 or in ≠ 4P) is named
+/// (docs/models/vgamba.md §2). The projection shortcut (used when stride ≠ 1 or in ≠ 4P) is named
 /// <c>downsample</c> and has no conv bias in torchvision, and is named <c>shortcut</c> with a biased conv in the
 /// BoTNet/vGamba code (PyTorch's default bias = True).
 /// </summary>

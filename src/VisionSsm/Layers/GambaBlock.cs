@@ -20,7 +20,7 @@ public enum GambaMixer
 }
 
 /// <summary>
-/// vGamba's Gamba bottleneck mixer (model.py <c>GambaBlock</c>, reference-spec.md §5.2): x[:, :c] → <c>ggnn</c>
+/// vGamba's Gamba bottleneck mixer (model.py <c>GambaBlock</c>, docs/models/vgamba.md §2): x[:, :c] → <c>ggnn</c>
 /// (<see cref="GambaCell"/>), x[:, c:] → <c>mhsa</c> (<see cref="BotMhsa2d"/>, 4 heads, 1 register token),
 /// fused by <c>gating</c> (<see cref="GatedFusion"/>) to P channels; c = P/2. Other <see cref="GambaMixer"/>s give the
 /// ablation rows; their sub-modules keep these names.
@@ -60,7 +60,7 @@ public sealed class GambaBlock : Module<Tensor, Tensor>
     /// The same function as <see cref="ForwardSerial"/>, computed as two concurrent halves: a batch of ≥ 2 is split in
     /// two and each half goes through the whole mixer; a single image runs its branches side by side — the cell's
     /// Mamba beside the MHSA with its fusion term σ(W_g b')·b' and the cell's context mask (the fusion terms are
-    /// independent until their sum; reference-spec.md §5.2).
+    /// independent until their sum; docs/models/vgamba.md §2).
     /// </summary>
     internal Tensor ForwardConcurrent(Tensor x)
     {

@@ -5,7 +5,7 @@ using static TorchSharp.torch.nn;
 
 namespace VisionSsm.Layers;
 
-/// <summary>Switches of the Gamba cell. Defaults are model.py's behaviour (reference-spec.md §5.2, §5.5).</summary>
+/// <summary>Switches of the Gamba cell. Defaults are model.py's behaviour (docs/models/vgamba.md §2, §5).</summary>
 /// <param name="DState">Mamba state size (model.py: 64).</param>
 /// <param name="PositionalEmbedding">Add the factorised rel_h + rel_w embedding (ablation "no positional embedding" = false).</param>
 /// <param name="ContextMask">Multiply by σ(Conv1d k3) of the sequence (ablation "no context mask" = false).</param>
@@ -17,7 +17,7 @@ public sealed record GambaCellOptions(int DState = 64, bool PositionalEmbedding 
     bool FixLayout = false, bool Bidirectional = false);
 
 /// <summary>
-/// vGamba's Gamba cell (model.py <c>GambaCell</c>, reference-spec.md §5.2) on x (B, c, S, S):
+/// vGamba's Gamba cell (model.py <c>GambaCell</c>, docs/models/vgamba.md §2) on x (B, c, S, S):
 /// 1. t = x flattened to (B, Np, c) in raster order;
 /// 2. t += pos with pos[a·S + b] = rel_w[a] + rel_h[b] (a factorised absolute embedding, randn init);
 /// 3. mask = σ(Conv1d(c, c, k 3, pad 1)(tᵀ))ᵀ, sliding along the flattened sequence (wraps across row ends);

@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// vGamba's gated fusion (model.py <c>Gating</c>, the concrete form of the paper's eqs. 12–13; reference-spec.md §5.2):
+/// vGamba's gated fusion (model.py <c>Gating</c>, the concrete form of the paper's eqs. 12–13; docs/models/vgamba.md §2):
 /// a' = proj_a(a), b' = proj_b(b) (1×1 convs c → P with bias), then out = σ(W_g a')·a' + σ(W_g b')·b' with ONE
 /// shared 1-channel 1×1 conv <c>gate</c> (P → 1, bias). The two gates are independent sigmoids, not g and 1 − g.
 /// </summary>

@@ -6,10 +6,10 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// LayerNorm over the channel dimension of a (B, C, H, W) map (VMamba <c>LayerNorm2d</c>, reference-spec.md §2.2:
+/// LayerNorm over the channel dimension of a (B, C, H, W) map (VMamba <c>LayerNorm2d</c>, docs/models/vmamba.md §2:
 /// permute to NHWC, layer_norm over C with eps 1e-5, permute back). With channels-last storage (see
 /// <see cref="Ops.ChannelsLast"/>) the permute is a free view, so no copy is made; the result is channels-last.
-/// Parameters <c>weight</c>, <c>bias</c> (C), initialised to 1 and 0 (§2.7).
+/// Parameters <c>weight</c>, <c>bias</c> (C), initialised to 1 and 0 (docs/models/vmamba.md §7).
 /// </summary>
 public sealed class LayerNorm2d : Module<Tensor, Tensor>
 {

@@ -6,12 +6,12 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// VMamba's <c>Linear2d</c> (reference-spec.md §2.2): a linear layer over the channels of a (B, C, H, W) map — the
+/// VMamba's <c>Linear2d</c> (docs/models/vmamba.md §2): a linear layer over the channels of a (B, C, H, W) map — the
 /// official code applies it as a 1×1 conv2d but stores the weight 2-D (out, in), which is the state_dict shape here.
 /// Computed as a 1×1 conv2d on large maps (oneDNN's 1×1 kernel measured 1.7× faster than the GEMM at VMamba-T
 /// stage 1, batch 8) and as a GEMM on the free NHWC view on small ones (faster at 7²); channels-last input costs no
 /// copy either way and the output is channels-last.
-/// Initialisation §2.7: trunc_normal(std 0.02), bias 0.
+/// Initialisation docs/models/vmamba.md §7: trunc_normal(std 0.02), bias 0.
 /// </summary>
 public sealed class Linear2d : Module<Tensor, Tensor>
 {

@@ -7,7 +7,7 @@ using static TorchSharp.torch.nn;
 
 namespace VisionSsm.Layers;
 
-/// <summary>Hyper-parameters of the Mamba mixer (reference-spec.md §4). dt_rank null means "auto" = ceil(d_model/16).</summary>
+/// <summary>Hyper-parameters of the Mamba mixer (docs/models/mamba.md). dt_rank null means "auto" = ceil(d_model/16).</summary>
 public sealed record MambaConfig(int DModel, int DState = 16, int DConv = 4, int Expand = 2, int? DtRank = null,
     bool ConvBias = true, bool Bias = false)
 {
@@ -16,7 +16,7 @@ public sealed record MambaConfig(int DModel, int DState = 16, int DConv = 4, int
 }
 
 /// <summary>
-/// The standard Mamba block (mamba_ssm <c>mamba_simple.Mamba</c>, reference-spec.md §4) on (batch, L, d_model):
+/// The standard Mamba block (mamba_ssm <c>mamba_simple.Mamba</c>, docs/models/mamba.md) on (batch, L, d_model):
 /// in_proj → causal depthwise conv1d + SiLU → x_proj → dt_proj (bias fed to the scan as deltaBias) →
 /// selective scan gated by SiLU(z) → out_proj. Parameter names equal the upstream state_dict keys.
 /// </summary>
@@ -100,7 +100,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
     public KernelOptions? Kernels { get; set; }
 
     /// <summary>
-    /// Step 1 of §4 as upstream computes it: <c>W_in @ xᵀ</c> with the weight used functionally (so module hooks,
+    /// Step 1 of docs/models/mamba.md §1 as upstream computes it: <c>W_in @ xᵀ</c> with the weight used functionally (so module hooks,
     /// and thop's parameter count, do not see in_proj). Returns (batch, out, L).
     /// </summary>
     public static Tensor InProjection(Linear inProj, Tensor x)
@@ -112,7 +112,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Steps 2–4 of §4 for one direction, on channel-first x and z (batch, Di, L): causal depthwise conv + SiLU,
+    /// Steps 2–4 of docs/models/mamba.md §1 for one direction, on channel-first x and z (batch, Di, L): causal depthwise conv + SiLU,
     /// x_proj → (dt, B, C), dt_proj's weight applied as a matmul and its bias passed to the scan as deltaBias with
     /// softplus, then the z-gated scan. Returns (batch, Di, L) before out_proj. Shared with Vim's bidirectional mixer.
     /// </summary>

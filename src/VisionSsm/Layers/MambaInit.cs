@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace VisionSsm.Layers;
 
-/// <summary>The Mamba parameter initialisations of reference-spec.md §1.4 (mamba_simple.py, VMamba mamba_init).</summary>
+/// <summary>The Mamba parameter initialisations of docs/models/mamba.md §2 (mamba_simple.py, VMamba mamba_init).</summary>
 public static class MambaInit
 {
     /// <summary>S4D-real: A_log[d, n] = log(n + 1), so A = -exp(A_log) = -1, -2, …, -N.</summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// The channel MLP of the VSS block (reference-spec.md §2.5): Linear2d(C → hidden, bias) → GELU (exact) →
+/// The channel MLP of the VSS block (docs/models/vmamba.md §5): Linear2d(C → hidden, bias) → GELU (exact) →
 /// Linear2d(hidden → C, bias); dropout 0. Keys <c>fc1.*</c>, <c>fc2.*</c>.
 /// </summary>
 public sealed class Mlp2d : Module<Tensor, Tensor>

@@ -5,7 +5,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// Downsample v1 of vanilla VMamba (PatchMerging2D, reference-spec.md §2.10) on (B, C, H, W): zero-pads odd H/W,
+/// Downsample v1 of vanilla VMamba (PatchMerging2D, docs/models/vmamba.md §10) on (B, C, H, W): zero-pads odd H/W,
 /// concatenates the 2×2 neighbours in the official order (even-even, odd-even, even-odd, odd-odd rows/cols),
 /// then LayerNorm(4C) and Linear(4C → out, no bias). Keys <c>norm.*</c>, <c>reduction.weight</c> (out, 4C).
 /// </summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// RMSNorm over the last dimension (mamba_ssm <c>RMSNorm</c>, reference-spec.md §3.3):
+/// RMSNorm over the last dimension (mamba_ssm <c>RMSNorm</c>, docs/models/vim.md §3):
 /// <c>y = x · rsqrt(mean(x²) + eps) · weight</c>. Weight only (no bias), initialised to 1. Computed in at least
 /// float32 and cast back to the input dtype, as the fused kernel does.
 /// </summary>
@@ -40,7 +40,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The pre-norm residual step of mamba_ssm's fused add+norm (§3.3): <c>r = residual + hidden</c> (<c>r = hidden</c>
+    /// The pre-norm residual step of mamba_ssm's fused add+norm (docs/models/vim.md §3): <c>r = residual + hidden</c> (<c>r = hidden</c>
     /// when <paramref name="residual"/> is null), returns (norm(r), r), r kept in float32 or wider. Float32 CPU
     /// inference (no gradient needed) runs one C# pass per token row; otherwise the tensor
     /// ops of <see cref="AddAndNormReference"/>, its slow twin.
@@ -122,7 +122,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
 
     static unsafe float* Ptr(Tensor t) => Ops.SelectiveScanCpu.Ptr<float>(t);
 
-    /// <summary>x unchanged if it is float32 or float64, else x cast to float32 (residual_in_fp32, §3.3).</summary>
+    /// <summary>x unchanged if it is float32 or float64, else x cast to float32 (residual_in_fp32, docs/models/vim.md §3).</summary>
     public static Tensor Float32OrWider(Tensor x) =>
         x.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? x.to_type(ScalarType.Float32) : x;
 }

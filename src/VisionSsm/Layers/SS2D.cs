@@ -8,8 +8,8 @@ namespace VisionSsm.Layers;
 
 /// <summary>
 /// Hyper-parameters of <see cref="SS2D"/>. The defaults are the final release's <c>v05_noz</c> form
-/// (reference-spec.md §2.1: d_state 1, dt_rank auto, 3×3 depthwise conv without bias, no z);
-/// <see cref="V0"/> gives the vanilla form of §2.10 (z gate, d_state 16, conv bias).
+/// (docs/models/vmamba.md §1: d_state 1, dt_rank auto, 3×3 depthwise conv without bias, no z);
+/// <see cref="V0"/> gives the vanilla form of docs/models/vmamba.md §10 (z gate, d_state 16, conv bias).
 /// </summary>
 public sealed record Ss2dConfig(int DModel, double SsmRatio = 2.0, int DState = 1, int? DtRank = null,
     bool WithZ = false, bool ConvBias = false)
@@ -21,7 +21,7 @@ public sealed record Ss2dConfig(int DModel, double SsmRatio = 2.0, int DState = 
 
     public static Ss2dConfig V0(int dModel) => new(dModel, 2.0, 16, null, WithZ: true, ConvBias: true);
 
-    /// <summary>Closed-form count of §2.1 (plus Di·C more for z and Di for the conv bias, §2.10).</summary>
+    /// <summary>Closed-form count of docs/models/vmamba.md §1 (plus Di·C more for z and Di for the conv bias, docs/models/vmamba.md §10).</summary>
     public long ParameterCount()
     {
         long c = DModel, di = DInner, r = Rank, n = DState, k = Routes;
@@ -31,11 +31,11 @@ public sealed record Ss2dConfig(int DModel, double SsmRatio = 2.0, int DState = 
 }
 
 /// <summary>
-/// VMamba's 2-D selective-scan mixer (SS2Dv2 <c>forwardv2</c> with <c>v05_noz</c>, reference-spec.md §2.6) on
+/// VMamba's 2-D selective-scan mixer (SS2Dv2 <c>forwardv2</c> with <c>v05_noz</c>, docs/models/vmamba.md §6) on
 /// (B, C, H, W): in_proj (1×1) → depthwise 3×3 conv → SiLU → cross-scan into 4 routes → per-route x_proj and
 /// dt_projs (K = 4 packed groups) → selective scan with B/C grouped per route → cross-merge → out_norm (LN over
-/// channels) → [· SiLU(z) in the v0 form] → out_proj. Parameter names and shapes are the official keys (§2.9).
-/// Activations stay channels-last between the projections, norms and the conv (ecosystem.md §4.2).
+/// channels) → [· SiLU(z) in the v0 form] → out_proj. Parameter names and shapes are the official keys (docs/models/vmamba.md §9).
+/// Activations stay channels-last between the projections, norms and the conv (docs/architecture.md §6).
 /// </summary>
 public sealed class SS2D : Module<Tensor, Tensor>
 {
@@ -63,7 +63,7 @@ public sealed class SS2D : Module<Tensor, Tensor>
         int c = config.DModel, di = config.DInner, r = config.Rank, n = config.DState, k = Ss2dConfig.Routes;
         in_proj = new Linear2d(c, config.WithZ ? 2 * di : di, hasBias: false);
         conv2d = Conv2d(di, di, 3, padding: 1, groups: di, bias: config.ConvBias);
-        // §2.7: x_proj_weight keeps nn.Linear's default U(±1/√Di); dt_projs as mamba_init, one copy per route.
+        // docs/models/vmamba.md §7: x_proj_weight keeps nn.Linear's default U(±1/√Di); dt_projs as mamba_init, one copy per route.
         double bound = 1 / Math.Sqrt(di);
         x_proj_weight = Parameter(empty(k, r + 2 * n, di).uniform_(-bound, bound));
         dt_projs_weight = Parameter(empty(k, di, r));
@@ -90,7 +90,7 @@ public sealed class SS2D : Module<Tensor, Tensor>
         Tensor u = xz, z = null!;
         if (cfg.WithZ)
         {
-            var parts = xz.chunk(2, 1);                                        // §2.10: x, z halves
+            var parts = xz.chunk(2, 1);                                        // docs/models/vmamba.md §10: x, z halves
             u = parts[0];
             z = parts[1];
         }
@@ -119,7 +119,7 @@ public sealed class SS2D : Module<Tensor, Tensor>
         var ys4 = ys.view(b, k, di, l);
         var y = UseReferenceKernels ? CrossScan.MergeReference(ys4, h, w) : CrossScan.Merge(ys4, h, w);   // step 6
         y = out_norm.call(ChannelsLast.To(y));                                 // step 7
-        if (cfg.WithZ) y = y * nn.functional.silu(z);                          // §2.10: LN(scan) · SiLU(z)
+        if (cfg.WithZ) y = y * nn.functional.silu(z);                          // docs/models/vmamba.md §10: LN(scan) · SiLU(z)
         return out_proj.call(y).MoveToOuterDisposeScope();                     // step 8
     }
 }

@@ -5,9 +5,9 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Layers;
 
 /// <summary>
-/// The VSS block (VSSBlock <c>_forward</c>, post_norm False, reference-spec.md §2.5) on (B, C, H, W):
+/// The VSS block (VSSBlock <c>_forward</c>, post_norm False, docs/models/vmamba.md §5) on (B, C, H, W):
 /// <c>x + DropPath(SS2D(LN2d(x)))</c>, then <c>x + DropPath(MLP(LN2d(x)))</c> when the MLP ratio is positive
-/// (the v0 form has no MLP, §2.10). Both branches share the block's drop-path rate. Keys: <c>norm.*</c>,
+/// (the v0 form has no MLP, docs/models/vmamba.md §10). Both branches share the block's drop-path rate. Keys: <c>norm.*</c>,
 /// <c>op.*</c>, <c>norm2.*</c>, <c>mlp.fc1.*</c>, <c>mlp.fc2.*</c>.
 /// </summary>
 public sealed class VssBlock : Module<Tensor, Tensor>
@@ -42,7 +42,7 @@ public sealed class VssBlock : Module<Tensor, Tensor>
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Closed form of §2.1: 2C + SS2D + 2C + 2·ratio·C² + ratio·C + C (the MLP part only with ratio &gt; 0).</summary>
+    /// <summary>Closed form of docs/models/vmamba.md §1: 2C + SS2D + 2C + 2·ratio·C² + ratio·C + C (the MLP part only with ratio &gt; 0).</summary>
     public static long ParameterCount(Ss2dConfig ssm, double mlpRatio)
     {
         long c = ssm.DModel, hidden = (long)(c * mlpRatio);

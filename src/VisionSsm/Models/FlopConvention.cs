@@ -4,9 +4,9 @@ namespace VisionSsm.Models;
 public enum FlopConvention
 {
     /// <summary>fvcore's JIT-trace rules (conv, linear, norms, pools, matmul/einsum) plus the selective-scan formula
-    /// of reference-spec.md §2.8; what the VMamba README and our Vim figures use.</summary>
+    /// of docs/models/vmamba.md §8; what the VMamba README and our Vim figures use.</summary>
     Fvcore,
-    /// <summary>thop's module-hook rules (reference-spec.md §5.3): only registered module types, no functional
+    /// <summary>thop's module-hook rules (docs/models/vgamba.md §3): only registered module types, no functional
     /// matmuls and no scan; what the vGamba paper reports.</summary>
     Thop,
 }

@@ -13,7 +13,7 @@ public enum ResNetStem { ImageNet, SmallImage }
 /// A bottleneck-ResNet layout. Defaults are torchvision's ResNet-50 v1.5 (<c>downsample</c> shortcut without
 /// bias, plain <c>fc</c>, Kaiming init). The BoTNet/vGamba lineage sets <c>ShortcutName = "shortcut"</c>,
 /// <c>ShortcutBias = true</c> and <c>HeadDropout = 0.3</c> (head <c>fc = Sequential(Dropout, Linear)</c>, keys
-/// <c>fc.1.*</c>), with PyTorch's default init (reference-spec.md §5.2).
+/// <c>fc.1.*</c>), with PyTorch's default init (docs/models/vgamba.md §2).
 /// </summary>
 public sealed record ResNetConfig(int[] Depths, ResNetStem Stem = ResNetStem.ImageNet, int[]? Widths = null, int[]? Strides = null,
     int StemWidth = 64, string ShortcutName = "downsample", bool ShortcutBias = false, double HeadDropout = 0,

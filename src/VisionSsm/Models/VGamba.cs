@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace VisionSsm.Models;
 
 /// <summary>
-/// A vGamba configuration. Defaults reproduce the authors' model.py (yunusa2k2/vGamba b85d24d; reference-spec.md §5.2,
-/// §5.5): causal Mamba with d_state 64, factorised positional embedding, Conv1d k3 + sigmoid context mask, the raw
+/// A vGamba configuration. Defaults reproduce the authors' model.py (yunusa2k2/vGamba b85d24d; docs/models/vgamba.md §2,
+/// docs/models/vgamba.md §5): causal Mamba with d_state 64, factorised positional embedding, Conv1d k3 + sigmoid context mask, the raw
 /// reshape of the cell output, no 1/√d in attention, one register token whose head is discarded, fusion with one
 /// shared gate conv. The "_fixed" variants set <see cref="FixCellLayout"/> and <see cref="ScaleAttention"/>.
 /// </summary>
@@ -28,7 +28,7 @@ public sealed record VGambaConfig(int[] Depths, int ImageSize = 224, bool FixCel
 /// vGamba (Yunusa et al. 2025, "vGamba: Attentive State Space Bottleneck"): a ResNet whose stages 3–4 use Gamba
 /// bottlenecks — the bottleneck's conv2 is <c>Sequential(GambaBlock[, AvgPool2d(2, 2)])</c>, so a stride-2 block runs
 /// its mixer at the input side and pools afterwards; stages 1–2 are standard bottlenecks; GAP → Dropout 0.3 → fc.
-/// Keys per reference-spec.md §5.4 (<c>layer3.0.conv2.0.ggnn.mamba_block.in_proj.weight</c>, <c>fc.1.weight</c>, …).
+/// Keys per docs/models/vgamba.md §4 (<c>layer3.0.conv2.0.ggnn.mamba_block.in_proj.weight</c>, <c>fc.1.weight</c>, …).
 /// The positional and register parameters depend on <see cref="VGambaConfig.ImageSize"/>; other sizes are rejected
 /// with an ArgumentException naming the built size.
 /// Differences from the paper (all faithful to model.py by default): the cell is causal and unidirectional (paper:

@@ -8,7 +8,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Models;
 
 /// <summary>
-/// A VMamba variant (reference-spec.md §2.1). <see cref="V0"/> selects the vanilla form of §2.10: stem v1
+/// A VMamba variant (docs/models/vmamba.md §1). <see cref="V0"/> selects the vanilla form of docs/models/vmamba.md §10: stem v1
 /// (4×4/4 conv + LN), PatchMerging downsample, SS2D with z and d_state 16, no MLP.
 /// <see cref="StemStride"/> 4 is the official two-conv stem (both convs stride 2); 2 makes the first conv
 /// stride 1, for small images (vmamba_nano); 1 makes both stride 1 (vmamba_nano_s1: stage 1 at full resolution).
@@ -18,7 +18,7 @@ public sealed record VMambaConfig(int[] Dims, int[] Depths, double SsmRatio = 2.
 {
     public Ss2dConfig Ssm(int dim) => V0 ? Ss2dConfig.V0(dim) : new Ss2dConfig(dim, SsmRatio);
 
-    /// <summary>The closed-form count of §2.1 (v2) and §2.10 (v0), head included.</summary>
+    /// <summary>The closed-form count of docs/models/vmamba.md §1 (v2) and docs/models/vmamba.md §10 (v0), head included.</summary>
     public long ParameterCount(int numClasses = 1000, int inChannels = 3)
     {
         long c0 = Dims[0], total;
@@ -37,10 +37,10 @@ public sealed record VMambaConfig(int[] Dims, int[] Depths, double SsmRatio = 2.
 }
 
 /// <summary>
-/// VMamba (MzeroMiko/VMamba <c>classification/models/vmamba.py::VSSM</c>, final release; reference-spec.md §2) on
+/// VMamba (MzeroMiko/VMamba <c>classification/models/vmamba.py::VSSM</c>, final release; docs/models/vmamba.md) on
 /// (B, C, H, W): stem (<c>patch_embed</c>), four stages <c>layers.{i}</c> = VSS blocks then downsample, and the
 /// head <c>classifier</c> (LN2d → global average pool → linear). Submodule names equal the official state_dict
-/// keys (§2.9). No positional embedding, so any input size works. Internally activations are channels-last.
+/// keys (docs/models/vmamba.md §9). No positional embedding, so any input size works. Internally activations are channels-last.
 /// </summary>
 public sealed class VMamba : VisionModel
 {
@@ -77,7 +77,7 @@ public sealed class VMamba : VisionModel
 
         NumFeatures = config.Dims[^1];
         NumClasses = options.NumClasses;
-        classifier = new VMambaClassifier(NumFeatures, CreateHead(NumFeatures, options.NumClasses, truncNormal: true));   // §2.7
+        classifier = new VMambaClassifier(NumFeatures, CreateHead(NumFeatures, options.NumClasses, truncNormal: true));   // docs/models/vmamba.md §7
         RegisterComponents();
         options.Apply(this);
     }
@@ -136,7 +136,7 @@ public sealed class VMamba : VisionModel
 
     long InChannels => ((Conv2d)patch_embed.children().First()).weight!.shape[1];
 
-    /// <summary>Stem v2 (§2.3): conv 3×3/2 → LN2d → GELU → conv 3×3/2 → LN2d; indices 0, 2, 4, 5, 7 as upstream.</summary>
+    /// <summary>Stem v2 (docs/models/vmamba.md §3): conv 3×3/2 → LN2d → GELU → conv 3×3/2 → LN2d; indices 0, 2, 4, 5, 7 as upstream.</summary>
     static Sequential StemV2(int inChannels, int c0, int stride)
     {
         if (stride is not (1 or 2 or 4)) throw new ArgumentOutOfRangeException(nameof(stride), stride, "stem stride must be 1, 2 or 4");
@@ -151,11 +151,11 @@ public sealed class VMamba : VisionModel
             ("7", new LayerNorm2d(c0)));
     }
 
-    /// <summary>Stem v1 (§2.10): conv 4×4/4 → LN; indices 0 and 2.</summary>
+    /// <summary>Stem v1 (docs/models/vmamba.md §10): conv 4×4/4 → LN; indices 0 and 2.</summary>
     static Sequential StemV1(int inChannels, int c0) =>
         Sequential(("0", Conv2d(inChannels, c0, 4, stride: 4)), ("1", Identity()), ("2", new LayerNorm2d(c0)));
 
-    /// <summary>Downsample v3 (§2.4): conv 3×3/2 (bias) → LN2d; indices 1 and 3.</summary>
+    /// <summary>Downsample v3 (docs/models/vmamba.md §4): conv 3×3/2 (bias) → LN2d; indices 1 and 3.</summary>
     static Sequential DownsampleV3(int c, int outC) =>
         Sequential(("0", Identity()), ("1", Conv2d(c, outC, 3, stride: 2, padding: 1)), ("2", Identity()), ("3", new LayerNorm2d(outC)));
 }
@@ -220,7 +220,7 @@ public sealed class VMambaClassifier : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => Head(Norm(x), preLogits: false);
 }
 
-/// <summary>The VMamba variants of the model zoo (reference-spec.md §2.1, §2.10) and the small-image vmamba_nano.</summary>
+/// <summary>The VMamba variants of the model zoo (docs/models/vmamba.md §1, docs/models/vmamba.md §10) and the small-image vmamba_nano.</summary>
 public sealed class VMambaFamily : IModelFamily
 {
     const string Readme = "MzeroMiko/VMamba README";

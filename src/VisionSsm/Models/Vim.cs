@@ -7,7 +7,7 @@ using static TorchSharp.torch.nn;
 namespace VisionSsm.Models;
 
 /// <summary>
-/// A Vision Mamba configuration (reference-spec.md §3.1). The released models are patch 16 at 224², depth 24,
+/// A Vision Mamba configuration (docs/models/vim.md §1). The released models are patch 16 at 224², depth 24,
 /// d_state 16, expand 2, RMSNorm eps 1e-5, class token in the middle, averaged directions. <see cref="ImageSize"/>
 /// and <see cref="DropPathRate"/> are defaults that <see cref="ModelOptions"/> overrides.
 /// </summary>
@@ -20,7 +20,7 @@ public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16,
     public int ClsIndex => NumPatches / 2;
     public MambaConfig Mixer => new(EmbedDim, DState);
 
-    /// <summary>§3.1: per layer D·4D + 2×(mixer direction) + 2D·D + D, plus patch embed, cls, pos, norm_f, head.</summary>
+    /// <summary>docs/models/vim.md §1: per layer D·4D + 2×(mixer direction) + 2D·D + D, plus patch embed, cls, pos, norm_f, head.</summary>
     public long ParameterCount(int numClasses = 1000, int inChannels = 3)
     {
         long d = EmbedDim;
@@ -30,7 +30,7 @@ public sealed record VimConfig(int EmbedDim, int Depth = 24, int PatchSize = 16,
 }
 
 /// <summary>
-/// One Vim layer (<c>models_mamba.Block</c> with fused_add_norm, §3.3): <c>r = r + DropPath(h)</c> (for the first
+/// One Vim layer (<c>models_mamba.Block</c> with fused_add_norm, docs/models/vim.md §3): <c>r = r + DropPath(h)</c> (for the first
 /// layer <c>r = h</c>), then <c>h = mixer(norm(r))</c>, the residual kept in float32 (residual_in_fp32).
 /// Keys: <c>norm.weight</c>, <c>mixer.*</c>.
 /// </summary>
@@ -63,10 +63,10 @@ public sealed class VimBlock : Module
 }
 
 /// <summary>
-/// Vision Mamba (hustvl/Vim <c>models_mamba.VisionMamba</c>, reference-spec.md §3): 16×16 patch embedding, a class
+/// Vision Mamba (hustvl/Vim <c>models_mamba.VisionMamba</c>, docs/models/vim.md): 16×16 patch embedding, a class
 /// token inserted in the middle of the sequence, absolute position embedding, a pre-norm residual stack of
 /// bidirectional Mamba layers, a final RMSNorm and a linear head on the class token. Parameter names equal the
-/// official state_dict keys (§3.7), so official checkpoints load by name (<see cref="LoadStateDictResampled"/>).
+/// official state_dict keys (docs/models/vim.md §7), so official checkpoints load by name (<see cref="LoadStateDictResampled"/>).
 /// </summary>
 public sealed class Vim : VisionModel
 {
@@ -96,7 +96,7 @@ public sealed class Vim : VisionModel
         patch_embed = new PatchEmbed(options.InChannels, d, config.PatchSize);
         cls_token = Parameter(zeros(1, 1, d));
         pos_embed = Parameter(zeros(1, config.NumPatches + 1, d));
-        // §3.3: blocks use inter_dpr = [0] + linspace(0, rate, depth) (block i gets linspace[i-1]); the final
+        // docs/models/vim.md §3: blocks use inter_dpr = [0] + linspace(0, rate, depth) (block i gets linspace[i-1]); the final
         // drop_path uses the full rate.
         var linspace = DropPath.LinearSchedule(config.DropPathRate, config.Depth);
         layers = new ModuleList<VimBlock>();
@@ -105,20 +105,20 @@ public sealed class Vim : VisionModel
         norm_f = new RmsNorm(d, config.NormEps);
         drop_path = new DropPath(config.DropPathRate);
         NumClasses = options.NumClasses;
-        head = CreateHead(d, options.NumClasses, truncNormal: true);   // §3.6 segm_init_weights
+        head = CreateHead(d, options.NumClasses, truncNormal: true);   // docs/models/vim.md §6 segm_init_weights
         RegisterComponents();
         Initialise();
         options.Apply(this);
     }
 
-    /// <summary>The drop-path rate of each block (the <c>inter_dpr</c> schedule of §3.3).</summary>
+    /// <summary>The drop-path rate of each block (the <c>inter_dpr</c> schedule of docs/models/vim.md §3).</summary>
     public IReadOnlyList<double> BlockDropPathRates => layers.Select(b => b.DropPathRate).ToList();
 
     public IReadOnlyList<VimBlock> Layers => layers.ToList();
 
     public override int NumFeatures => Config.EmbedDim;
 
-    /// <summary>§3.6: segm_init_weights on patch_embed (the head is initialised by CreateHead), trunc_normal(.02) on pos/cls, then _init_weights.</summary>
+    /// <summary>docs/models/vim.md §6: segm_init_weights on patch_embed (the head is initialised by CreateHead), trunc_normal(.02) on pos/cls, then _init_weights.</summary>
     void Initialise()
     {
         using var _ = no_grad();
@@ -156,7 +156,7 @@ public sealed class Vim : VisionModel
     /// <summary>The normalised token sequence (batch, M+1, D), class token at M/2: <see cref="ForwardTokens"/>.</summary>
     public override Tensor ForwardFeatures(Tensor x) => ForwardTokens(x);
 
-    /// <summary>The class token (§3.5: <c>final_pool_type='none'</c> with the middle class token), then the head.</summary>
+    /// <summary>The class token (docs/models/vim.md §5: <c>final_pool_type='none'</c> with the middle class token), then the head.</summary>
     public override Tensor ForwardHead(Tensor features, bool preLogits = false)
     {
         if (features.dim() != 3 || features.shape[1] != Config.NumPatches + 1)
@@ -210,7 +210,7 @@ public sealed class Vim : VisionModel
         long b = t.shape[0];
         int mid = Config.ClsIndex;
         var cls = cls_token.expand(b, -1, -1);
-        t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1) + pos_embed;   // §3.2
+        t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1) + pos_embed;   // docs/models/vim.md §2
         Tensor hidden = t;
         Tensor? residual = null;
         foreach (var layer in layers.Take(count))
@@ -231,7 +231,7 @@ public sealed class Vim : VisionModel
             streams?.Add(r + h);
         }
         if (streams is not null) return t;
-        // §3.3 end: out = norm_f(r + DropPath_f(h)).
+        // docs/models/vim.md §3 end: out = norm_f(r + DropPath_f(h)).
         bool dropPathIsIdentity = !drop_path.training || drop_path.Probability == 0;
         var (final, _) = norm_f.AddAndNorm(dropPathIsIdentity ? hidden : drop_path.call(hidden), residual);
         return final;
@@ -285,7 +285,7 @@ public sealed class Vim : VisionModel
     }
 }
 
-/// <summary>The Vim variants in the zoo (reference-spec.md §3.1), plus a small-image <c>vim_nano</c>.</summary>
+/// <summary>The Vim variants in the zoo (docs/models/vim.md §1), plus a small-image <c>vim_nano</c>.</summary>
 public sealed class VimFamily : IModelFamily
 {
     const string Readme = "Vim README (hustvl/Vim); GFLOPs: VMamba/vGamba tables (old scan convention)";

@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// Inference kernels around the Mamba mixer (reference-spec.md §4 steps 2 and 4) that fold the layout changes (and,
-/// for Vim's bidirectional mixer, §3.4, the flips) into one pass each: <see cref="Prepare"/> reads in_proj's
+/// Inference kernels around the Mamba mixer (docs/models/mamba.md §1 steps 2 and 4) that fold the layout changes (and,
+/// for Vim's bidirectional mixer, docs/models/vim.md §4, the flips) into one pass each: <see cref="Prepare"/> reads in_proj's
 /// token-major output (batch, L, 2Di) = [x | z] once and writes the scan's channel-major inputs — for one direction
 /// (the causal Mamba mixer, vGamba's cell) or for both, so Vim's two directions run as one grouped
 /// scan over 2·Di channels; <see cref="Merge"/> un-flips and averages the two halves of a bidirectional scan output.
@@ -173,7 +173,7 @@ public static class BiCausalConv
         /// blocks): each 8-channel block computes 8 token vectors (channels in lanes), and an 8×8 register transpose
         /// turns them into 8 contiguous time runs of the channel-major outputs.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // skip tier-0: these loops run a few times per call (ecosystem.md §4.3)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // skip tier-0: these loops run a few times per call (docs/architecture.md §6)
         public readonly void Run(long batch, int direction, long c0, long c1)
         {
             long l = Length, di = DInner, rowStride = 2 * di, outRows = Directions * di;

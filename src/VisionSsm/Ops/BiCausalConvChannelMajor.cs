@@ -8,7 +8,7 @@ namespace VisionSsm.Ops;
 
 /// <summary>
 /// <see cref="BiCausalConv.Prepare(Tensor, Tensor, Tensor?, Tensor?, Tensor?)"/> for a channel-major in_proj output
-/// xzᵀ (batch, 2Di, L) = [x ; z], as <see cref="Gemm.MatMul"/> produces it (reference-spec.md §3.4, §4 steps 2 and 4):
+/// xzᵀ (batch, 2Di, L) = [x ; z], as <see cref="Gemm.MatMul"/> produces it (docs/models/vim.md §4, docs/models/mamba.md §1 steps 2 and 4):
 /// each channel is a contiguous time row, so the causal depthwise conv runs along time in 16-lane vectors with no
 /// transposes, the backward direction reading the row reversed. Same outputs as Prepare on the token-major view:
 /// u (batch, 2Di, L) = [SiLU(conv(x)) ; SiLU(conv_b(flip x)) in flipped time] and z2 = [z ; flip z].
@@ -83,7 +83,7 @@ public static class BiCausalConvChannelMajor
         /// first laid into a buffer with K-1 leading zeros (the causal padding), reversed for the backward direction, so
         /// out[t] = bias + Σ_j w[j]·buf[t + j] for every t without bounds checks.
         /// </summary>
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
         public readonly void Run(long batch, int direction, long c0, long c1)
         {
             int l = Length, k = Kernel;

@@ -9,7 +9,7 @@ namespace VisionSsm.Ops;
 /// <summary>
 /// y = σ(w·x + b) ⊙ x (+ addend) on channel-first x (batch, P, H, W): a one-output-channel 1×1 convolution gate (w of
 /// shape (1, P, 1, 1), as <c>Conv2d(P, 1, 1)</c> stores it), its sigmoid broadcast over the P channels, optionally
-/// plus a tensor of x's shape — vGamba's gated fusion term σ(W_g a')·a' (reference-spec.md §5.2) in one pass instead
+/// plus a tensor of x's shape — vGamba's gated fusion term σ(W_g a')·a' (docs/models/vgamba.md §2) in one pass instead
 /// of four libtorch ops (conv, sigmoid, multiply, add). Float32 on CPU, forward only: callers use
 /// <see cref="ApplyReference"/> (the tensor-op twin, differentiable) whenever gradients are needed.
 /// </summary>
@@ -59,7 +59,7 @@ public static class ChannelGate
         public long Channels, Positions;
 
         /// <summary>Positions [p0, p0 + Tile) of one image: the gate over all channels, then every channel scaled.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // skip tier-0 (ecosystem.md §4.3)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // skip tier-0 (docs/architecture.md §6)
         public readonly void Run(long batch, long p0)
         {
             long np = Positions, pc = Channels, n = Math.Min(Tile, np - p0), vecs = n / W;

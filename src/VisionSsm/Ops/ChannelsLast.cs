@@ -5,7 +5,7 @@ namespace VisionSsm.Ops;
 /// <summary>
 /// Channels-last storage for (B, C, H, W) tensors. TorchSharp has no <c>memory_format</c>, but libtorch honours the
 /// strides: <c>x.permute(0,2,3,1).contiguous().permute(0,3,1,2)</c> keeps the logical NCHW shape with NHWC storage
-/// (ecosystem.md §3, §4.2: depthwise convs run several times faster this way, and channel LayerNorm and 1×1
+/// (docs/architecture.md §6: depthwise convs run several times faster this way, and channel LayerNorm and 1×1
 /// projections become plain last-dimension ops without copies).
 /// </summary>
 public static class ChannelsLast

@@ -4,13 +4,13 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// VMamba's cross-scan and cross-merge (reference-spec.md §2.6 steps 3 and 6; csm_triton.py <c>cross_scan_fwd</c> /
+/// VMamba's cross-scan and cross-merge (docs/models/vmamba.md §6 steps 3 and 6; csm_triton.py <c>cross_scan_fwd</c> /
 /// <c>cross_merge_fwd</c>, scans = 0). The scan unrolls a (B, C, H, W) map into four sequences (B, 4, C, L), L = H·W:
 /// k0 row-major (index h·W + w), k1 column-major (index w·H + h), k2 = k0 reversed, k3 = k1 reversed.
 /// The merge sums the four routes back onto the map. The two are adjoint linear maps, so each is the other's
 /// backward (<c>CrossScanF</c> / <c>CrossMergeF</c>); merge(scan(x)) = 4x.
 /// The fast paths are a handful of whole-tensor copies (strided copy, transpose, flip) that libtorch vectorises; a
-/// tiled C# transpose kernel was measured slower at all but the largest stage (notes/vmamba.md). The index-list
+/// tiled C# transpose kernel was measured slower at all but the largest stage (BENCHMARKS.md "VMamba"). The index-list
 /// twins are the slow references.
 /// </summary>
 public static class CrossScan
@@ -55,7 +55,7 @@ public static class CrossScan
 
     /// <summary>
     /// The slow, obviously-correct twin of <see cref="Scan"/>: gathers with index lists written straight from the
-    /// formulas of §2.6 step 3. For tests.
+    /// formulas of docs/models/vmamba.md §6 step 3. For tests.
     /// </summary>
     public static Tensor ScanReference(Tensor x)
     {
@@ -68,7 +68,7 @@ public static class CrossScan
     }
 
     /// <summary>
-    /// The slow twin of <see cref="Merge"/>: y[p] = Σ_k ys_k[l] over every l whose source is p (§2.6 step 6).
+    /// The slow twin of <see cref="Merge"/>: y[p] = Σ_k ys_k[l] over every l whose source is p (docs/models/vmamba.md §6 step 6).
     /// </summary>
     public static Tensor MergeReference(Tensor ys, long height, long width)
     {

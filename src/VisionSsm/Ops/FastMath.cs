@@ -7,7 +7,7 @@ namespace VisionSsm.Ops;
 /// <summary>
 /// Inlined Vector256 elementary functions for the CPU kernels, generic over float and double (the JIT removes the
 /// dead type branch). We do not call the BCL's <c>Vector256.Exp</c>: it is not inlined, widens float to double and
-/// under default tiered compilation keeps a kernel on slow code for many calls (ecosystem.md §4.3).
+/// under default tiered compilation keeps a kernel on slow code for many calls (docs/architecture.md §6).
 /// Accuracy: float exp ≈ 1–2 ulp (Cephes expf polynomial), double exp ≈ 1e-15 relative (degree-12 Taylor on
 /// |r| ≤ ln2/2), log1p via the atanh series, ≤ 1e-9 (float) / 1e-16 (double) truncation error.
 /// </summary>
@@ -71,7 +71,7 @@ internal static class FastMath
 
     /// <summary>
     /// <see cref="ExpF"/> on 16 lanes, for the exp-bound N ≥ 2 scan loops on CPUs with full-width AVX-512 (the BCL's
-    /// Vector512.Exp is far slower, ecosystem.md §4.3). Same polynomial and rounding of k (to nearest). With AVX-512F,
+    /// Vector512.Exp is far slower, docs/architecture.md §6). Same polynomial and rounding of k (to nearest). With AVX-512F,
     /// k is rounded by vrndscaleps and 2^k applied by vscalefps, which handles overflow and underflow itself, so the
     /// clamp of the bit trick is not needed: e^x saturates to +∞ above ~88.7 and goes through the subnormals to 0
     /// below ~−87.3, like expf. The two instructions and the dropped clamp take ~10% off an N = 64 scan (`vgamba-mamba`).
@@ -163,7 +163,7 @@ internal static class FastMath
         return Fma(Vector256.ConditionalSelect(big, one, Vector256<T>.Zero), Splat<T>(0.69314718055994531), logm);
     }
 
-    /// <summary>softplus with PyTorch's threshold 20: x for x &gt; 20, else max(x, 0) + log1p(exp(−|x|)) (reference-spec §1.2).</summary>
+    /// <summary>softplus with PyTorch's threshold 20: x for x &gt; 20, else max(x, 0) + log1p(exp(−|x|)) (docs/selective-scan.md §2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Softplus<T>(Vector256<T> x) where T : unmanaged
     {

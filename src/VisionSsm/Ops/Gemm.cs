@@ -164,7 +164,7 @@ public static class Gemm
     /// (<see cref="Pair"/>, <see cref="Quad"/>, <see cref="Rows4"/>) that turns each 4 × 4 group into one vector holding
     /// 4 rows × 4 outputs. K tail: one half-width step (8) then scalars.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     static unsafe void Tile6x4(float* x, float* w, float* bias, float* y, int k, long ldy)
     {
         float* x0 = x, x1 = x + k, x2 = x + 2 * k, x3 = x + 3 * k, x4 = x + 4 * k, x5 = x + 5 * k;
@@ -264,7 +264,7 @@ public static class Gemm
     }
 
     /// <summary>One row of x × 4 rows of W (row tail of a block).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     static unsafe void Row1x4(float* x, float* w, float* bias, float* y, int k)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -284,7 +284,7 @@ public static class Gemm
     }
 
     /// <summary>One output: a single dot product (column tail, N % 4).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     static unsafe void Dot(float* x, float* w, float* bias, float* y, int k)
     {
         var acc = Vector512<float>.Zero;

@@ -110,7 +110,7 @@ public static class RowMajorGemm
     // The micro-kernels: 6 rows of A broadcast as scalars against 4, 2 or 1 vectors of a B row; accumulators start at
     // zero or, after the first reduction block, at the stored partial C. Gemm.MatMul's channel-major job uses them too.
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     internal static unsafe void Tile6x64(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
     {
         Vector512<float> a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53;
@@ -155,7 +155,7 @@ public static class RowMajorGemm
         a50.Store(c); a51.Store(c + 16); a52.Store(c + 32); a53.Store(c + 48);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     static unsafe void Tile6x32(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
     {
         Vector512<float> a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
@@ -196,7 +196,7 @@ public static class RowMajorGemm
         a50.Store(c); a51.Store(c + 16);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     internal static unsafe void Tile6x16(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
     {
         Vector512<float> a0, a1, a2, a3, a4, a5;
@@ -221,7 +221,7 @@ public static class RowMajorGemm
     }
 
     /// <summary>One row of C, 16 columns (the M % 6 tail rows).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     static unsafe void Row1x16(float* a, long cs, float* b, long ldb, float* c, int k, bool accumulate)
     {
         var acc = accumulate ? Vector512.Load(c) : default;

@@ -45,7 +45,7 @@ public static class RowSoftmax
     /// <summary>The twin: libtorch's softmax over the last dimension (a new tensor).</summary>
     public static Tensor Reference(Tensor x) => nn.functional.softmax(x, -1);
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (ecosystem.md §4.3)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
     static unsafe void Row(float* x, int n)
     {
         int full = n / Lanes * Lanes;

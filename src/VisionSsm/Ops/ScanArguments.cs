@@ -5,7 +5,7 @@ namespace VisionSsm.Ops;
 
 /// <summary>
 /// The validated arguments of one selective-scan call, with mamba_ssm's <c>selective_scan_fn</c> layouts
-/// (reference-spec.md §1.1): u, delta, z (batch, D, L); A (D, N); B, C (batch, N, L) or grouped
+/// (docs/selective-scan.md §1): u, delta, z (batch, D, L); A (D, N); B, C (batch, N, L) or grouped
 /// (batch, G, N, L) with D divisible by G; D skip and deltaBias (D).
 /// </summary>
 public sealed record ScanArguments(

@@ -2,8 +2,8 @@ namespace VisionSsm.Ops;
 
 /// <summary>
 /// How the CPU kernel cuts one selective-scan call into work: channel blocks of one SIMD vector (W lanes = W
-/// channels, vectorised over D so any N works, ecosystem.md §4) that never straddle a B or C group, and time chunks
-/// whose end states are the only states kept for the backward (reference-spec §1.1: the CUDA kernel's chunking).
+/// channels, vectorised over D so any N works, docs/selective-scan.md §5.1) that never straddle a B or C group, and time chunks
+/// whose end states are the only states kept for the backward (docs/selective-scan.md §4: the CUDA kernel's chunking).
 /// A work unit is one (batch, block) pair; it runs the whole sequence of its W channels.
 /// </summary>
 internal sealed class ScanPlan

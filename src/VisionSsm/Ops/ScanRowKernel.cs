@@ -12,12 +12,12 @@ namespace VisionSsm.Ops;
 /// The N = 1 selective scan (VMamba's d_state = 1) in float32, on mamba_ssm's own (batch, D, L) rows with 16 time
 /// steps per AVX-512 vector. Each work item streams its channel rows of u, Δ (, z) once and writes y once, with no
 /// transposes into channel lanes (B, C are one short row per group). Within a vector, h_t = a_t·h_{t−1} + b_t
-/// (a = exp(dt·A), b = dt·B_t·u_t, reference-spec §1.2) is an in-register inclusive scan of the affine maps (a, b)
+/// (a = exp(dt·A), b = dt·B_t·u_t, docs/selective-scan.md §2) is an in-register inclusive scan of the affine maps (a, b)
 /// (Hillis–Steele, 4 levels, identity (1, 0) shifted in), carried across vectors through the last lane. The
 /// elementwise math runs on 32-step blocks (<see cref="VectorPair"/>) to expose more independent work to the
 /// out-of-order core. The backward needs no saved states: it recomputes a row's forward into per-thread row buffers
 /// (dt, σ(Δ+bias), a, h, gy: 5·L floats) and runs the reverse scan dh_t = C_t·gy_t + a_{t+1}·dh_{t+1}
-/// (reference-spec §1.3) as the mirrored suffix scan. Its slow twins are <see cref="ScanKernel{T}"/> (the lane kernel,
+/// (docs/selective-scan.md §3) as the mirrored suffix scan. Its slow twins are <see cref="ScanKernel{T}"/> (the lane kernel,
 /// used for every other case) and <see cref="SelectiveScanReference"/>.
 /// Pointers are raw: the caller keeps every tensor alive for the duration of the call.
 /// </summary>
@@ -87,7 +87,7 @@ internal sealed unsafe class ScanRowKernel
     }
 
     // NoInlining: a tier-1 caller that inlined this would stop inlining the math helpers below once its inlining
-    // budget runs out and call their tier-0 versions (ecosystem.md §4.3).
+    // budget runs out and call their tier-0 versions (docs/architecture.md §6).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void ForwardUnit(int unit)
     {
@@ -96,7 +96,7 @@ internal sealed unsafe class ScanRowKernel
         if (StreamY) Sse.StoreFence();
     }
 
-    /// <summary>Forward of one channel row (reference-spec §1.2): dt = softplus(Δ + bias), h, y = C·h + D·u, ·silu(z);
+    /// <summary>Forward of one channel row (docs/selective-scan.md §2): dt = softplus(Δ + bias), h, y = C·h + D·u, ·silu(z);
     /// 32 steps (a <see cref="VectorPair"/>) per block. The tail block runs on zero-padded copies (the scan is causal,
     /// so padding after the valid steps never reaches them), keeping calls out of the main loop.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -173,7 +173,7 @@ internal sealed unsafe class ScanRowKernel
     }
 
     /// <summary>
-    /// Backward of a range of rows, reference-spec §1.3. <paramref name="scratch"/>: five row buffers;
+    /// Backward of a range of rows, docs/selective-scan.md §3. <paramref name="scratch"/>: five row buffers;
     /// dB, dC (this thread's accumulators or the results) are summed into.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -284,7 +284,7 @@ internal sealed unsafe class ScanRowKernel
         }
     }
 
-    /// <summary>16 steps of the reverse scan and the input gradients (reference-spec §1.3).</summary>
+    /// <summary>16 steps of the reverse scan and the input gradients (docs/selective-scan.md §3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void ReverseBlock(int t, float* u, float* bp, float* cp, float* du, float* ddl, float* dbp, float* dcp,
         in Saved sv, ref ReverseState rs, in Coef k)

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// The selective scan S6 with mamba_ssm's <c>selective_scan_fn</c> semantics (reference-spec.md §1):
+/// The selective scan S6 with mamba_ssm's <c>selective_scan_fn</c> semantics (docs/selective-scan.md):
 /// <c>h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t</c>, <c>y_t = C_t·h_t + D u_t</c>, optionally gated by SiLU(z).
 /// CPU tensors run the SIMD kernel (<see cref="SelectiveScanCpu"/>); other devices run the loop-free chunked form
 /// (<see cref="SelectiveScanChunked"/>).
@@ -31,7 +31,7 @@ public static class SelectiveScan
 
     /// <summary>
     /// FLOPs (multiply-adds) of one call in VMamba's convention (csms6s.py <c>flops_selective_scan_fn</c>,
-    /// reference-spec.md §2.8): <c>9·batch·L·D·N</c>, plus <c>batch·D·L</c> for the D skip and again for z.
+    /// docs/models/vmamba.md §8): <c>9·batch·L·D·N</c>, plus <c>batch·D·L</c> for the D skip and again for z.
     /// </summary>
     public static long Flops(long batch, long length, long channels, long states, bool withD = true, bool withZ = false) =>
         9 * batch * length * channels * states + (withD ? batch * channels * length : 0) + (withZ ? batch * channels * length : 0);

@@ -10,7 +10,7 @@ namespace VisionSsm.Ops;
 /// <summary>
 /// CPU selective scan: the SIMD loops of <see cref="ScanKernel{T}"/> (float32 and float64), multithreaded over
 /// (batch × channel block) with <see cref="TorchRuntime.KernelParallelism"/>, inside a custom autograd Function
-/// with the hand-written backward of reference-spec §1.3. Memory stays linear in L: with gradients only the
+/// with the hand-written backward of docs/selective-scan.md §3. Memory stays linear in L: with gradients only the
 /// chunk-end states are kept (and recomputed within chunks in the backward, as the CUDA kernel does); under
 /// no_grad (or when no input requires grad) nothing is kept.
 /// </summary>
@@ -38,8 +38,8 @@ public static class SelectiveScanCpu
             return (y.MoveToOuterDisposeScope(), last.MoveToOuterDisposeScope());
         }
         var outs = ScanFunction.apply(a.U, a.Delta, a.A, a.B, a.C, a.D!, a.Z!, a.DeltaBias!, a.DeltaSoftplus);
-        // The state is returned without gradient (reference-spec §1.1); detaching here rather than using
-        // mark_non_differentiable avoids a TorchSharp 0.107 WrapOutputs quirk (ecosystem.md §3).
+        // The state is returned without gradient (docs/selective-scan.md §1); detaching here rather than using
+        // mark_non_differentiable avoids a TorchSharp 0.107 WrapOutputs quirk (docs/architecture.md §6).
         var lastState = outs[1].detach();
         outs[1].Dispose();
         return (outs[0], lastState);

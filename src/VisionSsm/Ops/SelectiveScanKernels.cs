@@ -57,7 +57,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public int ScratchVectors => 3 * p.States + 12 * p.Chunk + 4 * p.Chunk * p.States;
 
     /// <summary>
-    /// Forward of one (batch, block) unit, reference-spec §1.2: dt = softplus(Δ + bias); h_t = exp(dt·A)·h_{t-1} +
+    /// Forward of one (batch, block) unit, docs/selective-scan.md §2: dt = softplus(Δ + bias); h_t = exp(dt·A)·h_{t-1} +
     /// dt·B_t·u_t; y_t = C_t·h_t + D·u_t; y_t·silu(z_t). Stores the chunk-end states when <see cref="Saved"/> is set.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -239,7 +239,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     }
 
     /// <summary>
-    /// Backward of one unit, reference-spec §1.3, chunk by chunk from the end: recompute h and exp(dt·A) inside
+    /// Backward of one unit, docs/selective-scan.md §3, chunk by chunk from the end: recompute h and exp(dt·A) inside
     /// the chunk from the saved state at its start, then the reverse scan dh_t = C_t·gy_t + exp(dt_{t+1}A)·dh_{t+1}
     /// and the input gradients. dB, dC go to this thread's accumulators <paramref name="dB"/>, <paramref name="dC"/>.
     /// </summary>
@@ -396,7 +396,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     }
 
     /// <summary>
-    /// One time step for all N states (reference-spec §1.2 steps 2–4 without D): h = exp(dt·A_n)·hPrev + dt·u·B_n,
+    /// One time step for all N states (docs/selective-scan.md §2 steps 2–4 without D): h = exp(dt·A_n)·hPrev + dt·u·B_n,
     /// returns Σ_n C_n·h_n. <paramref name="hOut"/> may equal <paramref name="hPrev"/>; exp(dt·A) is kept in
     /// <paramref name="daOut"/> unless it is null (the backward's recomputation keeps it).
     /// </summary>

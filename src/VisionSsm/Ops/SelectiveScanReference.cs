@@ -5,7 +5,7 @@ namespace VisionSsm.Ops;
 
 /// <summary>
 /// The slow, obviously-correct twin of the selective scan, written with plain tensor ops and a loop over L, as
-/// mamba_ssm's <c>selective_scan_ref</c> (reference-spec.md §1.2). Runs on any device; autograd differentiates it.
+/// mamba_ssm's <c>selective_scan_ref</c> (docs/selective-scan.md §2). Runs on any device; autograd differentiates it.
 /// It materialises (batch, D, L, N) tensors, so keep it for tests and for devices without a kernel.
 /// </summary>
 public static class SelectiveScanReference
@@ -15,7 +15,7 @@ public static class SelectiveScanReference
         using var scope = NewDisposeScope();
         long d = a.Channels;
         Tensor dt = a.DeltaBias is null ? a.Delta : a.Delta + a.DeltaBias.unsqueeze(-1);
-        if (a.DeltaSoftplus) dt = nn.functional.softplus(dt, beta: 1, threshold: 20);   // §1.2 step 1
+        if (a.DeltaSoftplus) dt = nn.functional.softplus(dt, beta: 1, threshold: 20);   // docs/selective-scan.md §2 step 1
 
         Tensor b = PerChannel(a.B, d);                                  // (batch, D or 1, N, L)
         Tensor c = PerChannel(a.C, d);
@@ -23,7 +23,7 @@ public static class SelectiveScanReference
         Tensor deltaBu = (dt * a.U).unsqueeze(-1) * b.transpose(-1, -2); // (batch, D, L, N)  Euler for B
         Tensor cT = c.transpose(-1, -2);                                // (batch, D or 1, L, N)
 
-        var dA = deltaA.unbind(2);   // unbind, not select: select's backward is O(L²) (ecosystem.md §3.1)
+        var dA = deltaA.unbind(2);   // unbind, not select: select's backward is O(L²) (docs/architecture.md §6)
         var dBu = deltaBu.unbind(2);
         var cs = cT.unbind(2);
         Tensor h = zeros(a.Batch, d, a.States, dtype: a.U.dtype, device: a.U.device);

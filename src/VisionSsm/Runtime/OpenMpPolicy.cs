@@ -6,7 +6,7 @@ namespace VisionSsm.Runtime;
 /// libgomp's idle OpenMP workers spin (OMP_WAIT_POLICY=ACTIVE-like) after each parallel region. Our C# kernels run
 /// between libtorch ops on the same two cores, so a spinning libtorch worker steals the core the kernel's second
 /// thread needs: measured 5–10× slower scan forward+backward and up to 20× slower 2-thread model runs on this
-/// machine (notes in BENCHMARKS.md). PASSIVE makes idle workers sleep instead. libgomp reads the variable once,
+/// machine (BENCHMARKS.md "Threads and runtime settings"). PASSIVE makes idle workers sleep instead. libgomp reads the variable once,
 /// when libtorch loads, so it must be in the native environment before then — .NET's
 /// Environment.SetEnvironmentVariable does not reach the C environment on Unix, hence setenv(3).
 /// A value the user already set is kept.
@@ -39,8 +39,8 @@ public static partial class OpenMpPolicy
     /// through a futex, and a training step runs thousands of small ops. A short spin (20,000 iterations, tens of µs)
     /// keeps the worker awake between back-to-back ops yet lets it sleep before a C# kernel needs the core. Measured on
     /// the default Fashion-MNIST run, 250 steps, four interleaved rounds: 445–525 img/s against 365–430 with PASSIVE
-    /// alone (BENCHMARKS.md, "Session 5"). The isolated scan benchmarks prefer no spin at all (BENCHMARKS.md, issue 2
-    /// notes), so only training asks for it.
+    /// alone (BENCHMARKS.md, "Threads and runtime settings"). The isolated scan benchmarks prefer no spin at all (same
+    /// section), so only training asks for it.
     /// </summary>
     public const int TrainingSpinCount = 20_000;
 

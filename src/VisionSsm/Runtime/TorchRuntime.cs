@@ -4,7 +4,7 @@ namespace VisionSsm.Runtime;
 
 /// <summary>
 /// Process-wide thread policy. libtorch's OpenMP pool and .NET's thread pool fight when both spin on a 2-core box
-/// (ecosystem.md §4.4), so one number governs both: libtorch's intra-op threads and the degree of parallelism of
+/// (docs/threads.md §1), so one number governs both: libtorch's intra-op threads and the degree of parallelism of
 /// our own C# kernels. They never run at the same time (a model step calls one or the other), so sharing the cores
 /// is safe. Inter-op parallelism stays at libtorch's default: we issue ops from one thread.
 /// Default: every core. Tests use 1 thread per test runner worker (xunit runs two workers on two cores).

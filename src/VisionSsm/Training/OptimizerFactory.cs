@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Training;
 
 /// <summary>
-/// Builds AdamW with the reference no-weight-decay groups (reference-spec.md §7): no decay for 1-D parameters,
+/// Builds AdamW with the reference no-weight-decay groups (docs/training.md §1): no decay for 1-D parameters,
 /// biases, position embeddings, the class token and the D skips (<c>D</c>, <c>D_b</c>, <c>Ds</c>, which are 1-D or
 /// 2-D depending on the family); everything else, including the ≥ 2-D <c>A_log</c>/<c>A_logs</c> and the dt/x
 /// projections, is decayed — as in VMamba's <c>set_weight_decay</c> and timm's <c>param_groups_weight_decay</c>.

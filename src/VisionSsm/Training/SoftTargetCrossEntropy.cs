@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace VisionSsm.Training;
 
-/// <summary>The classification losses of the reference recipes (reference-spec.md §7).</summary>
+/// <summary>The classification losses of the reference recipes (docs/training.md §1).</summary>
 public static class Losses
 {
     /// <summary>timm <c>SoftTargetCrossEntropy</c>: <c>mean_b Σ_c −target[b,c]·log_softmax(logits)[b,c]</c> (Mixup/CutMix targets).</summary>

@@ -6,7 +6,7 @@ namespace VisionSsm.Training;
 /// <summary>
 /// Everything that defines a training run (timm <c>train.py</c> arguments). Stored as config JSON in the run folder
 /// and inside every checkpoint, so <c>--resume</c> continues with exactly the same recipe.
-/// Defaults are the embedded Fashion-MNIST recipe (README "Training").
+/// Defaults are the embedded Fashion-MNIST recipe (docs/training.md §2).
 /// </summary>
 public sealed record TrainConfig
 {

@@ -3,7 +3,7 @@ namespace VisionSsm.Training;
 /// <summary>
 /// Linear warmup then cosine decay, stepped per iteration: timm's <c>CosineLRScheduler</c> with
 /// <c>warmup_prefix=True</c> and <c>t_in_epochs=False</c>, as VMamba's <c>build_scheduler</c> uses it
-/// (reference-spec.md §7). For step t (0-based), W warmup steps and T total steps:
+/// (docs/training.md §1). For step t (0-based), W warmup steps and T total steps:
 /// <c>t &lt; W: lr = warmup_lr + t·(lr_max − warmup_lr)/W</c>;
 /// <c>t ≥ W: lr = min_lr + ½(lr_max − min_lr)(1 + cos(π (t − W)/(T − W)))</c>.
 /// </summary>

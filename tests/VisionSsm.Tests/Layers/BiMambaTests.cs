@@ -23,7 +23,7 @@ public class BiMambaTests
         return m;
     }
 
-    /// <summary>One direction of §3.4 written out with functional ops and the reference scan.</summary>
+    /// <summary>One direction of docs/models/vim.md §4 written out with functional ops and the reference scan.</summary>
     static Tensor RefDirection(IReadOnlyDictionary<string, Tensor> p, string s, Tensor x, Tensor z, MambaConfig c)
     {
         long l = x.shape[2];
@@ -187,7 +187,7 @@ public class BiMambaTests
         var gHidden = hidden.grad!.clone();
         var gResidual = residual.grad!.clone();
 
-        // Reference twin: leaves cloned from the block's parameters, RMSNorm and the mixer written out (§3.3, §3.4).
+        // Reference twin: leaves cloned from the block's parameters, RMSNorm and the mixer written out (docs/models/vim.md §3, §4).
         var leaves = block.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter.detach().clone().requires_grad_(true));
         var hidden2 = hidden.detach().clone().requires_grad_(true);
         var residual2 = residual.detach().clone().requires_grad_(true);
@@ -219,7 +219,7 @@ public class BiMambaTests
     {
         using var m = new BiMamba(new MambaConfig(192));
         Assert.Equal(BiMamba.ParameterCount(new MambaConfig(192)), m.parameters().Sum(p => p.numel()));
-        Assert.Equal(282_048L - 192, BiMamba.ParameterCount(new MambaConfig(192)));   // §3.1 per layer minus RMSNorm
+        Assert.Equal(282_048L - 192, BiMamba.ParameterCount(new MambaConfig(192)));   // docs/models/vim.md §1 per layer minus RMSNorm
     }
 
     [Fact]

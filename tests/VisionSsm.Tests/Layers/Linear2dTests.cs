@@ -20,7 +20,7 @@ public class Linear2dTests
         var x = randn(2, 6, h, w, dtype: ScalarType.Float64);
         if (channelsLast) x = ChannelsLast.To(x);
         var p = layer.named_parameters().ToDictionary(kv => kv.name, kv => (Tensor)kv.parameter);
-        Assert.Equal([10L, 6], p["weight"].shape);                                 // stored 2-D (out, in), §2.2
+        Assert.Equal([10L, 6], p["weight"].shape);                                 // stored 2-D (out, in), docs/models/vmamba.md §2
         var expected = einsum("oc,bchw->bohw", p["weight"], x) + p["bias"].view(1, -1, 1, 1);
         Assert.True(allclose(layer.call(x), expected, rtol: 1e-12, atol: 1e-12));
     }

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace VisionSsm.Tests.Layers;
 
-/// <summary>The Mamba mixer of reference-spec.md §4: shapes, causality, parameter names/count and §1.4 initialisation.</summary>
+/// <summary>The Mamba mixer of docs/models/mamba.md §1: shapes, causality, parameter names/count and docs/models/mamba.md §2 initialisation.</summary>
 public class MambaTests
 {
     static readonly MambaConfig Small = new(DModel: 24, DState: 4);

@@ -57,7 +57,7 @@ public class RmsNormTests
         var (y, r) = norm.AddAndNorm(h, res);
         var (yRef, rRef) = norm.AddAndNormReference(h, res);
         var s = withResidual ? h + res! : h;
-        var formula = s * rsqrt(s.square().mean([-1L], keepdim: true) + 1e-5) * norm.Weight;   // §3.3, written out
+        var formula = s * rsqrt(s.square().mean([-1L], keepdim: true) + 1e-5) * norm.Weight;   // docs/models/vim.md §3, written out
         Assert.True(allclose(r, rRef, 1e-6, 1e-6) && allclose(r, s, 1e-6, 1e-6));
         Assert.True(allclose(y, yRef, 1e-5, 1e-5), $"fused vs twin: {(y - yRef).abs().max().item<float>()}");
         Assert.True(allclose(y, formula, 1e-5, 1e-5));

@@ -19,7 +19,7 @@ public class VssBlockTests
     static Tensor Proj(Tensor w, Tensor x) => einsum("oc,bchw->bohw", w, x);
 
     /// <summary>
-    /// The reference twin of a VSS block (reference-spec.md §2.5, §2.6, §2.10) from the block's parameters, with
+    /// The reference twin of a VSS block (docs/models/vmamba.md §5, §6, §10) from the block's parameters, with
     /// einsums, the reference selective scan and the index-based cross-scan twins, all in plain NCHW.
     /// </summary>
     static Tensor ReferenceBlock(Tensor x, IReadOnlyDictionary<string, Tensor> p, Ss2dConfig cfg, bool mlp)
@@ -138,7 +138,7 @@ public class VssBlockTests
     [InlineData(40, 2.0)]
     public void Parameter_counts_follow_the_closed_forms(int c, double ratio)
     {
-        // reference-spec.md §2.1, K = 4, N = 1, R = ceil(C/16).
+        // docs/models/vmamba.md §1, K = 4, N = 1, R = ceil(C/16).
         long di = (long)(ratio * c), r = (c + 15) / 16, n = 1, k = 4;
         long ss2d = c * di + 9 * di + k * (r + 2 * n) * di + k * di * r + k * di + k * di * n + k * di + 2 * di + di * c;
         long vss = 2L * c + ss2d + 2 * c + 4L * c * c + 4 * c + 4L * c * c + c;

@@ -39,7 +39,7 @@ public class ResNetTests
     public void Bot50CountsAndKeys()
     {
         using var m = ModelZoo.Create("bot50");
-        Assert.Equal(20_875_560, Params(m));   // reference-spec.md §5.3 (paper: 20.8M)
+        Assert.Equal(20_875_560, Params(m));   // docs/models/baselines.md, "BoTNet-50" (paper: 20.8M)
         var keys = m.state_dict().Keys.ToHashSet();
         foreach (var k in new[] { "layer4.0.conv2.0.Q.weight", "layer4.0.conv2.0.rel_h", "layer4.2.conv2.0.V.bias", "layer4.0.shortcut.0.bias" })
             Assert.Contains(k, keys);
@@ -47,7 +47,7 @@ public class ResNetTests
         Assert.Equal(new long[] { 1, 4, 128, 7, 1 }, m.state_dict()["layer4.1.conv2.0.rel_w"].shape);
         var r = FlopCounter.Count(m, [1, 3, 224, 224], FlopConvention.Thop);
         Assert.Equal(20_846_888, r.VisibleParameters);   // thop does not see rel_h/rel_w
-        Assert.InRange(r.GFlops, 4.01, 4.03);            // §5.3: 4.02 GMACs
+        Assert.InRange(r.GFlops, 4.01, 4.03);            // docs/models/baselines.md: 4.02 GMACs (thop)
     }
 
     [Fact]

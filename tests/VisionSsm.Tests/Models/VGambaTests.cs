@@ -15,8 +15,8 @@ public class VGambaTests
     public void VGambaBCountsKeysAndThopFigures()
     {
         using var m = ModelZoo.Create("vgamba_b");
-        Assert.Equal(21_367_123, Params(m));   // sum(p.numel()) of model.py, reference-spec.md §5.3
-        // Per-block table of §5.3.
+        Assert.Equal(21_367_123, Params(m));   // sum(p.numel()) of model.py, docs/models/vgamba.md §3
+        // Per-block table of docs/models/vgamba.md §3.
         Assert.Equal(209_792, Params(m, "layer3.0.conv2.0.ggnn."));
         Assert.Equal(153_344, Params(m, "layer3.0.conv2.0.ggnn.mamba_block."));
         Assert.Equal(49_280, Params(m, "layer3.0.conv2.0.ggnn.gate."));
@@ -82,7 +82,7 @@ public class VGambaTests
         Assert.Equal(31_886_658, thop.VisibleParameters);   // the paper's 31.89M
         Assert.Equal(6.324, Math.Round(thop.GFlops, 3));     // the paper's 6.32G
         var f = FlopCounter.Count(m, [1, 3, 224, 224], FlopConvention.Fvcore);
-        Assert.Equal(8.18, Math.Round(f.GFlops, 2));         // reference-spec.md §5.3: ≈ 8.18G
+        Assert.Equal(8.18, Math.Round(f.GFlops, 2));         // docs/models/vgamba.md §3: ≈ 8.18G
     }
 
     [Fact]
@@ -90,7 +90,7 @@ public class VGambaTests
     {
         using var m = ModelZoo.Create("vgamba_b");
         var f = FlopCounter.Count(m, [1, 3, 224, 224], FlopConvention.Fvcore);
-        Assert.Equal(4.65, Math.Round(f.GFlops, 2));   // reference-spec.md §5.3: ≈ 4.65G
+        Assert.Equal(4.65, Math.Round(f.GFlops, 2));   // docs/models/vgamba.md §3: ≈ 4.65G
         // Scan: Σ over cells of 9·L·Di·N + 2·Di·L (D skip and z gate), N = 64.
         long Scan(long l, long di) => 9 * l * di * 64 + 2 * di * l;
         long expected = Scan(784, 256) + 5 * Scan(196, 256) + Scan(196, 512) + 2 * Scan(49, 512);

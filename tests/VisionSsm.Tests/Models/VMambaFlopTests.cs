@@ -6,7 +6,7 @@ namespace VisionSsm.Tests.Models;
 
 public class VMambaFlopTests
 {
-    // README figures (reference-spec.md §2.1, §2.8): fvcore MACs + the scan formula, 224², batch 1.
+    // README figures (docs/models/vmamba.md §1, §8): fvcore MACs + the scan formula, 224², batch 1.
     [Theory]
     [InlineData("vmamba_tiny_s1l8", 4.906)]
     [InlineData("vmamba_tiny_s2l5", 4.858)]
@@ -23,7 +23,7 @@ public class VMambaFlopTests
     [Fact]
     public void Tiny_s1l8_breakdown_matches_the_spec()
     {
-        // §2.1: conv 4.812G (1×1 Linear2d counted as conv), LayerNorm 0.030G, scan 0.063G, head 0.001G.
+        // docs/models/vmamba.md §1: conv 4.812G (1×1 Linear2d counted as conv), LayerNorm 0.030G, scan 0.063G, head 0.001G.
         using var model = ModelZoo.Create("vmamba_tiny_s1l8");
         var r = FlopCounter.Count(model, [1, 3, 224, 224], FlopConvention.Fvcore).ByCategory;
         Assert.Equal(4.812, Math.Round(r["conv"] / 1e9, 3));

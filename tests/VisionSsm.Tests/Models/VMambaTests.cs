@@ -17,13 +17,13 @@ public class VMambaTests
     {
         using var model = ModelZoo.Create(name);
         Assert.Equal(expected, model.parameters().Sum(p => p.numel()));
-        Assert.Equal(expected, VMambaFamily.Configs[name].ParameterCount());   // closed form of §2.1 / §2.10
+        Assert.Equal(expected, VMambaFamily.Configs[name].ParameterCount());   // closed form of docs/models/vmamba.md §1 / docs/models/vmamba.md §10
     }
 
     [Fact]
     public void Tiny_s1l8_state_dict_has_the_official_keys_and_shapes()
     {
-        // Expected list written from reference-spec.md §2.9 (dims 96·2^i, depths 2-2-8-2, ratio 1, N 1, R = ceil(C/16)).
+        // Expected list written from docs/models/vmamba.md §9 (dims 96·2^i, depths 2-2-8-2, ratio 1, N 1, R = ceil(C/16)).
         var expected = new Dictionary<string, long[]>
         {
             ["patch_embed.0.weight"] = [48, 3, 3, 3], ["patch_embed.0.bias"] = [48],

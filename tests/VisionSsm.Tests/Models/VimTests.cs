@@ -12,7 +12,7 @@ public class VimTests
     static Vim Create(string name, ModelOptions? options = null) => (Vim)ModelZoo.Create(name, options ?? new ModelOptions());
 
     [Theory]
-    [InlineData("vim_tiny", 7_148_008L)]     // reference-spec.md §3.1 [verified]
+    [InlineData("vim_tiny", 7_148_008L)]     // docs/models/vim.md §1 [verified]
     [InlineData("vim_small", 25_796_584L)]
     [InlineData("vim_base", 97_598_440L)]
     public void ParameterCountsMatchTheOfficialModels(string name, long expected)
@@ -26,7 +26,7 @@ public class VimTests
     [Fact]
     public void PerLayerCountFollowsTheSpecFormula()
     {
-        // §3.1: D·4D + 2×[8D+2D conv + 2D(R+32) x_proj + 2D·R+2D dt_proj + 2D·16 A_log + 2D D] + 2D·D + D; Ti = 282,048.
+        // docs/models/vim.md §1: D·4D + 2×[8D+2D conv + 2D(R+32) x_proj + 2D·R+2D dt_proj + 2D·16 A_log + 2D D] + 2D·D + D; Ti = 282,048.
         foreach (var (d, r) in new[] { (192L, 12L), (384L, 24L), (768L, 48L) })
         {
             long formula = d * 4 * d + 2 * (8 * d + 2 * d + 2 * d * (r + 32) + 2 * d * r + 2 * d + 2 * d * 16 + 2 * d) + 2 * d * d + d;
@@ -73,7 +73,7 @@ public class VimTests
     }
 
     /// <summary>
-    /// Expected fvcore count from the closed form (§2.8, §3.8): per layer in_proj D·4D·T, conv 2·2D·4·(T+3) (fvcore
+    /// Expected fvcore count from the closed form (docs/models/vmamba.md §8, docs/models/vim.md §8): per layer in_proj D·4D·T, conv 2·2D·4·(T+3) (fvcore
     /// counts the padded conv's whole output, L+3, before the causal slice), x_proj
     /// 2·2D(R+2N)·T, dt_proj 2·2D·R·T, out_proj 2D·D·T; patch embed M·D·768; head D·1000; plus two scans per layer.
     /// </summary>
@@ -86,7 +86,7 @@ public class VimTests
     }
 
     [Theory]
-    [InlineData("vim_tiny", 192, 1.82, 1.50)]     // §3.8: new formula / old flops_selective_scan_ref convention
+    [InlineData("vim_tiny", 192, 1.82, 1.50)]     // docs/models/vim.md §8: new formula / old flops_selective_scan_ref convention
     [InlineData("vim_small", 384, 5.91, 5.27)]
     [InlineData("vim_base", 768, 20.89, 19.6)]
     public void FlopsMatchBothConventions(string name, int d, double gNew, double gOld)
@@ -188,7 +188,7 @@ public class VimTests
     {
         using var model = Create("vim_nano", new ModelOptions(DropPathRate: 0.1));
         var rates = model.BlockDropPathRates;
-        // §3.3: inter_dpr = [0] + linspace(0, 0.1, 6): block i (i ≥ 1) gets 0.1·(i−1)/5.
+        // docs/models/vim.md §3: inter_dpr = [0] + linspace(0, 0.1, 6): block i (i ≥ 1) gets 0.1·(i−1)/5.
         Assert.Equal(0.0, rates[0]);
         Assert.Equal(0.0, rates[1]);
         Assert.Equal(0.02, rates[2], 12);
@@ -233,7 +233,7 @@ public class VimTests
     {
         using var model = Create("vim_nano");
         var sd = model.state_dict();
-        // §3.6: out_proj re-drawn kaiming_uniform(a=√5) / √depth → |w| ≤ 1/√fan_in/√depth.
+        // docs/models/vim.md §6: out_proj re-drawn kaiming_uniform(a=√5) / √depth → |w| ≤ 1/√fan_in/√depth.
         double bound = 1 / Math.Sqrt(192) / Math.Sqrt(6);
         Assert.True(sd["layers.0.mixer.out_proj.weight"].abs().max().item<float>() <= bound + 1e-7);
         Assert.Equal(0f, sd["head.bias"].abs().max().item<float>());

@@ -24,7 +24,7 @@ public class CrossScanTests
     [Fact]
     public void Routes_follow_the_spec_index_formulas()
     {
-        // §2.6 step 3 on a 2×3 map holding its own row-major index: k0 = 0..5, k1 = column-major, k2/k3 reversed.
+        // docs/models/vmamba.md §6 step 3 on a 2×3 map holding its own row-major index: k0 = 0..5, k1 = column-major, k2/k3 reversed.
         using var scope = NewDisposeScope();
         var x = arange(6, dtype: ScalarType.Float32).view(1, 1, 2, 3);
         var xs = CrossScan.Scan(x).view(4, 6);

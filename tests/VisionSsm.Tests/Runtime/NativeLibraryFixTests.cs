@@ -46,7 +46,7 @@ public class NativeLibraryFixTests
 
             var first = ElfSymbolVersionPatcher.Patch(copy, ElfSymbolVersionPatcher.ShimVersion, ElfSymbolVersionPatcher.ShimAllowedSymbols);
             var patched = File.ReadAllBytes(copy);
-            // ecosystem.md §2.2: exactly two bytes differ — the marker symbol's versym entry (0x12 → 0x01) and the
+            // docs/torchsharp-native-fix.md §2: exactly two bytes differ — the marker symbol's versym entry (0x12 → 0x01) and the
             // Vernaux flags (0 → VER_FLG_WEAK).
             var diffs = Enumerable.Range(0, original.Length).Where(i => original[i] != patched[i]).ToArray();
             Assert.Equal(2, first.BytesChanged);

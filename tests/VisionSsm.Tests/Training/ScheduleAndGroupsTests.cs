@@ -32,7 +32,7 @@ public class WarmupCosineScheduleTests
 public class OptimizerFactoryTests
 {
     [Theory]
-    // reference-spec.md §7: no decay for 1-D, biases, pos_embed, cls_token, D/D_b/Ds; A_log(s), x/dt projections decayed.
+    // docs/training.md §1: no decay for 1-D, biases, pos_embed, cls_token, D/D_b/Ds; A_log(s), x/dt projections decayed.
     [InlineData("layers.0.blocks.0.op.Ds", new long[] { 384 }, true)]
     [InlineData("layers.0.blocks.0.op.A_logs", new long[] { 384, 1 }, false)]
     [InlineData("layers.0.blocks.0.op.x_proj_weight", new long[] { 4, 40, 96 }, false)]

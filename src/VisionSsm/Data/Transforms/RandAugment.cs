@@ -13,7 +13,7 @@ namespace VisionSsm.Data.Transforms;
 /// </summary>
 public sealed partial class RandAugment : ISampleTransform
 {
-    public const string VMambaRecipe = "rand-m9-mstd0.5-inc1"; // reference-spec.md §7 (VMamba and Vim)
+    public const string VMambaRecipe = "rand-m9-mstd0.5-inc1"; // docs/training.md §1 (VMamba and Vim)
 
     /// <summary>timm _RAND_TRANSFORMS.</summary>
     public static readonly IReadOnlyList<string> StandardOps =

@@ -2,7 +2,7 @@ namespace VisionSsm.Data.Transforms;
 
 /// <summary>
 /// Options of the train/eval pipelines built by <see cref="TransformFactory"/> — timm's <c>create_transform</c> arguments.
-/// <see cref="ForImageNet"/> gives the VMamba recipe (reference-spec.md §7); <see cref="ForSmallImages"/> the
+/// <see cref="ForImageNet"/> gives the VMamba recipe (docs/training.md §1); <see cref="ForSmallImages"/> the
 /// pad-and-crop recipe for 28/32-pixel data such as Fashion-MNIST or CIFAR.
 /// </summary>
 public sealed record TransformOptions
