@@ -8,8 +8,8 @@ namespace VisionSsm.Analysis;
 /// <summary>
 /// FLOP formulas of the layers <see cref="FlopCounter"/> counts as a whole, from their config and input shape. Each
 /// charges what fvcore / thop see when the upstream PyTorch layer runs: submodules called as modules (conv, linear,
-/// norm; thop's parameters are theirs), plus in fvcore the functional matmuls and the selective scan (reference-spec.md
-/// §2.8, §3.8). Fused kernels compute the same products, so one formula serves every kernel.
+/// norm; thop's parameters are theirs), plus in fvcore the functional matmuls and the selective scan (docs/models/vmamba.md §8,
+/// docs/models/vim.md §8). Fused kernels compute the same products, so one formula serves every kernel.
 /// </summary>
 static class LayerFlops
 {
