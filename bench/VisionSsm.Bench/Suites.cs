@@ -13,10 +13,13 @@ public static class Suites
             t.GetMethod("RegisterSuite")!.Invoke(null, null);
         if (args.Length == 0 || !All.ContainsKey(args[0]))
         {
-            Console.Error.WriteLine("usage: VisionSsm.Bench <suite> [options]\nsuites:");
+            Console.Error.WriteLine("usage: VisionSsm.Bench <suite> [--kernels gemm=off,…] [options]\nsuites:");
             foreach (var (name, s) in All.OrderBy(kv => kv.Key)) Console.Error.WriteLine($"  {name,-16} {s.Description}");
             return args.Length == 0 ? 0 : 2;
         }
+        // --kernels (docs/kernel-options.md) sets the process default before the suite runs; suites A/B inside it.
+        string kernels = Measure.StringOption(args, "--kernels", "");
+        if (kernels.Length > 0) Runtime.KernelOptions.SetProcessDefault(Runtime.KernelOptions.Parse(kernels));
         return All[args[0]].Run(args[1..]);
     }
 }

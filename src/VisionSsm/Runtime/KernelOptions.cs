@@ -9,8 +9,8 @@ namespace VisionSsm.Runtime;
 /// results beyond rounding. A fast path also needs its own conditions (dtype, device, no gradient, CPU features).
 /// <para>Scope, innermost wins: a per-module value (<c>Mamba.Kernels</c>, <c>BiMamba.Kernels</c>, like mamba_ssm's
 /// <c>use_fast_path</c>), an ambient override for a block of code (<see cref="Use"/>; flows with async calls and into
-/// the inter-op workers, never into other threads' work), the process default (<see cref="SetProcessDefault"/>, once at
-/// start-up; the CLI's <c>--kernels</c>), then <see cref="Default"/>.</para>
+/// the inter-op workers, never into other threads' work; the CLI's <c>--kernels</c> is one around the verb), the process
+/// default (<see cref="SetProcessDefault"/>, once at start-up), then <see cref="Default"/>.</para>
 /// Text form (CLI, <see cref="Parse"/>): <c>gemm=off,interop=off</c>; names are the property names, any case.
 /// </summary>
 public sealed record KernelOptions
