@@ -3,7 +3,7 @@
 // The shim was linked with GCC 13 and so names GLIBCXX_3.4.32 in its version-needed table, but the only symbol
 // bound to that version is `_ZSt21ios_base_library_initv`, an <iostream> init marker no relocation uses. Marking
 // that Vernaux entry weak (VER_FLG_WEAK) and rebinding the marker to the global version lets the dynamic loader
-// accept the file on Debian 12 (GLIBCXX_3.4.30). See shared/design/ecosystem.md §2.
+// accept the file on Debian 12 (GLIBCXX_3.4.30). See README.md, "TorchSharp on Debian 12".
 //
 // This one file serves two callers: the MSBuild inline task in TorchSharpNativeFix.targets (which compiles it
 // against a netstandard-like reference set, hence no BinaryPrimitives or Span) and the library (Runtime/).
