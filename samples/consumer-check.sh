@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the library (VisionSsm) and the CLI tool (vssm) under a fresh version, then uses them as a .NET user would:
 # builds samples/Consumer against the package by PackageReference and runs a forward pass, and installs the tool
-# into a temporary --tool-path and runs `vssm --help` and one command that loads libtorch.
+# into a temporary --tool-path and runs `vssm --help` and a one-point `vssm bench` (libtorch plus a child process).
 # The version is unique per run, so the NuGet cache can never hand back a stale package; its cache entries are removed
 # afterwards. Needs only the .NET 10 SDK and the package registry.
 set -euo pipefail
@@ -50,6 +50,8 @@ dotnet tool install vssm --version "$version" --tool-path "$work/tools" --add-so
   || { cat "$work/tool.log"; fail "dotnet tool install failed"; }
 "$work/tools/vssm" --help > "$work/help.txt" || fail "vssm --help exited with $?"
 grep -q "bench" "$work/help.txt" || { cat "$work/help.txt"; fail "vssm --help does not list its verbs"; }
-"$work/tools/vssm" flops --model vmamba_nano --threads 1 > "$work/flops.txt" 2>&1 || { cat "$work/flops.txt"; fail "the installed vssm could not run a model"; }
-step "installed vssm runs: $(grep -m1 -i 'gflops\|flops' "$work/flops.txt" || head -n 1 "$work/flops.txt")"
+# One benchmark point: loads libtorch, and the tool re-launches itself (through its shim) for the point.
+"$work/tools/vssm" bench --models deit_nano --sizes 16 --seconds 0.01 --threads 1 --plot "$work/bench.png" > "$work/bench.txt" 2>&1 \
+  || { cat "$work/bench.txt"; fail "the installed vssm could not run a benchmark point"; }
+step "installed vssm runs: $(grep -m1 '| deit_nano | 16 |' "$work/bench.txt")"
 step "passed: $(du -sh "$feed" | cut -f1) of packages; consumer output $(du -sh "$work/consumer" | cut -f1)"
