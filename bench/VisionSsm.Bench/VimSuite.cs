@@ -142,11 +142,11 @@ public static class VimSuite
         var process = Process.GetCurrentProcess();
         using (no_grad())
             for (int i = 0; i < reps + 1; i++)
-                foreach (int path in new[] { 0, 1, 2, 3 })
+                foreach (int path in new[] { 0, 1, 3 })
                 {
                     using var kernels = Runtime.KernelOptions.Use(Runtime.KernelOptions.Current with
                     {
-                        FusedMamba = path != 1, Gemm = path != 3, VimSplitDirections = path == 2,
+                        FusedMamba = path != 1, Gemm = path != 3,
                     });
                     using var scope = NewDisposeScope();
                     process.Refresh();
@@ -164,7 +164,6 @@ public static class VimSuite
             "process CPU ms per forward (all threads) is the load-robust figure with --threads 1");
         Console.WriteLine($"fused path, directions batched: wall ms {Fmt(wall[0])}; CPU ms {Fmt(cpu[0])}");
         Console.WriteLine($"fused path, directions batched, libtorch GEMMs (gemm=off): wall ms {Fmt(wall[3])}; CPU ms {Fmt(cpu[3])}");
-        Console.WriteLine($"fused path, directions on the two inter-op workers: wall ms {Fmt(wall[2])}; CPU ms {Fmt(cpu[2])}");
         Console.WriteLine($"module path: wall ms {Fmt(wall[1])}; CPU ms {Fmt(cpu[1])}");
         return 0;
     }

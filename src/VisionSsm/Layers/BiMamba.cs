@@ -73,7 +73,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         if (x.dim() != 3 || x.shape[2] != Config.DModel)
             throw new ArgumentException($"BiMamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         using var kernels = KernelOptions.UseIfSet(Kernels);
-        if (UseFastPath(x)) return ForwardFused(x, KernelOptions.Current.VimSplitDirections && InterOpParallel.Available);
+        if (UseFastPath(x)) return ForwardFused(x);
         using var scope = NewDisposeScope();
         var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
@@ -107,7 +107,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
     /// the backward half flipped back and the halves averaged; out_proj. About half the ops of two Mixer calls,
     /// and no transposed or flipped copies. The module path (<see cref="Mamba.Mixer"/> per direction) is its twin.
     /// </summary>
-    internal Tensor ForwardFused(Tensor x, bool splitDirections, bool channelMajorInProj = true)
+    internal Tensor ForwardFused(Tensor x, bool channelMajorInProj = true)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], length = x.shape[1];
@@ -125,16 +125,6 @@ public sealed class BiMamba : Module<Tensor, Tensor>
             var xz = Gemm.Linear(x, in_proj.weight!, in_proj.bias);                      // (B, L, 2Di)
             (u, z) = BiCausalConv.Prepare(xz, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
         }
-        if (splitDirections)
-        {
-            // The two directions' x_proj → dt_proj → scan side by side on the two inter-op workers (one thread each):
-            // two wake-ups instead of one per op (Runtime/InterOpParallel.cs).
-            var (yF, yB) = InterOpParallel.Run(
-                () => Direction(u, z, 0, x_proj, dt_proj, A_log, D),
-                () => Direction(u, z, 1, x_proj_b, dt_proj_b, A_b_log, D_b));
-            var mergedHalves = BiCausalConv.Merge(yF, yB, DivideOut ? 0.5 : 1.0);
-            return Gemm.LinearChannelMajor(mergedHalves, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
-        }
         // The per-direction stacks/cats below are rebuilt every call (all of them with exp: ~0.1 ms of ~5 ms per layer at
         // 224², vim-profile); a cache would go stale after in-place parameter updates.
         var wx = stack([x_proj.weight!, x_proj_b.weight!]);                              // (2, R+2N, Di)
@@ -146,17 +136,6 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
         var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
         return Gemm.LinearChannelMajor(merged, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>One direction of the fused path on its half of u and z (direction 1 is in flipped time): (B, Di, L).</summary>
-    Tensor Direction(Tensor u, Tensor z, int direction, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip)
-    {
-        int di = Config.DInner, r = Config.Rank, n = Config.DState;
-        var ud = u.narrow(1, direction * di, di);
-        var dbl = Gemm.MatMul(xProj.weight!, ud);                                       // (B, R+2N, L)
-        var dt = Gemm.MatMul(dtProj.weight!, dbl.narrow(1, 0, r));                      // (B, Di, L)
-        return SelectiveScan.Apply(ud, dt, -exp(aLog), dbl.narrow(1, r, n), dbl.narrow(1, r + n, n), dSkip,
-            z.narrow(1, direction * di, di), dtProj.bias, deltaSoftplus: true);
     }
 
     /// <summary>

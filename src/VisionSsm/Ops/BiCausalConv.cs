@@ -113,31 +113,6 @@ public static class BiCausalConv
         return o.MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// <see cref="Merge"/> on the two halves given separately: forward (batch, Di, L) and backward (batch, Di, L) in
-    /// flipped time → (forward + flip(backward)) · scale.
-    /// </summary>
-    public static Tensor Merge(Tensor forward, Tensor backward, double scale)
-    {
-        if (forward.dim() != 3 || !backward.shape.SequenceEqual(forward.shape))
-            throw new ArgumentException($"Arguments 'forward' {ScanArguments.Fmt(forward.shape)} and 'backward' {ScanArguments.Fmt(backward.shape)} must both be (batch, Di, L).", nameof(backward));
-        long batch = forward.shape[0], di = forward.shape[1], length = forward.shape[2];
-        if (forward.device_type != DeviceType.CPU || forward.dtype != ScalarType.Float32 || backward.dtype != ScalarType.Float32 || !Vector256.IsHardwareAccelerated)
-            return ((forward + backward.flip(2)) * scale);
-        using var scope = NewDisposeScope();
-        var f = forward.contiguous();
-        var b = backward.contiguous();
-        var o = empty(batch, di, length, dtype: forward.dtype);
-        unsafe
-        {
-            float* fp = Ptr(f), bp = Ptr(b), d = Ptr(o);
-            float sc = (float)scale;
-            OpenMpTeam.For(0L, batch * di, TorchRuntime.KernelParallelism, row =>
-                MergeRow(fp + row * length, bp + row * length, d + row * length, length, sc));
-        }
-        return o.MoveToOuterDisposeScope();
-    }
-
     /// <summary>The slow twin of <see cref="Merge"/> (differentiable).</summary>
     public static Tensor MergeReference(Tensor y, double scale)
     {

@@ -27,10 +27,6 @@ public sealed record KernelOptions
     /// off: token-major in_proj and a transposing conv.</summary>
     public bool MambaChannelMajorInProjection { get; init; } = true;
 
-    /// <summary>Vim's fused path runs the two directions on the two inter-op workers instead of as one batched call.
-    /// Off by default: slower in every measurement so far (BENCHMARKS.md, "Direction split").</summary>
-    public bool VimSplitDirections { get; init; }
-
     /// <summary>The C# kernels' parallel loops on libtorch's OpenMP team; off: .NET's Parallel.For.</summary>
     public bool OpenMp { get; init; } = true;
 
@@ -63,7 +59,7 @@ public sealed record KernelOptions
     /// <summary>Every optional fast path off: the slow twins (libtorch ops, module paths, lane scan, batched MHSA).</summary>
     public static KernelOptions Reference { get; } = new()
     {
-        Gemm = false, FusedMamba = false, MambaChannelMajorInProjection = false, VimSplitDirections = false,
+        Gemm = false, FusedMamba = false, MambaChannelMajorInProjection = false,
         OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
     };
 

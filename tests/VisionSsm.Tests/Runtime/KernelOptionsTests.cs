@@ -9,11 +9,10 @@ namespace VisionSsm.Tests.Runtime;
 public class KernelOptionsTests
 {
     [Fact]
-    public void DefaultsAllowEveryFastPathButTheUnmeasuredVimSplit()
+    public void DefaultsAllowEveryFastPath()
     {
         var d = KernelOptions.Default;
         Assert.True(d.Gemm && d.FusedMamba && d.MambaChannelMajorInProjection && d.OpenMp && d.InterOp && d.ScanVector512);
-        Assert.False(d.VimSplitDirections);
         Assert.Null(d.ScanRowKernel);
         Assert.Null(d.MhsaRowBlocks);
         Assert.Equal("default", d.ToString());
@@ -22,8 +21,8 @@ public class KernelOptionsTests
     [Fact]
     public void ParseAppliesPairsToTheBaselineAndRoundTripsThroughToString()
     {
-        var o = KernelOptions.Parse(" Gemm=off, interop=0,scanrowkernel=on, mhsarowblock=96 ,vimsplitdirections=true");
-        Assert.Equal(KernelOptions.Default with { Gemm = false, InterOp = false, ScanRowKernel = true, MhsaRowBlock = 96, VimSplitDirections = true }, o);
+        var o = KernelOptions.Parse(" Gemm=off, interop=0,scanrowkernel=on, mhsarowblock=96");
+        Assert.Equal(KernelOptions.Default with { Gemm = false, InterOp = false, ScanRowKernel = true, MhsaRowBlock = 96 }, o);
         Assert.Equal(o, KernelOptions.Parse(o.ToString()));
         Assert.Equal(KernelOptions.Reference, KernelOptions.Parse("reference"));
         Assert.Equal(KernelOptions.Reference with { Gemm = true }, KernelOptions.Parse("reference,gemm=on"));
