@@ -58,7 +58,7 @@ public static class SelectiveScanChunked
 
         Tensor logDecay = dt.unsqueeze(2) * a.A.unsqueeze(-1);          // (b, D, N, L)  Δ_t A, ZOH exponent
         Tensor input = PerChannel((dt * a.U).unsqueeze(2), a.B);        // (b, D, N, L)  Δ_t B_t u_t, Euler for B
-        Tensor h = Recurrence(logDecay.reshape(-1, l), input.reshape(-1, l), chunkLength).view(b, d, n, l);
+        Tensor h = Recurrence(logDecay.reshape(-1, l), input.reshape(-1, l), chunkLength).reshape(b, d, n, l);
 
         Tensor y = Readout(h, a.C);                                     // y_t = C_t · h_t
         if (a.D is not null) y = y + a.D.unsqueeze(-1) * a.U;
@@ -81,8 +81,8 @@ public static class SelectiveScanChunked
             w = nn.functional.pad(w, [0, padded - l]);
             x = nn.functional.pad(x, [0, padded - l]);
         }
-        Tensor s = w.view(rows, chunks, q).cumsum(-1);                  // S_t within each chunk, ≤ 0
-        Tensor local = Intra(s, x.view(rows, chunks, q));               // h with a zero state at each chunk start
+        Tensor s = w.reshape(rows, chunks, q).cumsum(-1);                 // S_t within each chunk, ≤ 0
+        Tensor local = Intra(s, x.reshape(rows, chunks, q));              // h with a zero state at each chunk start
         // Chunk c ends in H_c = exp(S_Q) H_{c-1} + local_c[Q-1]: the same recurrence on L/Q steps.
         Tensor ends = Recurrence(s.select(-1, q - 1), local.select(-1, q - 1), q);
         Tensor carried = nn.functional.pad(ends.narrow(-1, 0, chunks - 1), [1, 0]);   // H_{c-1}, H_{-1} = 0
@@ -140,6 +140,6 @@ public static class SelectiveScanChunked
     {
         if (c.dim() == 3) return (h * c.unsqueeze(1)).sum(2);
         long batch = h.shape[0], d = h.shape[1], g = c.shape[1], n = h.shape[2], l = h.shape[3];
-        return (h.view(batch, g, d / g, n, l) * c.unsqueeze(2)).sum(3).view(batch, d, l);
+        return (h.reshape(batch, g, d / g, n, l) * c.unsqueeze(2)).sum(3).reshape(batch, d, l);
     }
 }
