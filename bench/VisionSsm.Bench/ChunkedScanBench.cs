@@ -11,7 +11,7 @@ namespace VisionSsm.Bench;
 /// Vim-S layer shape and the four VMamba-T stage shapes. Variants run interleaved rep by rep, so load on the shared
 /// machine hits them alike. The decay column is the size of the (rows, L/Q, Q, Q) decay at the first level: the
 /// forward's transient is bounded by <see cref="SelectiveScanChunked.BlockElements"/>, but autograd keeps all of it.
-/// Options: --threads N (default 2), --runs N (default 7), --chunks 8,16,32 (chunk lengths to time), --no-reference,
+/// Options: --threads N (default 2), --runs N (default 7), --chunks 4,8,16 (chunk lengths to time), --no-reference,
 /// --large (adds VMamba at 512 px, L 16384, forward only), --only TEXT (cases whose name contains TEXT).
 /// </summary>
 public static class ChunkedScanBench
@@ -36,7 +36,7 @@ public static class ChunkedScanBench
     {
         int threads = Option(args, "--threads", "2", int.Parse);
         int runs = Math.Max(3, Option(args, "--runs", "7", int.Parse));
-        int[] chunks = Option(args, "--chunks", "8,16,32", s => s.Split(',').Select(int.Parse).ToArray());
+        int[] chunks = Option(args, "--chunks", "4,8,16", s => s.Split(',').Select(int.Parse).ToArray());
         bool reference = !args.Contains("--no-reference");
         TorchRuntime.SetThreads(threads);
         Console.WriteLine($"## Chunked selective scan — {threads} thread(s), float32, median wall ms (min process-CPU ms) of {runs} interleaved runs after 2 warm-ups");
