@@ -11,8 +11,8 @@ namespace VisionSsm.Bench;
 /// Vim-S layer shape and the four VMamba-T stage shapes. Variants run interleaved rep by rep, so load on the shared
 /// machine hits them alike. The decay column is the size of the (rows, L/Q, Q, Q) decay at the first level: the
 /// forward's transient is bounded by <see cref="SelectiveScanChunked.BlockElements"/>, but autograd keeps all of it.
-/// Options: --threads N (default 2), --runs N (default 7), --chunks 8,16,32 (chunk lengths to time), --no-reference,
-/// --large (adds VMamba at 512 px, L 16384, forward only).
+/// Options: --threads N (default 2), --runs N (default 7), --chunks 4,8,16 (chunk lengths to time), --no-reference,
+/// --large (adds VMamba at 512 px, L 16384, forward only), --only TEXT (cases whose name contains TEXT).
 /// </summary>
 public static class ChunkedScanBench
 {
@@ -36,17 +36,18 @@ public static class ChunkedScanBench
     {
         int threads = Option(args, "--threads", "2", int.Parse);
         int runs = Math.Max(3, Option(args, "--runs", "7", int.Parse));
-        int[] chunks = Option(args, "--chunks", "8,16,32", s => s.Split(',').Select(int.Parse).ToArray());
+        int[] chunks = Option(args, "--chunks", "4,8,16", s => s.Split(',').Select(int.Parse).ToArray());
         bool reference = !args.Contains("--no-reference");
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"## Chunked selective scan — {threads} thread(s), float32, median (min) ms of {runs} interleaved runs after 2 warm-ups");
+        Console.WriteLine($"## Chunked selective scan — {threads} thread(s), float32, median wall ms (min process-CPU ms) of {runs} interleaved runs after 2 warm-ups");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
         Console.WriteLine();
         string qs = string.Join(" | ", chunks.Select(q => $"chunked Q{q}"));
         Console.WriteLine($"| case | pass | CPU kernel | {qs} | reference | decay MB at Q{chunks[^1]} |");
         Console.WriteLine($"|---|---|---|{string.Concat(chunks.Select(_ => "---|"))}---|---|");
         var cases = args.Contains("--large") ? [.. Cases, Large] : Cases;
-        foreach (var c in cases)
+        string? only = Option<string?>(args, "--only", "", v => v.Length == 0 ? null : v);
+        foreach (var c in cases.Where(c => only is null || c.Name.Contains(only, StringComparison.Ordinal)))
         {
             using var scope = NewDisposeScope();
             var x = Inputs(c);
@@ -83,23 +84,27 @@ public static class ChunkedScanBench
         y.backward([g]);
     }
 
-    static List<double>[] Interleaved(List<Action> variants, int runs, int warmup = 2)
+    static (List<double> wall, List<double> cpu)[] Interleaved(List<Action> variants, int runs, int warmup = 2)
     {
-        var t = variants.Select(_ => new List<double>()).ToArray();
+        var t = variants.Select(_ => (new List<double>(), new List<double>())).ToArray();
         for (int i = 0; i < warmup + runs; i++)
             for (int v = 0; v < variants.Count; v++)
             {
+                double c0 = Measure.ProcessCpuMs();
                 long t0 = Stopwatch.GetTimestamp();
                 variants[v]();
-                if (i >= warmup) t[v].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                if (i < warmup) continue;
+                t[v].Item1.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                t[v].Item2.Add(Measure.ProcessCpuMs() - c0);
             }
         return t;
     }
 
-    static string F(List<double> v)
+    /// <summary>Median wall ms, and in brackets the min process CPU ms (all threads: the work, immune to preemption).</summary>
+    static string F((List<double> wall, List<double> cpu) v)
     {
-        v.Sort();
-        return $"{v[v.Count / 2]:F2} ({v[0]:F2})";
+        v.wall.Sort();
+        return $"{v.wall[v.wall.Count / 2]:F2} ({v.cpu.Min():F2})";
     }
 
     static Tensor?[] Inputs(Case c)

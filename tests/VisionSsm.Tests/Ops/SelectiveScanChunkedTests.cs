@@ -91,14 +91,19 @@ public class SelectiveScanChunkedTests
     public void Float32MatchesReference(int index) =>
         CompareWithReference(GridCase(index), 400 + index, ScalarType.Float32, 1e-5, 2e-5);
 
-    /// <summary>The chunk length changes only rounding: Q = 2 (nine levels on L = 301), 3, 7, and Q ≥ L (one chunk).</summary>
+    /// <summary>
+    /// The chunk length changes only rounding: Q = 2 (nine levels on L = 301), 3, 7, Q ≥ L (one chunk), and L a power
+    /// of Q (no padding at any level, so the upper levels see strided chunk-end views).
+    /// </summary>
     [Theory]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(7)]
-    [InlineData(512)]
-    public void AnyChunkLengthMatchesReference(int chunk) =>
-        CompareWithReference(new ScanCase(2, 4, 301, 4, 2, true, true, true, true), 500 + chunk, ScalarType.Float64, 1e-12, 1e-12, chunk);
+    [InlineData(2, 301)]
+    [InlineData(3, 301)]
+    [InlineData(7, 301)]
+    [InlineData(512, 301)]
+    [InlineData(4, 64)]
+    [InlineData(4, 256)]
+    public void AnyChunkLengthMatchesReference(int chunk, int length) =>
+        CompareWithReference(new ScanCase(2, 4, length, 4, 2, true, true, true, true), 500 + chunk, ScalarType.Float64, 1e-12, 1e-12, chunk);
 
     /// <summary>B grouped and C ungrouped in one call.</summary>
     [Fact]
