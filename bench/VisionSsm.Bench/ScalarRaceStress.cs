@@ -14,7 +14,8 @@ namespace VisionSsm.Bench;
 /// </summary>
 public static class ScalarRaceStress
 {
-    public sealed record Result(int Steps, int Failures, IReadOnlyList<string> Errors, TimeSpan Elapsed, int Collections);
+    /// <summary><paramref name="Errors"/>: failed steps per "method that threw: first line of the message".</summary>
+    public sealed record Result(int Steps, int Failures, IReadOnlyDictionary<string, int> Errors, TimeSpan Elapsed, int Collections);
 
     /// <summary>Runs <paramref name="steps"/> train+inference steps (or until <paramref name="duration"/>, when given).</summary>
     public static Result Run(int steps, TimeSpan? duration = null, int seed = 1)
@@ -27,7 +28,7 @@ public static class ScalarRaceStress
         using var x = torch.randn(4, 3, 8, 8);
         using var y = torch.randint(0, 10, [4], dtype: ScalarType.Int64);
 
-        var errors = new List<string>();
+        var errors = new SortedDictionary<string, int>(StringComparer.Ordinal);
         int failures = 0, done = 0, collections = 0;
         using var stop = new CancellationTokenSource();
         var collector = new Thread(() =>
@@ -49,7 +50,9 @@ public static class ScalarRaceStress
                 catch (Exception e)
                 {
                     failures++;
-                    if (errors.Count < 20) errors.Add($"step {done}: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                    var thrower = new System.Diagnostics.StackTrace(e).GetFrames().Select(f => f.GetMethod()).FirstOrDefault(m => m?.Name != "CheckForErrors");
+                    string key = $"{thrower?.DeclaringType?.Name}.{thrower?.Name}: {e.Message.Split('\n')[0]}";
+                    errors[key] = errors.GetValueOrDefault(key) + 1;
                 }
             }
         }

@@ -15,7 +15,7 @@ public static class ScalarRaceSuite
         int seconds = Measure.IntOption(args, "--seconds", 300);
         int steps = Measure.IntOption(args, "--steps", int.MaxValue);
         var r = ScalarRaceStress.Run(steps, TimeSpan.FromSeconds(seconds));
-        foreach (var e in r.Errors) Console.WriteLine(e);
+        foreach (var (e, n) in r.Errors) Console.WriteLine($"{n,6} × {e}");
         Console.WriteLine($"{r.Failures} failed steps in {r.Steps} steps ({r.Elapsed.TotalSeconds:F0} s, {r.Collections} forced collections)");
         return r.Failures == 0 ? 0 : 1;
     }

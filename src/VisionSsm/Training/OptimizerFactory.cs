@@ -55,7 +55,7 @@ public static class OptimizerFactory
         };
         return Fused
             ? new FusedAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay)
-            : optim.AdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+            : new OwnedScalarAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
     }
 
     /// <summary>Sets the learning rate of every group (the schedule is applied per iteration).</summary>

@@ -4,8 +4,8 @@ namespace VisionSsm.Training;
 
 /// <summary>
 /// An optimiser's state (moments, step counts, group options) as bytes in TorchSharp's own format, for checkpoints.
-/// TorchSharp's format starts with the optimiser's class name; <see cref="FusedAdamW"/> is stored under
-/// <c>AdamW</c>, its state being AdamW's, so checkpoints load with either and older checkpoints still resume.
+/// TorchSharp's format starts with the optimiser's class name; subclasses of AdamW (<see cref="FusedAdamW"/>,
+/// <see cref="OwnedScalarAdamW"/>) are stored under <c>AdamW</c>, their state being AdamW's, so checkpoints load with either and older checkpoints still resume.
 /// </summary>
 public static class OptimizerState
 {
@@ -32,7 +32,7 @@ public static class OptimizerState
         optimizer.load_state_dict(nr);
     }
 
-    static string PortableName(Type type) => type == typeof(FusedAdamW) ? nameof(AdamW) : type.Name;
+    static string PortableName(Type type) => type.IsSubclassOf(typeof(AdamW)) ? nameof(AdamW) : type.Name;
 
     /// <summary>The name as TorchSharp writes it (length-prefixed UTF-8), then the rest of <paramref name="body"/>.</summary>
     static byte[] WithName(string name, Stream body)
