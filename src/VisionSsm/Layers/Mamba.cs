@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -78,7 +79,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
         if (ChannelMajorInProjection && x.shape[1] >= 64 && Gemm.MatMulApplies(in_proj.weight!, x))
         {
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));                // (B, 2Di, L)
-            if (in_proj.bias is not null) xzT = xzT + in_proj.bias.unsqueeze(-1);
+            if (in_proj.bias is not null) xzT = xzT.Plus(in_proj.bias.unsqueeze(-1));
             (u, z) = BiCausalConvChannelMajor.Prepare(xzT, conv1d.weight!, conv1d.bias);
         }
         else

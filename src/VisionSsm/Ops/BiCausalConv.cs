@@ -123,7 +123,7 @@ public static class BiCausalConv
             throw new ArgumentException($"Arguments 'forward' {ScanArguments.Fmt(forward.shape)} and 'backward' {ScanArguments.Fmt(backward.shape)} must both be (batch, Di, L).", nameof(backward));
         long batch = forward.shape[0], di = forward.shape[1], length = forward.shape[2];
         if (forward.device_type != DeviceType.CPU || forward.dtype != ScalarType.Float32 || backward.dtype != ScalarType.Float32 || !Vector256.IsHardwareAccelerated)
-            return ((forward + backward.flip(2)) * scale);
+            return forward.Plus(backward.flip(2)).Times(scale);
         using var scope = NewDisposeScope();
         var f = forward.contiguous();
         var b = backward.contiguous();
@@ -143,7 +143,7 @@ public static class BiCausalConv
     {
         using var scope = NewDisposeScope();
         var halves = y.chunk(2, 1);
-        return ((halves[0] + halves[1].flip(2)) * scale).MoveToOuterDisposeScope();
+        return halves[0].Plus(halves[1].flip(2)).Times(scale).MoveToOuterDisposeScope();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
