@@ -1,6 +1,5 @@
 using TorchSharp;
 using VisionSsm.Data;
-using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 

@@ -1,5 +1,4 @@
 using TorchSharp;
-using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Training;
