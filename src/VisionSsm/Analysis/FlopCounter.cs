@@ -143,7 +143,7 @@ public sealed class FlopCounter
                 Add("norm", (thop ? 2 : 5) * input.numel());   // fvcore: 5·numel with affine
                 MarkVisible(module);
                 return;
-            case BatchNorm1d or BatchNorm2d:
+            case BatchNorm1d or BatchNorm2d or Layers.OwnedScalarBatchNorm2d:
                 Add("norm", (thop ? 4 : 2) * input.numel());   // thop: 4·numel (affine); fvcore eval: 2·numel
                 MarkVisible(module);
                 return;

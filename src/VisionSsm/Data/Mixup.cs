@@ -1,4 +1,5 @@
 using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Data;
@@ -87,9 +88,9 @@ public sealed class Mixup : IBatchTransform
             }
             else
             {
-                using var a = images * lambda;
-                using var b = flipped * (1 - lambda);
-                mixed = a + b;
+                using var a = images.Times(lambda);
+                using var b = flipped.Times(1 - lambda);
+                mixed = a.Plus(b);
             }
         }
         using var y1 = SmoothOneHot(labels, numClasses, LabelSmoothing);
@@ -98,9 +99,9 @@ public sealed class Mixup : IBatchTransform
         {
             using var flippedLabels = labels.flip(0);
             using var y2 = SmoothOneHot(flippedLabels, numClasses, LabelSmoothing);
-            using var a = y1 * lambda;
-            using var b = y2 * (1 - lambda);
-            targets = a + b;
+            using var a = y1.Times(lambda);
+            using var b = y2.Times(1 - lambda);
+            targets = a.Plus(b);
         }
         else targets = y1.clone();
         return ((mixed, targets), lambda, cut);
@@ -113,7 +114,7 @@ public sealed class Mixup : IBatchTransform
         using var idx = labels.to_type(ScalarType.Int64);
         using var hot = nn.functional.one_hot(idx, numClasses);
         using var f = hot.to_type(ScalarType.Float32);
-        return f.mul(on - off).add_(off);
+        return f.Times(on - off).PlusScalarInPlace(off);
     }
 
     public override string ToString() =>

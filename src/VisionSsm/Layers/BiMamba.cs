@@ -87,8 +87,8 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         using (NewDisposeScope())
             yB = Mamba.Mixer(xs.flip(2), z.flip(2), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, Config.Rank, Config.DState)
                 .flip(2).MoveToOuterDisposeScope();
-        var y = yF + yB;
-        if (DivideOut) y = y / 2;
+        var y = yF.Plus(yB);
+        if (DivideOut) y = y.Over(2);
         return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
@@ -117,7 +117,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         {
             // AVX-512: in_proj channel-major, xzᵀ (B, 2Di, L) = W·xᵀ, so the conv runs along contiguous time rows.
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));
-            if (in_proj.bias is not null) xzT = xzT + in_proj.bias.unsqueeze(-1);
+            if (in_proj.bias is not null) xzT = xzT.Plus(in_proj.bias.unsqueeze(-1));
             (u, z) = BiCausalConvChannelMajor.Prepare(xzT, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
         }
         else

@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -63,11 +64,11 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
         var q = Ops.PointwiseConv.Apply(Q, x).view(b, Heads, d, np);
         var k = Ops.PointwiseConv.Apply(K, x).view(b, Heads, d, np);
         var v = Ops.PointwiseConv.Apply(V, x).view(b, Heads, d, np);
-        var r = (rel_h + rel_w).view(1, Heads, d, np).expand(b, -1, -1, -1);
+        var r = rel_h.Plus(rel_w).view(1, Heads, d, np).expand(b, -1, -1, -1);
         // energy[i, j] = q_i·k_j + r_i·q_j as ONE product [q; r]ᵀ[k; q] over 2d rows: the same MACs as the two
         // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).
         var left = cat([q, r], dim: 2);
-        if (ScaleLogits) left = left * (1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
+        if (ScaleLogits) left = left.Times(1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
         var right = cat([k, q], dim: 2);
         var kernels = Runtime.KernelOptions.Current;
         bool blocked = kernels.MhsaRowBlocks ?? (np > kernels.MhsaRowBlock && get_num_threads() == 1);

@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -17,11 +18,11 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
     public const int Expansion = 4;
 
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly OwnedScalarBatchNorm2d bn1;
     private readonly Module<Tensor, Tensor> conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly OwnedScalarBatchNorm2d bn2;
     private readonly Conv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly OwnedScalarBatchNorm2d bn3;
     private readonly Sequential? projection;
 
     /// <summary>The 3×3 conv2 of torchvision's Bottleneck (stride on the 3×3, ResNet v1.5), no bias.</summary>
@@ -31,11 +32,11 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         string shortcutName = "downsample", bool shortcutBias = false) : base(nameof(Bottleneck))
     {
         conv1 = Conv2d(inPlanes, planes, 1, bias: false);
-        bn1 = BatchNorm2d(planes);
+        bn1 = new OwnedScalarBatchNorm2d(planes);
         this.conv2 = conv2;
-        bn2 = BatchNorm2d(planes);
+        bn2 = new OwnedScalarBatchNorm2d(planes);
         conv3 = Conv2d(planes, planes * Expansion, 1, bias: false);
-        bn3 = BatchNorm2d(planes * Expansion);
+        bn3 = new OwnedScalarBatchNorm2d(planes * Expansion);
         // Registered one by one (not RegisterComponents) because the shortcut's key depends on the lineage.
         register_module("conv1", conv1);
         register_module("bn1", bn1);
@@ -46,7 +47,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         if (stride != 1 || inPlanes != planes * Expansion)
         {
             projection = Sequential(Conv2d(inPlanes, planes * Expansion, 1, stride: stride, bias: shortcutBias),
-                BatchNorm2d(planes * Expansion));
+                new OwnedScalarBatchNorm2d(planes * Expansion));
             register_module(shortcutName, projection);
         }
     }
@@ -61,6 +62,6 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         if (!y.shape.SequenceEqual(identity.shape))
             throw new ArgumentException($"Bottleneck: residual branch gives {Ops.ScanArguments.Fmt(y.shape)} but the shortcut " +
                 $"gives {Ops.ScanArguments.Fmt(identity.shape)} (odd feature size before a stride-2 pooled block?).", nameof(x));
-        return functional.relu(y + identity).MoveToOuterDisposeScope();
+        return functional.relu(y.Plus(identity)).MoveToOuterDisposeScope();   // owned alpha: Runtime/Scalars.cs
     }
 }

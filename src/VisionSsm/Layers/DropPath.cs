@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -24,7 +25,7 @@ public sealed class DropPath : Module<Tensor, Tensor>
         var shape = new long[x.dim()];
         shape[0] = x.shape[0];
         for (int i = 1; i < shape.Length; i++) shape[i] = 1;
-        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep).div_(keep);
+        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep).OverInPlace(keep);
         return x * mask;
     }
 

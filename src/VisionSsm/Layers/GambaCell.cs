@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -65,10 +66,10 @@ public sealed class GambaCell : Module<Tensor, Tensor>
             throw new ArgumentException($"GambaCell was built for (batch, {Dim}, {Side}, {Side}) (its positional parameters depend " +
                 $"on the side); got {Ops.ScanArguments.Fmt(x.shape)}.", nameof(x));
         if (rel_h is null) return x.flatten(2).transpose(1, 2);                     // (B, Np, c)
-        using var pos = (rel_h + rel_w!).view(1, Dim, (long)Side * Side);
+        using var pos = rel_h.Plus(rel_w!).view(1, Dim, (long)Side * Side);
         // Added channel-first, so the (B, Np, c) result is a transposed view of a dense (B, c, Np) map: the Mamba's fused
         // path reads it as channel-major rows and the context mask's conv1d as its input, both without a copy.
-        return (x.flatten(2) + pos).transpose(1, 2);
+        return x.flatten(2).Plus(pos).transpose(1, 2);
     }
 
     /// <summary>Step 4: the Mamba mixer on t (B, Np, c) (both directions, averaged, when bidirectional).</summary>
@@ -76,7 +77,7 @@ public sealed class GambaCell : Module<Tensor, Tensor>
     {
         if (!Options.Bidirectional) return mamba_block.call(t);
         using var scope = NewDisposeScope();
-        return ((mamba_block.call(t) + mamba_block.call(t.flip(1)).flip(1)) * 0.5).MoveToOuterDisposeScope();
+        return mamba_block.call(t).Plus(mamba_block.call(t.flip(1)).flip(1)).Times(0.5).MoveToOuterDisposeScope();
     }
 
     /// <summary>Step 3: the context mask σ(Conv1d(tᵀ))ᵀ (B, Np, c), or null when switched off.</summary>

@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using VisionSsm.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -48,6 +49,6 @@ public sealed class GatedFusion : Module<Tensor, Tensor, Tensor>
         if (ChannelGate.Supports(p) && !(is_grad_enabled() && (p.requires_grad || gate.weight!.requires_grad)))
             return ChannelGate.Apply(p, gate.weight!, gate.bias, addend).MoveToOuterDisposeScope();
         var y = sigmoid(gate.call(p)) * p;
-        return (addend is null ? y : y + addend).MoveToOuterDisposeScope();
+        return (addend is null ? y : y.Plus(addend)).MoveToOuterDisposeScope();
     }
 }

@@ -80,7 +80,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
         if (KernelOptions.Current.MambaChannelMajorInProjection && x.shape[1] >= 64 && Gemm.MatMulApplies(in_proj.weight!, x))
         {
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));                // (B, 2Di, L)
-            if (in_proj.bias is not null) xzT = xzT + in_proj.bias.unsqueeze(-1);
+            if (in_proj.bias is not null) xzT = xzT.Plus(in_proj.bias.unsqueeze(-1));
             (u, z) = BiCausalConvChannelMajor.Prepare(xzT, conv1d.weight!, conv1d.bias);
         }
         else

@@ -1,3 +1,5 @@
+using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Layers;
@@ -6,8 +8,11 @@ namespace VisionSsm.Layers;
 public static class MambaInit
 {
     /// <summary>S4D-real: A_log[d, n] = log(n + 1), so A = -exp(A_log) = -1, -2, …, -N.</summary>
-    public static Tensor ALog(long channels, long states, Device? device = null, ScalarType dtype = ScalarType.Float32) =>
-        log(arange(1, states + 1, dtype: dtype, device: device)).unsqueeze(0).repeat(channels, 1).contiguous();
+    public static Tensor ALog(long channels, long states, Device? device = null, ScalarType dtype = ScalarType.Float32)
+    {
+        using var end = (states + 1).ToScalar();
+        return log(arange(Scalars.One, end, Scalars.One, dtype: dtype, device: device)).unsqueeze(0).repeat(channels, 1).contiguous();
+    }
 
     /// <summary>dt_proj.weight ~ U(-s, s), s = dt_rank^-0.5 · dtScale ("random" dt_init).</summary>
     public static void DtWeight(Tensor weight, long dtRank, double dtScale = 1.0)
@@ -25,8 +30,9 @@ public static class MambaInit
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var dt = exp(rand(bias.shape, dtype: bias.dtype, device: bias.device) * (Math.Log(dtMax) - Math.Log(dtMin)) + Math.Log(dtMin))
-            .clamp_min(floor);
-        bias.copy_(dt + log(-expm1(-dt)));
+        using var low = floor.ToScalar();
+        var dt = exp(rand(bias.shape, dtype: bias.dtype, device: bias.device).Times(Math.Log(dtMax) - Math.Log(dtMin)).PlusScalar(Math.Log(dtMin)))
+            .clamp_min(low);
+        bias.copy_(dt.Plus(log(-expm1(-dt))));
     }
 }

@@ -1,6 +1,7 @@
 using System.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -35,7 +36,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
             throw new ArgumentException($"RmsNorm expects (…, {NormalizedShape}); got {Ops.ScanArguments.Fmt(x.shape)}.", nameof(x));
         using var scope = NewDisposeScope();
         var xf = Float32OrWider(x);
-        var y = xf * rsqrt(xf.square().mean([-1L], keepdim: true) + Eps) * weight.to_type(xf.dtype);
+        var y = xf * rsqrt(xf.pow(Scalars.Two).mean([-1L], keepdim: true).PlusScalar(Eps)) * weight.to_type(xf.dtype);
         return y.to_type(x.dtype).MoveToOuterDisposeScope();
     }
 
@@ -62,7 +63,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     public (Tensor Normed, Tensor Residual) AddAndNormReference(Tensor hidden, Tensor? residual)
     {
         using var scope = NewDisposeScope();
-        var r = Float32OrWider(residual is null ? hidden.alias() : residual + hidden);
+        var r = Float32OrWider(residual is null ? hidden.alias() : residual.Plus(hidden));
         var normed = call(r.to_type(hidden.dtype));
         return (normed.MoveToOuterDisposeScope(), r.MoveToOuterDisposeScope());
     }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -37,8 +38,8 @@ public sealed class VssBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        x = x + drop_path.call(op.call(norm.call(x)));
-        if (mlp is not null) x = x + drop_path.call(mlp.call(norm2!.call(x)));
+        x = x.Plus(drop_path.call(op.call(norm.call(x))));
+        if (mlp is not null) x = x.Plus(drop_path.call(mlp.call(norm2!.call(x))));
         return x.MoveToOuterDisposeScope();
     }
 

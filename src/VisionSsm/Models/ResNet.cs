@@ -45,7 +45,7 @@ public class ResNet : VisionModel
     public bool FixedInputSize { get; }
 
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly OwnedScalarBatchNorm2d bn1;
     private readonly MaxPool2d? maxpool;
     private readonly Sequential[] stages;
     private readonly AdaptiveAvgPool2d avgpool;
@@ -73,7 +73,7 @@ public class ResNet : VisionModel
             side = (side + 1) / 2;
         }
         else conv1 = Conv2d(inChannels, config.StemWidth, 3, stride: 1, padding: 1, bias: false);
-        bn1 = BatchNorm2d(config.StemWidth);
+        bn1 = new OwnedScalarBatchNorm2d(config.StemWidth);
         register_module("conv1", conv1);
         register_module("bn1", bn1);
         if (maxpool is not null) register_module("maxpool", maxpool);

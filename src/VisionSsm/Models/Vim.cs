@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Layers;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -134,7 +135,7 @@ public sealed class Vim : VisionModel
             // rescale_prenorm_residual: out_proj.weight ← kaiming_uniform(a=√5) / √(n_residuals_per_layer · depth).
             var o = layer.Mixer.OutProj.weight!;
             init.kaiming_uniform_(o, a: Math.Sqrt(5));
-            o.div_(Math.Sqrt(Config.Depth));
+            o.OverInPlace(Math.Sqrt(Config.Depth));
         }
     }
 
@@ -210,7 +211,7 @@ public sealed class Vim : VisionModel
         long b = t.shape[0];
         int mid = Config.ClsIndex;
         var cls = cls_token.expand(b, -1, -1);
-        t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1) + pos_embed;   // docs/models/vim.md §2
+        t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1).Plus(pos_embed);   // docs/models/vim.md §2
         Tensor hidden = t;
         Tensor? residual = null;
         foreach (var layer in layers.Take(count))

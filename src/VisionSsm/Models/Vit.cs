@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Layers;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -44,7 +45,7 @@ public sealed class Vit : VisionModel
         InChannels = options.InChannels;
         patch_embed = new PatchEmbed(options.InChannels, config.EmbedDim, config.PatchSize);
         // timm init: cls_token ~ N(0, 1e-6), pos_embed ~ trunc_normal(0.02), Linear trunc_normal(0.02) + zero bias.
-        cls_token = Parameter(randn(1, 1, config.EmbedDim) * 1e-6);
+        cls_token = Parameter(randn(1, 1, config.EmbedDim).Times(1e-6));
         pos_embed = Parameter(zeros(1, GridSize * GridSize + 1, config.EmbedDim));
         WeightInit.TruncNormal(pos_embed, 0.02);
         var rates = DropPath.LinearSchedule(config.DropPathRate, config.Depth);
@@ -114,7 +115,7 @@ public sealed class Vit : VisionModel
             throw new ArgumentException($"Vit built for (batch, {InChannels}, {s}, {s}) got {Ops.ScanArguments.Fmt(x.shape)}; " +
                 $"build it with ModelOptions.ImageSize or resample pos_embed with {nameof(ResamplePositionEmbedding)}.", nameof(x));
         var t = patch_embed.call(x);                                             // (B, N, D)
-        t = cat([cls_token.expand(t.shape[0], -1, -1), t], dim: 1) + pos_embed;
+        t = cat([cls_token.expand(t.shape[0], -1, -1), t], dim: 1) .Plus(pos_embed);
         foreach (var b in blocks.Take(count))
         {
             t = b.call(t);
@@ -180,8 +181,8 @@ public sealed class VitBlock : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        x = x + drop_path.call(attn.call(norm1.call(x)));
-        return x + drop_path.call(mlp.call(norm2.call(x)));
+        x = x.Plus(drop_path.call(attn.call(norm1.call(x))));
+        return x.Plus(drop_path.call(mlp.call(norm2.call(x))));
     }
 }
 

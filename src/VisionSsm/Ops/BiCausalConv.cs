@@ -118,7 +118,7 @@ public static class BiCausalConv
     {
         using var scope = NewDisposeScope();
         var halves = y.chunk(2, 1);
-        return ((halves[0] + halves[1].flip(2)) * scale).MoveToOuterDisposeScope();
+        return halves[0].Plus(halves[1].flip(2)).Times(scale).MoveToOuterDisposeScope();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -49,7 +49,7 @@ public static class ChannelGate
         Check(x, weight, bias, addend);
         using var scope = NewDisposeScope();
         var y = sigmoid(nn.functional.conv2d(x, weight, bias)) * x;
-        return (addend is null ? y : y + addend).MoveToOuterDisposeScope();
+        return (addend is null ? y : y.Plus(addend)).MoveToOuterDisposeScope();
     }
 
     unsafe struct Job

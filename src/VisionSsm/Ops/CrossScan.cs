@@ -1,4 +1,5 @@
 using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Ops;
@@ -48,8 +49,8 @@ public static class CrossScan
         using var scope = NewDisposeScope();
         long b = ys.shape[0], c = ys.shape[2];
         // (k0 + flip k2) is already row-major; (k1 + flip k3) is column-major and is read transposed once.
-        var halves = ys.narrow(1, 0, 2) + ys.narrow(1, 2, 2).flip(-1);          // (B, 2, C, L)
-        var y = halves.select(1, 0).view(b, c, height, width) + halves.select(1, 1).view(b, c, width, height).transpose(2, 3);
+        var halves = ys.narrow(1, 0, 2).Plus(ys.narrow(1, 2, 2).flip(-1));          // (B, 2, C, L)
+        var y = halves.select(1, 0).view(b, c, height, width).Plus(halves.select(1, 1).view(b, c, width, height).transpose(2, 3));
         return y.contiguous().MoveToOuterDisposeScope();
     }
 
@@ -78,7 +79,7 @@ public static class CrossScan
         var y = zeros(new[] { b, c, height * width }, dtype: ys.dtype, device: ys.device);
         var sources = RouteSources(height, width);
         for (int k = 0; k < 4; k++)
-            y = y.index_add(2, tensor(sources[k], device: ys.device), ys.select(1, k), 1.0);
+            y = y.index_add(2, tensor(sources[k], device: ys.device), ys.select(1, k), Scalars.One);
         return y.view(b, c, height, width).MoveToOuterDisposeScope();
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Ops;
@@ -22,7 +23,7 @@ public static class PointwiseConv
         var w = conv.weight!;
         long batch = x.shape[0], cin = w.shape[1], cout = w.shape[0], h = x.shape[2], wd = x.shape[3];
         var y = Gemm.MatMul(w.view(cout, cin), x.reshape(batch, cin, h * wd));          // (B, C_out, H·W)
-        if (conv.bias is not null) y.add_(conv.bias.view(cout, 1));
+        if (conv.bias is not null) y.PlusInPlace(conv.bias.view(cout, 1));
         return y.view(batch, cout, h, wd);
     }
 

@@ -1,4 +1,5 @@
 using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Ops;
@@ -14,7 +15,7 @@ public static class SelectiveScanReference
     {
         using var scope = NewDisposeScope();
         long d = a.Channels;
-        Tensor dt = a.DeltaBias is null ? a.Delta : a.Delta + a.DeltaBias.unsqueeze(-1);
+        Tensor dt = a.DeltaBias is null ? a.Delta : a.Delta.Plus(a.DeltaBias.unsqueeze(-1));
         if (a.DeltaSoftplus) dt = nn.functional.softplus(dt, beta: 1, threshold: 20);   // docs/selective-scan.md §2 step 1
 
         Tensor b = PerChannel(a.B, d);                                  // (batch, D or 1, N, L)
@@ -30,11 +31,11 @@ public static class SelectiveScanReference
         var ys = new Tensor[a.Length];
         for (int t = 0; t < a.Length; t++)
         {
-            h = dA[t] * h + dBu[t];                                     // h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t
+            h = (dA[t] * h).Plus(dBu[t]);                                     // h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t
             ys[t] = (h * cs[t]).sum(-1);                                // y_t = C_t · h_t
         }
         Tensor y = stack(ys, dim: 2);
-        if (a.D is not null) y = y + a.D.unsqueeze(-1) * a.U;
+        if (a.D is not null) y = y.Plus(a.D.unsqueeze(-1) * a.U);
         if (a.Z is not null) y = y * nn.functional.silu(a.Z);
         return (y.MoveToOuterDisposeScope(), h.detach().MoveToOuterDisposeScope());
     }

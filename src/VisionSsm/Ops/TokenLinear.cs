@@ -1,4 +1,5 @@
 using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Ops;
@@ -42,7 +43,7 @@ public static class TokenLinear
     {
         using var wt = weight.t().contiguous();                        // (K, N): B of the product, small
         var y = RowMajorGemm.Multiply(x2, wt);
-        if (bias is not null) y.add_(bias);
+        if (bias is not null) y.PlusInPlace(bias);
         return y;
     }
 

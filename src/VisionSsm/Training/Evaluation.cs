@@ -1,3 +1,4 @@
+using TorchSharp;
 using VisionSsm.Data;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -38,6 +39,7 @@ public static class Evaluation
         var logProbs = functional.log_softmax(net.forward(images), 1);
         if (!flipTta) return logProbs;
         var mirrored = functional.log_softmax(net.forward(images.flip(3)), 1);
-        return stack([logProbs, mirrored]).logsumexp(0).sub_(Math.Log(2));
+        using var log2 = Math.Log(2).ToScalar();
+        return stack([logProbs, mirrored]).logsumexp(0).sub_(log2);
     }
 }

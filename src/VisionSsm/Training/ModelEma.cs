@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Training;
@@ -40,9 +41,11 @@ public sealed class ModelEma : IDisposable
     public void Update()
     {
         using var _ = no_grad();
+        using var decay = Decay.ToScalar();
+        using var rest = (1 - Decay).ToScalar();
         foreach (var (e, t) in pairs)
         {
-            if (e.is_floating_point()) e.mul_(Decay).add_(t, alpha: 1 - Decay);
+            if (e.is_floating_point()) e.mul_(decay).add_(t, rest);
             else e.copy_(t);
         }
     }

@@ -47,7 +47,7 @@ public static class OptimizerFactory
             new(decay.Select(n => parameters[n]), new AdamW.Options { weight_decay = config.WeightDecay }),
             new(noDecay.Select(n => parameters[n]), new AdamW.Options { weight_decay = 0.0 }),
         };
-        return optim.AdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        return new OwnedScalarAdamW(groups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
     }
 
     /// <summary>Sets the learning rate of every group (the schedule is applied per iteration).</summary>

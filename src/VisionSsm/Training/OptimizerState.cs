@@ -4,7 +4,8 @@ namespace VisionSsm.Training;
 
 /// <summary>
 /// An optimiser's state (moments, step counts, group options) as bytes in TorchSharp's own format, for checkpoints.
-/// TorchSharp's format starts with the optimiser's class name; a checkpoint only loads into the same optimiser type.
+/// TorchSharp's format starts with the optimiser's class name; <see cref="OwnedScalarAdamW"/> is stored under
+/// <c>AdamW</c>, its state being AdamW's, so checkpoints load with either and older checkpoints still resume.
 /// </summary>
 public static class OptimizerState
 {
@@ -31,7 +32,7 @@ public static class OptimizerState
         optimizer.load_state_dict(nr);
     }
 
-    static string PortableName(Type type) => type.Name;
+    static string PortableName(Type type) => type.IsSubclassOf(typeof(AdamW)) ? nameof(AdamW) : type.Name;
 
     /// <summary>The name as TorchSharp writes it (length-prefixed UTF-8), then the rest of <paramref name="body"/>.</summary>
     static byte[] WithName(string name, Stream body)
