@@ -1,6 +1,5 @@
 using TorchSharp;
 using TorchSharp.Modules;
-using VisionSsm.Analysis;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;

@@ -1,5 +1,4 @@
 using TorchSharp;
-using VisionSsm.Analysis;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
 
