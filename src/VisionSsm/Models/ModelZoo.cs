@@ -68,10 +68,12 @@ public static class ModelZoo
         {
             var family = (IModelFamily)Activator.CreateInstance(type)!;
             foreach (var entry in family.Entries)
+            {
                 if (entry.Family != entry.Family.ToLowerInvariant())
                     throw new InvalidOperationException($"Model '{entry.Name}': family label '{entry.Family}' must be lowercase.");
-                else if (!result.TryAdd(entry.Name, entry))
+                if (!result.TryAdd(entry.Name, entry))
                     throw new InvalidOperationException($"Model name '{entry.Name}' is registered twice ({type.Name}).");
+            }
         }
         return result;
     }

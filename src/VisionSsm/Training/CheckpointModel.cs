@@ -6,14 +6,6 @@ using static TorchSharp.torch.nn;
 
 namespace VisionSsm.Training;
 
-/// <summary>A model ready for inference with the class labels and the preprocessing its inputs need.</summary>
-/// <param name="Info">The training checkpoint's record; null for an official weights file.</param>
-public sealed record InferenceModel(VisionModel Net, string ModelName, IReadOnlyList<string> Classes, Preprocessing Preprocessing,
-    CheckpointInfo? Info) : IDisposable
-{
-    public void Dispose() => Net.Dispose();
-}
-
 /// <summary>Rebuilds the model a checkpoint records (name, classes, channels, size) and loads its weights.</summary>
 public static class CheckpointModel
 {

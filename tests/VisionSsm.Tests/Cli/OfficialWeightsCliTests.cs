@@ -34,5 +34,23 @@ public class OfficialWeightsCliTests
         Assert.NotEqual(0, missing.ExitCode);
         Assert.Contains("--model", missing.Error);
         Assert.DoesNotContain("   at ", missing.Error);
+    
+    }
+
+    [Fact]
+    public void EvalTakesAnOfficialFileWithTheDataSetsClassNames()
+    {
+        string dir = CliHarness.TempDir("official-eval");
+        string data = CliHarness.WriteIdx(Path.Combine(dir, "data"), train: 8, test: 8, size: 28, classes: 4);
+        string weights = Path.Combine(dir, "resnet_nano.safetensors");
+        using (var source = ModelZoo.Create("resnet_nano", new ModelOptions(10, InChannels: 1)))
+            VisionSsm.Interop.Safetensors.Save(weights, source.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach()));
+        var r = CliHarness.Run("eval", "--checkpoint", weights, "--model", "resnet_nano", "--data", data);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("resnet_nano", r.Out);
+        Assert.Contains("test: top-1 ", r.Out);
+        var wrong = CliHarness.Run("eval", "--checkpoint", weights, "--data", data);
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("--model", wrong.Error);
     }
 }

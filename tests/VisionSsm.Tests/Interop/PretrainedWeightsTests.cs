@@ -107,6 +107,23 @@ public class PretrainedWeightsTests
     }
 
     [Fact]
+    public void PositionEmbeddingIsResampledToTheBuiltSize()
+    {
+        string path = TempFile(".pth");
+        using var source = ModelZoo.Create("vim_nano", new ModelOptions(3, InChannels: 1));   // 28²: 7 × 7 patches
+        try
+        {
+            OfficialCheckpointFile.Write(path, HalfState(source, ScalarType.Float16));
+            using var model = (Vim)PretrainedWeights.Create("vim_nano", path, new ModelOptions(InChannels: 1, ImageSize: 32));
+            Assert.Equal([1L, 65, 96], model.state_dict()["pos_embed"].shape);                 // 8 × 8 + class token
+            // The middle class token's embedding moves from index 24 to index 32 unchanged.
+            var before = source.state_dict()["pos_embed"].to(ScalarType.Float16).to(ScalarType.Float32)[0, 24];
+            Assert.True(allclose(model.state_dict()["pos_embed"][0, 32], before));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void DdpPrefixIsDropped()
     {
         string path = TempFile(".safetensors");

@@ -196,4 +196,33 @@ public class VisionModelContractTests
         ex = Assert.Throws<ArgumentOutOfRangeException>(() => ModelZoo.Create("resnet_nano", new ModelOptions(Dtype: ScalarType.Int32)));
         Assert.Equal("Dtype", ex.ParamName);
     }
+
+    [Fact]
+    public void ZooPreprocessingMapsToTheEvalPipeline()
+    {
+        var imagenet = VisionSsm.Training.Preprocessing.FromZoo(ModelZoo.Get("resnet50").Preprocessing, 3);
+        Assert.False(imagenet.SmallImage);
+        Assert.Equal(0.875, imagenet.CropPct);
+        Assert.Equal(VisionSsm.Data.Transforms.Interpolation.Bilinear, imagenet.ToTransformOptions().Interpolation);
+        Assert.Equal(VisionSsm.Data.Transforms.Interpolation.Bicubic,
+            VisionSsm.Training.Preprocessing.FromZoo(ModelZoo.Get("vim_tiny").Preprocessing, 3).ToTransformOptions().Interpolation);
+        var small = VisionSsm.Training.Preprocessing.FromZoo(ModelZoo.Get("vmamba_nano").Preprocessing, 1);
+        Assert.True(small.SmallImage);
+        Assert.Equal(28, small.ImageSize);
+        Assert.Equal(Preprocessing.FashionMnistMean, small.Mean);
+    }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void OptionsAreHonouredTheSameWay(string name, int size)
+    {
+        using var m = ModelZoo.Create(name, new ModelOptions(4, InChannels: 2, ImageSize: size, DropPathRate: 0.1));
+        Assert.Equal(4, m.NumClasses);
+        Assert.All(m.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        using var _ = no_grad();
+        m.eval();
+        using var y = m.call(randn(1, 2, size, size));
+        Assert.Equal([1L, 4], y.shape);
+        Assert.Throws<ArgumentException>(() => m.call(randn(1, 3, size, size)));   // the channels it was built for
+    }
 }
