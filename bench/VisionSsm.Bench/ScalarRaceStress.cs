@@ -22,7 +22,7 @@ public static class ScalarRaceStress
     {
         torch.manual_seed(seed);
         using var model = new ResNet(new ResNetConfig([1, 1, 1, 1], ResNetStem.SmallImage, Widths: [4, 8, 8, 8], StemWidth: 8,
-            ImageSize: 8), numClasses: 10);
+            ImageSize: 8), new ModelOptions(NumClasses: 10));
         var config = new TrainConfig { Lr = 1e-3, WeightDecay = 0.05 };
         using var optimizer = OptimizerFactory.Create(model, config);
         using var x = torch.randn(4, 3, 8, 8);
