@@ -69,7 +69,7 @@ public sealed class VimBlock : Module
 /// bidirectional Mamba layers, a final RMSNorm and a linear head on the class token. Parameter names equal the
 /// official state_dict keys (docs/models/vim.md §7), so official checkpoints load by name (<see cref="LoadStateDictResampled"/>).
 /// </summary>
-public sealed class Vim : VisionModel
+public sealed class Vim : ClassTokenModel
 {
     /// <summary>The configuration with the options' image size and drop-path rate applied.</summary>
     public VimConfig Config { get; }
@@ -117,7 +117,6 @@ public sealed class Vim : VisionModel
 
     public IReadOnlyList<VimBlock> Layers => layers.ToList();
 
-    public override int NumFeatures => Config.EmbedDim;
 
     /// <summary>docs/models/vim.md §6: segm_init_weights on patch_embed (the head is initialised by CreateHead), trunc_normal(.02) on pos/cls, then _init_weights.</summary>
     void Initialise()
@@ -157,47 +156,23 @@ public sealed class Vim : VisionModel
     /// <summary>The normalised token sequence (batch, M+1, D), class token at M/2: <see cref="ForwardTokens"/>.</summary>
     public override Tensor ForwardFeatures(Tensor x) => ForwardTokens(x);
 
-    /// <summary>The class token (docs/models/vim.md §5: <c>final_pool_type='none'</c> with the middle class token), then the head.</summary>
-    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
-    {
-        if (features.dim() != 3 || features.shape[1] != Config.NumPatches + 1)
-            throw new ArgumentException($"ForwardHead expects the token sequence (batch, {Config.NumPatches + 1}, {Config.EmbedDim}); got {Ops.ScanArguments.Fmt(features.shape)}.", nameof(features));
-        using var scope = NewDisposeScope();
-        var cls = features.select(1, Config.ClsIndex);
-        return (preLogits ? cls : head.call(cls)).MoveToOuterDisposeScope();
-    }
-
-    public override void ResetClassifier(int numClasses)
-    {
-        CheckClasses(numClasses);
-        head = ReplaceChild(this, "head", CreateHead(Config.EmbedDim, numClasses, truncNormal: true));
-        NumClasses = numClasses;
-    }
-
-    /// <summary>One entry per layer <c>layers.{i}</c> (channels D, reduction = patch size).</summary>
-    public override IReadOnlyList<FeatureInfo> FeatureInfo =>
-        Enumerable.Range(0, Config.Depth).Select(i => new FeatureInfo(i, Config.EmbedDim, Config.PatchSize, $"layers.{i}")).ToList();
-
-    /// <summary>The last layer only (like timm's plain models with <c>indices=1</c>).</summary>
-    public override IReadOnlyList<int> DefaultFeatureIndices => [Config.Depth - 1];
+    protected override int EmbedDim => Config.EmbedDim;
+    protected override int PatchSize => Config.PatchSize;
+    protected override int Depth => Config.Depth;
+    protected override int Grid => Config.GridSize;
+    /// <summary>The middle class token (docs/models/vim.md §5: <c>final_pool_type='none'</c>, <c>use_middle_cls_token</c>).</summary>
+    protected override int ClassTokenIndex => Config.ClsIndex;
+    protected override string BlockPrefix => "layers";
+    protected override Module<Tensor, Tensor> Head { get => head; set => head = value; }
 
     /// <summary>
-    /// Layer i's output is the residual stream after it, <c>residual + hidden</c> (un-normalised, drop-path off),
-    /// with the middle class token removed and the M patch tokens laid out on the (H/p, W/p) grid.
+    /// Layer i's output is the residual stream after it, <c>residual + hidden</c> (un-normalised, drop-path off).
     /// </summary>
-    protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count)
+    protected override IReadOnlyList<Tensor> BlockOutputs(Tensor x, int count)
     {
         var streams = new List<Tensor>();
         Run(x, count, streams);
-        return streams.Select(TokensToMap).ToList();
-    }
-
-    /// <summary>(B, M+1, D) with the class token at M/2 → the patch tokens as a (B, D, H/p, W/p) map.</summary>
-    public Tensor TokensToMap(Tensor tokens)
-    {
-        int mid = Config.ClsIndex, g = Config.GridSize;
-        var patches = cat([tokens.narrow(1, 0, mid), tokens.narrow(1, mid + 1, tokens.shape[1] - mid - 1)], 1);
-        return patches.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], g, g);
+        return streams;
     }
 
     /// <summary>

@@ -16,7 +16,7 @@ public sealed record VitConfig(int EmbedDim, int Depth, int Heads, int PatchSize
 /// prepend cls_token → add pos_embed → pre-norm blocks (LayerNorm eps 1e-6, MHSA with 1/√d, GELU MLP) → norm →
 /// head on the class token. Parameter names are timm's state_dict keys. The papers' quadratic-cost comparison point.
 /// </summary>
-public sealed class Vit : VisionModel
+public sealed class Vit : ClassTokenModel
 {
     /// <summary>The configuration with the options' image size and drop-path rate applied.</summary>
     public VitConfig Config { get; }
@@ -65,7 +65,6 @@ public sealed class Vit : VisionModel
         options.Apply(this);
     }
 
-    public override int NumFeatures => Config.EmbedDim;
 
     /// <summary>The normalised token sequence (batch, 1 + N, D), class token first.</summary>
     public override Tensor ForwardFeatures(Tensor x)
@@ -74,37 +73,21 @@ public sealed class Vit : VisionModel
         return norm.call(Run(x, Config.Depth, null)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The class token (timm <c>global_pool='token'</c>), then the head.</summary>
-    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
-    {
-        if (features.dim() != 3 || features.shape[1] != GridSize * GridSize + 1)
-            throw new ArgumentException($"ForwardHead expects the token sequence (batch, {GridSize * GridSize + 1}, {Config.EmbedDim}); got {Ops.ScanArguments.Fmt(features.shape)}.", nameof(features));
-        using var scope = NewDisposeScope();
-        var cls = features.select(1, 0);
-        return (preLogits ? cls : head.call(cls)).MoveToOuterDisposeScope();
-    }
+    protected override int EmbedDim => Config.EmbedDim;
+    protected override int PatchSize => Config.PatchSize;
+    protected override int Depth => Config.Depth;
+    protected override int Grid => GridSize;
+    /// <summary>The class token comes first (timm <c>global_pool='token'</c>).</summary>
+    protected override int ClassTokenIndex => 0;
+    protected override string BlockPrefix => "blocks";
+    protected override Module<Tensor, Tensor> Head { get => head; set => head = value; }
 
-    public override void ResetClassifier(int numClasses)
-    {
-        CheckClasses(numClasses);
-        head = ReplaceChild(this, "head", CreateHead(Config.EmbedDim, numClasses, truncNormal: true));
-        NumClasses = numClasses;
-    }
-
-    /// <summary>One entry per block <c>blocks.{i}</c> (channels D, reduction = patch size), as timm's feature_info.</summary>
-    public override IReadOnlyList<FeatureInfo> FeatureInfo =>
-        Enumerable.Range(0, Config.Depth).Select(i => new FeatureInfo(i, Config.EmbedDim, Config.PatchSize, $"blocks.{i}")).ToList();
-
-    /// <summary>The last block only (like timm's plain models with <c>indices=1</c>).</summary>
-    public override IReadOnlyList<int> DefaultFeatureIndices => [Config.Depth - 1];
-
-    /// <summary>Block outputs (un-normalised, as timm with <c>norm=False</c>), class token dropped, on the patch grid.</summary>
-    protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count)
+    /// <summary>Block outputs (un-normalised, as timm with <c>norm=False</c>).</summary>
+    protected override IReadOnlyList<Tensor> BlockOutputs(Tensor x, int count)
     {
         var outputs = new List<Tensor>();
         Run(x, count, outputs);
-        long g = GridSize;
-        return outputs.Select(t => t.narrow(1, 1, g * g).transpose(1, 2).reshape(t.shape[0], t.shape[2], g, g)).ToList();
+        return outputs;
     }
 
     /// <summary>Embeds and runs the first <paramref name="count"/> blocks, collecting their outputs when asked.</summary>
@@ -115,7 +98,7 @@ public sealed class Vit : VisionModel
             throw new ArgumentException($"Vit built for (batch, {InChannels}, {s}, {s}) got {Ops.ScanArguments.Fmt(x.shape)}; " +
                 $"build it with ModelOptions.ImageSize or resample pos_embed with {nameof(ResamplePositionEmbedding)}.", nameof(x));
         var t = patch_embed.call(x);                                             // (B, N, D)
-        t = cat([cls_token.expand(t.shape[0], -1, -1), t], dim: 1) .Plus(pos_embed);
+        t = cat([cls_token.expand(t.shape[0], -1, -1), t], dim: 1).Plus(pos_embed);
         foreach (var b in blocks.Take(count))
         {
             t = b.call(t);
