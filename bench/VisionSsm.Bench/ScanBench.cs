@@ -34,7 +34,7 @@ public static class ScanBench
     ];
 
     public static void RegisterSuite() =>
-        Suites.Register("scan", "selective scan: CPU kernel vs reference twin (issue 2 speed table)", Run);
+        Suites.Register("scan", "selective scan: CPU kernel vs reference twin (BENCHMARKS.md, Selective scan)", Run);
 
     static int Run(string[] args)
     {
