@@ -204,7 +204,7 @@ public sealed class Vim : ClassTokenModel
             residual?.Dispose();
             hidden = h;
             residual = r;
-            streams?.Add(r + h);
+            streams?.Add(r.Plus(h));
         }
         if (streams is not null) return t;
         // docs/models/vim.md §3 end: out = norm_f(r + DropPath_f(h)).

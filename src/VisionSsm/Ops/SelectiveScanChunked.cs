@@ -1,4 +1,5 @@
 using TorchSharp;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Ops;
@@ -53,7 +54,7 @@ public static class SelectiveScanChunked
         if (a.U.numel() == 0)
             return (zeros_like(a.U), zeros(b, d, n, dtype: a.U.dtype, device: a.U.device));
         using var scope = NewDisposeScope();
-        Tensor dt = a.DeltaBias is null ? a.Delta : a.Delta + a.DeltaBias.unsqueeze(-1);
+        Tensor dt = a.DeltaBias is null ? a.Delta : a.Delta.Plus(a.DeltaBias.unsqueeze(-1));
         if (a.DeltaSoftplus) dt = nn.functional.softplus(dt, beta: 1, threshold: 20);
 
         Tensor logDecay = dt.unsqueeze(2) * a.A.unsqueeze(-1);          // (b, D, N, L)  Δ_t A, ZOH exponent
@@ -61,7 +62,7 @@ public static class SelectiveScanChunked
         Tensor h = Recurrence(logDecay.reshape(-1, l), input.reshape(-1, l), chunkLength).reshape(b, d, n, l);
 
         Tensor y = Readout(h, a.C);                                     // y_t = C_t · h_t
-        if (a.D is not null) y = y + a.D.unsqueeze(-1) * a.U;
+        if (a.D is not null) y = y.Plus(a.D.unsqueeze(-1) * a.U);
         if (a.Z is not null) y = y * nn.functional.silu(a.Z);
         return (y.MoveToOuterDisposeScope(), h.select(-1, l - 1).detach().clone().MoveToOuterDisposeScope());
     }
@@ -86,7 +87,7 @@ public static class SelectiveScanChunked
         // Chunk c ends in H_c = exp(S_Q) H_{c-1} + local_c[Q-1]: the same recurrence on L/Q steps.
         Tensor ends = Recurrence(s.select(-1, q - 1), local.select(-1, q - 1), q);
         Tensor carried = nn.functional.pad(ends.narrow(-1, 0, chunks - 1), [1, 0]);   // H_{c-1}, H_{-1} = 0
-        Tensor h = local + exp(s) * carried.unsqueeze(-1);
+        Tensor h = local.Plus(exp(s) * carried.unsqueeze(-1));
         return h.view(rows, padded).narrow(-1, 0, l);
     }
 
@@ -102,8 +103,8 @@ public static class SelectiveScanChunked
         // where `mask` adds −∞ so exp gives 0 there (and a zero gradient) without ever exponentiating S_t − S_s > 0.
         Tensor eye = torch.eye(q, dtype: s.dtype, device: s.device);
         Tensor above = ones(q, q, dtype: ScalarType.Bool, device: s.device).triu(1);
-        Tensor pairs = (eye.view(q, q, 1) - eye.view(q, 1, q)).masked_fill(above, 0).reshape(q, q * q);
-        Tensor mask = zeros(q, q, dtype: s.dtype, device: s.device).masked_fill(above, double.NegativeInfinity).reshape(q * q);
+        Tensor pairs = (eye.view(q, q, 1) - eye.view(q, 1, q)).masked_fill(above, Scalars.Zero).reshape(q, q * q);
+        Tensor mask = zeros(q, q, dtype: s.dtype, device: s.device).masked_fill(above, Scalars.NegativeInfinity).reshape(q * q);
         long block = Math.Max(1, BlockElements / (chunks * q * q));
         Tensor h;
         if (block >= rows) h = Block(s, x);

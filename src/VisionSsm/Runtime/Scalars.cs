@@ -20,6 +20,12 @@ public static class Scalars
     /// <summary>Integral 2: the exponent of a square (TorchSharp's <c>square()</c> is <c>pow(2)</c> with a temporary).</summary>
     public static readonly Scalar Two = 2L.ToScalar();
 
+    /// <summary>0, e.g. for <c>masked_fill</c>.</summary>
+    public static readonly Scalar Zero = 0L.ToScalar();
+
+    /// <summary>−∞, e.g. for <c>masked_fill</c> before an exp.</summary>
+    public static readonly Scalar NegativeInfinity = double.NegativeInfinity.ToScalar();
+
     /// <summary><paramref name="a"/> + <paramref name="b"/> with an owned alpha (TorchSharp's <c>+</c> passes a temporary one).</summary>
     public static torch.Tensor Plus(this torch.Tensor a, torch.Tensor b) => a.add(b, One);
 
