@@ -107,18 +107,7 @@ public static class ChunkedScanBench
         return $"{v.wall[v.wall.Count / 2]:F2} ({v.cpu.Min():F2})";
     }
 
-    static Tensor?[] Inputs(Case c)
-    {
-        var u = randn(c.Batch, c.Channels, c.Length);
-        var delta = randn(c.Batch, c.Channels, c.Length) * 0.5 - 2;
-        var a = -exp(randn(c.Channels, c.States) * 0.5);
-        var b = randn(c.Batch, c.Groups, c.States, c.Length);
-        var cc = randn(c.Batch, c.Groups, c.States, c.Length);
-        var d = ones(c.Channels);
-        var z = c.WithZ ? randn(c.Batch, c.Channels, c.Length) : null;
-        var bias = rand(c.Channels) * 0.1;
-        return [u, delta, a, b, cc, d, z, bias];
-    }
+    static Tensor?[] Inputs(Case c) => ScanBench.Inputs(c.Batch, c.Channels, c.States, c.Length, c.Groups, c.WithZ);
 
     static T Option<T>(string[] args, string name, string fallback, Func<string, T> parse)
     {

@@ -147,16 +147,19 @@ public static class ScanBench
         });
     }
 
-    static Tensor?[] Inputs(Case c)
+    static Tensor?[] Inputs(Case c) => Inputs(c.Batch, c.Channels, c.States, c.Length, c.Groups, c.WithZ);
+
+    /// <summary>Scan arguments [u, Δ, A, B, C, D, z, Δ bias] of one shape, values in the ranges trained layers show.</summary>
+    internal static Tensor?[] Inputs(int batch, int channels, int states, int length, int groups, bool withZ)
     {
-        var u = randn(c.Batch, c.Channels, c.Length);
-        var delta = randn(c.Batch, c.Channels, c.Length) * 0.5 - 2;
-        var a = -exp(randn(c.Channels, c.States) * 0.5);
-        var b = randn(c.Batch, c.Groups, c.States, c.Length);
-        var cc = randn(c.Batch, c.Groups, c.States, c.Length);
-        var d = ones(c.Channels);
-        var z = c.WithZ ? randn(c.Batch, c.Channels, c.Length) : null;
-        var bias = rand(c.Channels) * 0.1;
+        var u = randn(batch, channels, length);
+        var delta = randn(batch, channels, length) * 0.5 - 2;
+        var a = -exp(randn(channels, states) * 0.5);
+        var b = randn(batch, groups, states, length);
+        var cc = randn(batch, groups, states, length);
+        var d = ones(channels);
+        var z = withZ ? randn(batch, channels, length) : null;
+        var bias = rand(channels) * 0.1;
         return [u, delta, a, b, cc, d, z, bias];
     }
 
