@@ -9,7 +9,7 @@ public sealed record Preprocessing(float[] Mean, float[] Std, int InputSize, dou
 {
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
-    /// <summary>Fashion-MNIST training-set statistics (the default data set of <c>vssm train</c>).</summary>
+    /// <summary>Fashion-MNIST training-set statistics, mean 0.2860 and std 0.3530 over all 47M pixels (the default data set of <c>vssm train</c>).</summary>
     public static readonly float[] FashionMnistMean = [0.2860f];
     public static readonly float[] FashionMnistStd = [0.3530f];
 

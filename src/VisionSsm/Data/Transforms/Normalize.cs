@@ -3,11 +3,11 @@ namespace VisionSsm.Data.Transforms;
 /// <summary>Per-channel (x − mean[c]) / std[c] (torchvision Normalize). A single mean/std value applies to all channels.</summary>
 public sealed class Normalize : ISampleTransform
 {
-    public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
-    public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
-    /// <summary>Fashion-MNIST train-set statistics (mean 0.2860, std 0.3530 over all 47M pixels).</summary>
-    public static readonly float[] FashionMnistMean = [0.2860f];
-    public static readonly float[] FashionMnistStd = [0.3530f];
+    // The statistics live with the zoo's preprocessing (Models/Preprocessing.cs); these names are kept for the data side.
+    public static float[] ImageNetMean => Models.Preprocessing.ImageNetMean;
+    public static float[] ImageNetStd => Models.Preprocessing.ImageNetStd;
+    public static float[] FashionMnistMean => Models.Preprocessing.FashionMnistMean;
+    public static float[] FashionMnistStd => Models.Preprocessing.FashionMnistStd;
 
     public Normalize(IReadOnlyList<float> mean, IReadOnlyList<float> std)
     {
