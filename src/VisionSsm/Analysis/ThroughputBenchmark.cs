@@ -196,19 +196,30 @@ public sealed class ThroughputBenchmark
         return ticks;
     }
 
-    /// <summary>Ticks at 1, 1.5, 2, 3, 5, 7 × 10^k over the data's range, labelled with the value (the axis holds log10).</summary>
+    /// <summary>
+    /// Ticks at 1, 1.5, 2, 3, 5, 7 × 10^k over the data's range, labelled with the value (the axis holds log10); when a
+    /// panel spans too little of a decade for three of those (memory often does), finer mantissas step in.
+    /// </summary>
     static ScottPlot.TickGenerators.NumericManual LogTicks(double[] values)
     {
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         if (values.Length == 0) return ticks;
-        int lo = (int)Math.Floor(Math.Log10(values.Min())), hi = (int)Math.Ceiling(Math.Log10(values.Max()));
-        for (int k = lo; k <= hi; k++)
-            foreach (double m in new[] { 1.0, 1.5, 2.0, 3.0, 5.0, 7.0 })
-            {
-                double v = m * Math.Pow(10, k);
-                if (v < values.Min() / 2 || v > values.Max() * 2) continue;
-                ticks.AddMajor(Math.Log10(v), v.ToString("#,0.##", CultureInfo.InvariantCulture));
-            }
+        double min = values.Min(), max = values.Max();
+        int lo = (int)Math.Floor(Math.Log10(min)), hi = (int)Math.Ceiling(Math.Log10(max));
+        double[][] mantissas =
+        [
+            [1.0, 1.5, 2.0, 3.0, 5.0, 7.0],
+            Enumerable.Range(2, 18).Select(i => i / 2.0).ToArray(),     // 1, 1.5, …, 9.5
+            Enumerable.Range(10, 90).Select(i => i / 10.0).ToArray(),   // 1.0, 1.1, …, 9.9
+        ];
+        List<double> chosen = [];
+        foreach (var set in mantissas)
+        {
+            chosen = Enumerable.Range(lo, hi - lo + 1).SelectMany(k => set.Select(m => m * Math.Pow(10, k)))
+                .Where(v => v >= min / 2 && v <= max * 2).ToList();
+            if (chosen.Count(v => v >= min && v <= max) >= 3) break;
+        }
+        foreach (double v in chosen) ticks.AddMajor(Math.Log10(v), v.ToString("#,0.##", CultureInfo.InvariantCulture));
         return ticks;
     }
 }
