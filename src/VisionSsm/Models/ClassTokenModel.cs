@@ -29,6 +29,13 @@ public abstract class ClassTokenModel : VisionModel
 
     public override int NumFeatures => EmbedDim;
 
+    /// <summary>Refuses an input side that the patch grid does not tile (named after the option that sets it).</summary>
+    protected static void CheckPatchGrid(int imageSize, int patchSize)
+    {
+        if (imageSize < patchSize || imageSize % patchSize != 0)
+            throw new ArgumentException($"ImageSize {imageSize} must be a positive multiple of the patch size {patchSize}.", "options");
+    }
+
     /// <summary>The class token of the normalised sequence, then the head.</summary>
     public override Tensor ForwardHead(Tensor features, bool preLogits = false)
     {

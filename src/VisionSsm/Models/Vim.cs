@@ -89,8 +89,7 @@ public sealed class Vim : ClassTokenModel
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         config = config with { ImageSize = options.ImageSize ?? config.ImageSize, DropPathRate = options.DropPathRate ?? config.DropPathRate };
-        if (config.ImageSize < config.PatchSize || config.ImageSize % config.PatchSize != 0)
-            throw new ArgumentException($"ImageSize {config.ImageSize} must be a positive multiple of the patch size {config.PatchSize}.", nameof(options));
+        CheckPatchGrid(config.ImageSize, config.PatchSize);
         Config = config;
         InChannels = options.InChannels;
         int d = config.EmbedDim;

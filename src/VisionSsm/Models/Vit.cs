@@ -37,8 +37,7 @@ public sealed class Vit : ClassTokenModel
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         config = config with { ImageSize = options.ImageSize ?? config.ImageSize, DropPathRate = options.DropPathRate ?? config.DropPathRate };
-        if (config.ImageSize < config.PatchSize || config.ImageSize % config.PatchSize != 0)
-            throw new ArgumentException($"ImageSize {config.ImageSize} must be a positive multiple of PatchSize {config.PatchSize}.", nameof(options));
+        CheckPatchGrid(config.ImageSize, config.PatchSize);
         if (config.EmbedDim % config.Heads != 0)
             throw new ArgumentException($"EmbedDim {config.EmbedDim} must be divisible by Heads {config.Heads}.", nameof(config));
         Config = config;
