@@ -8,7 +8,7 @@ namespace VisionSsm.Segmentation.Data;
 /// <summary>
 /// Saves the composed canvases in the plain layout every tool reads: <c>images/{train,test}/NNNNN.png</c> (gray or
 /// RGB PNG), <c>masks/{train,test}/NNNNN.png</c> (8-bit palette PNG whose indices are the labels) and
-/// <c>manifest.json</c> (settings, class names and every canvas's items). The folder appears whole or not at all: it is
+/// <c>classes.txt</c> (label names, background first) and <c>manifest.json</c> (settings, class names and every canvas's items). The folder appears whole or not at all: it is
 /// written under a temporary sibling name and renamed into place.
 /// </summary>
 public static class CanvasWriter
@@ -46,6 +46,7 @@ public static class CanvasWriter
             root["classes"] = new JsonArray(FashionMnistCanvas.ClassNames.Select(n => (JsonNode)n!).ToArray());
             root["ignoreIndex"] = SegmentationLabels.IgnoreIndex;
             root["splits"] = splits;
+            AtomicFile.WriteAllLines(Path.Combine(temp, SegmentationFolders.ClassesFile), FashionMnistCanvas.ClassNames);
             AtomicFile.WriteAllText(Path.Combine(temp, ManifestName), root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             if (Directory.Exists(full)) Directory.Delete(full); // empty (checked above)
             Directory.Move(temp, full);
