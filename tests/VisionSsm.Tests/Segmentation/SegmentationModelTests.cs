@@ -167,3 +167,32 @@ public class SegmentationModelTests(ITestOutputHelper output)
         Assert.True(copy.LoadWeights(seg.state_dict()).IsExact);
     }
 }
+
+public class SegmentationFlopTests(ITestOutputHelper output)
+{
+    [Theory]
+    // VMamba Table 3: FLOPs at 512×2048 (fvcore convention + scan formula), within 2 %.
+    [InlineData("upernet_vmamba_tiny_s1l8", 948)]
+    [InlineData("upernet_vmamba_small", 1039)]
+    [InlineData("upernet_vmamba_base", 1170)]
+    [InlineData("upernet_resnet50", 953)]
+    [InlineData("upernet_resnet101", 1030)]
+    public void Flops_at_512x2048_are_within_2_percent_of_the_paper(string name, double paperG)
+    {
+        using var model = SegmentationZoo.Create(name, 150);
+        double g = SegmentationFlops.ExtrapolatedGFlops(model, 512, 2048);
+        output.WriteLine($"{name}: {g:F1} G (paper {paperG} G, {100 * (g / paperG - 1):+0.0;-0.0} %)");
+        Assert.InRange(g, paperG * 0.98, paperG * 1.02);
+    }
+
+    [Fact]
+    public void The_count_is_affine_in_the_pixel_count()
+    {
+        // A third size on the line through two others: the premise of the extrapolation.
+        using var model = SegmentationZoo.Create("upernet_resnet_nano", 11, inChannels: 1);
+        double f1 = SegmentationFlops.Count(model, 32, 64).GFlops, f2 = SegmentationFlops.Count(model, 64, 128).GFlops;
+        double f3 = SegmentationFlops.Count(model, 128, 256).GFlops;
+        double predicted = f2 + (f2 - f1) * (128.0 * 256 - 64 * 128) / (64.0 * 128 - 32 * 64);
+        Assert.Equal(f3, predicted, 6);
+    }
+}

@@ -152,6 +152,7 @@ public sealed class SegmentationTrainer : IDisposable
         var clock = Stopwatch.StartNew();
         var sinceEval = Stopwatch.StartNew();
         long imagesSinceEval = 0, stepsThisSession = 0;
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         model.train();
         while (step < Config.Iterations)
         {
@@ -193,11 +194,12 @@ public sealed class SegmentationTrainer : IDisposable
             if (step % Config.EvalInterval == 0 || step == Config.Iterations)
             {
                 double trainSeconds = sinceEval.Elapsed.TotalSeconds;
+                double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
                 lastTest = Evaluate(model, cancel);
                 lastEma = ema is null ? null : Evaluate((SegmentationModel)ema.Module, cancel);
                 var row = new SegmentationMetricsRow(step, schedule.At(step - 1), lossSum / Math.Max(lossCount, 1), 100 * lastTest.Scores.MIoU,
                     100 * lastTest.Scores.AAcc, 100 * lastTest.Scores.MAcc, lastEma is null ? null : 100 * lastEma.Scores.MIoU, trainSeconds,
-                    imagesSinceEval / Math.Max(trainSeconds, 1e-9), lastTest.Seconds, Environment.WorkingSet);
+                    imagesSinceEval / Math.Max(trainSeconds, 1e-9), lastTest.Seconds, Environment.WorkingSet, cpuSeconds);
                 history.Add(row);
                 double score = Math.Max(row.MIoU, row.EmaMIoU ?? double.NegativeInfinity);
                 bool best = score > bestMIoU;
@@ -209,6 +211,7 @@ public sealed class SegmentationTrainer : IDisposable
                 Evaluated?.Invoke(row, lastTest);
                 imagesSinceEval = 0;
                 sinceEval.Restart();
+                cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
                 model.train();
             }
         }
