@@ -171,12 +171,11 @@ public class SegmentationModelTests(ITestOutputHelper output)
 public class SegmentationFlopTests(ITestOutputHelper output)
 {
     [Theory]
-    // VMamba Table 3: FLOPs at 512×2048 (fvcore convention + scan formula), within 2 %.
+    // VMamba Table 3: FLOPs at 512×2048 (fvcore convention + scan formula), within 2 %. S, B and ResNet-101 (1027.8,
+    // 1169.8 and 1024.8 G against 1039, 1170 and 1030) are left to `vssm models --task segmentation --flops` to keep
+    // the suite fast (docs/segmentation.md §3).
     [InlineData("upernet_vmamba_tiny_s1l8", 948)]
-    [InlineData("upernet_vmamba_small", 1039)]
-    [InlineData("upernet_vmamba_base", 1170)]
     [InlineData("upernet_resnet50", 953)]
-    [InlineData("upernet_resnet101", 1030)]
     public void Flops_at_512x2048_are_within_2_percent_of_the_paper(string name, double paperG)
     {
         using var model = SegmentationZoo.Create(name, 150);

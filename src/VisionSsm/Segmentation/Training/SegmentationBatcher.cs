@@ -71,11 +71,20 @@ public sealed class SegmentationBatcher
     {
         var idx = Indices(step);
         var samples = new SegmentationSample[idx.Length];
-        Parallel.For(0, idx.Length, k =>
+        try
         {
-            var rng = SeedMixer.Rng(config.Seed, step, k, 13);
-            samples[k] = Augment(dataset.Get(idx[k]), rng);
-        });
+            Parallel.For(0, idx.Length, k =>
+            {
+                var rng = SeedMixer.Rng(config.Seed, step, k, 13);
+                samples[k] = Augment(dataset.Get(idx[k]), rng);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // A bad file surfaces as its own error (naming the path), not as a parallel-loop wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
+        }
         return Collate(samples, device);
     }
 
