@@ -26,6 +26,7 @@ public static class CliApp
         root.Subcommands.Add(ModelsCommand.Create(context));
         root.Subcommands.Add(FlopsCommand.Create(context));
         root.Subcommands.Add(BenchCommand.Create(context));
+        root.Subcommands.Add(SegmentCommand.Create(context));
         root.Subcommands.Add(BenchCommand.CreatePointVerb(context));
         root.Options.Add(KernelsOption());
         return root;

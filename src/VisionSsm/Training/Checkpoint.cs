@@ -62,6 +62,8 @@ public sealed record CheckpointInfo
     /// <summary>The seed from which every .NET <see cref="Random"/> of the run is derived (per epoch, batch and sample).</summary>
     public int Seed { get; init; }
     public DateTime SavedUtc { get; init; }
+    /// <summary>A task's own recipe as JSON (segmentation runs store their config here); null for classification.</summary>
+    public string? TaskConfig { get; init; }
 }
 
 /// <summary>A checkpoint whose tensors do not match the model it is loaded into; lists the keys by name.</summary>

@@ -1,0 +1,78 @@
+using VisionSsm.Data;
+using VisionSsm.Data.Transforms;
+
+namespace VisionSsm.Segmentation.Data;
+
+/// <summary>
+/// Composes a semantic segmentation data set from Fashion-MNIST (docs/segmentation-data.md): each canvas is black and
+/// holds a few items at random positions and scales; a pixel is labelled with its item's class + 1 where the item's
+/// ink is (scaled value ≥ <see cref="CanvasOptions.InkThreshold"/>) and 0 (background) elsewhere; later items are
+/// drawn over earlier ones (pixels and labels). Train canvases take their items from the train split, test canvases
+/// from the test split, so the two never share a source image.
+/// </summary>
+public static class FashionMnistCanvas
+{
+    /// <summary>Fashion-MNIST items are 28×28.</summary>
+    public const int ItemPixels = 28;
+
+    /// <summary>Label 0 is the background; label k + 1 is Fashion-MNIST class k.</summary>
+    public static readonly IReadOnlyList<string> ClassNames = ["background", .. FashionMnist.ClassNames];
+
+    /// <summary>The train or test canvases over the packaged Fashion-MNIST (a clear error with the install command if missing).</summary>
+    public static CanvasDataset Open(bool train, CanvasOptions? options = null, string fashionMnistDirectory = FashionMnist.DefaultDirectory) =>
+        new(FashionMnist.Load(train, fashionMnistDirectory), train, options ?? new CanvasOptions());
+
+    /// <summary>
+    /// The items of canvas <paramref name="index"/>, drawn from the generator <c>SeedMixer.Rng(seed, 1 (train) or 2
+    /// (test), index)</c> in this order: item count uniform in [MinItems, MaxItems]; then per item the source index
+    /// uniform in [0, sourceCount), the scale uniform in [MinScale, MaxScale), and the top-left x then y uniform over
+    /// the positions that keep the whole item on the canvas.
+    /// </summary>
+    public static IReadOnlyList<CanvasItem> Plan(CanvasOptions o, bool train, int index, int sourceCount, Func<int, ImageSample> source)
+    {
+        var rng = SeedMixer.Rng(o.Seed, train ? 1 : 2, index);
+        int n = rng.Next(o.MinItems, o.MaxItems + 1);
+        var items = new CanvasItem[n];
+        for (int k = 0; k < n; k++)
+        {
+            int src = rng.Next(sourceCount);
+            double scale = o.MinScale + rng.NextDouble() * (o.MaxScale - o.MinScale);
+            int side = CanvasOptions.ItemSize(scale);
+            int x = rng.Next(o.Size - side + 1);
+            int y = rng.Next(o.Size - side + 1);
+            items[k] = new CanvasItem(src, source(src).Label, scale, side, x, y);
+        }
+        return items;
+    }
+
+    /// <summary>
+    /// Draws <paramref name="items"/> in order on a black canvas: each source image is resized to its side with the
+    /// bilinear filter (PIL semantics, <see cref="Resampler"/>), and every pixel whose scaled value reaches the ink
+    /// threshold overwrites the canvas pixel (clamped to [0, 1]) and sets the label to the item's class + 1.
+    /// </summary>
+    public static SegmentationSample Render(IReadOnlyList<CanvasItem> items, Func<int, ImageSample> source, CanvasOptions o)
+    {
+        int size = o.Size;
+        var gray = new float[size * size];
+        var mask = new byte[size * size];
+        foreach (var item in items)
+        {
+            var img = source(item.SourceIndex);
+            var scaled = Resampler.Resize(img.Pixels, 1, img.Height, img.Width, item.Side, item.Side, Interpolation.Bilinear);
+            byte label = (byte)(item.ClassIndex + 1);
+            for (int i = 0; i < item.Side; i++)
+            for (int j = 0; j < item.Side; j++)
+            {
+                float v = scaled[i * item.Side + j];
+                if (v < o.InkThreshold) continue;
+                int p = (item.Y + i) * size + item.X + j;
+                gray[p] = Math.Min(v, 1f);
+                mask[p] = label;
+            }
+        }
+        if (o.Channels == 1) return new SegmentationSample(gray, 1, size, size, mask);
+        var rgb = new float[3 * size * size];
+        for (int c = 0; c < 3; c++) gray.CopyTo(rgb, c * size * size);
+        return new SegmentationSample(rgb, 3, size, size, mask);
+    }
+}
