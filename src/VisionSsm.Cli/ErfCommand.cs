@@ -20,15 +20,22 @@ static class ErfCommand
         var before = new Option<string>("--checkpoint-before") { Description = "first column (same forms as --checkpoint); with --checkpoint-after" };
         var after = new Option<string>("--checkpoint-after") { Description = "second column (same forms as --checkpoint)" };
         var abs = new Option<bool>("--abs") { Description = "score pixels by |gradient| instead of the reference scripts' relu(gradient)" };
+        var replot = new Option<string>("--replot") { Description = "draw erf.png again from a folder vssm erf wrote (erf.json + maps); computes nothing" };
         var common = new AnalysisOptions();
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { model, models, checkpoint, before, after, abs }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, models, checkpoint, before, after, abs, replot }) cmd.Options.Add(o);
         common.AddTo(cmd);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
             var dev = CommonOptions.Apply(p, threads, device);
+            if (p.GetValue(replot) is { } folder)
+            {
+                var redrawn = ErfReport.Redraw(folder);
+                ctx.Out.WriteLine($"redrew {Path.Combine(folder, "erf.png")} from {redrawn.Count} map(s)");
+                return 0;
+            }
             var columns = AnalysisOptions.List(p.GetValue(checkpoint)).ToList();
             if (p.GetValue(before) is not null || p.GetValue(after) is not null)
             {

@@ -14,8 +14,11 @@ namespace VisionSsm.Analysis;
 public sealed record ErfRequest(IReadOnlyList<string> Models, IReadOnlyList<string> Checkpoints, AnalysisInputs Inputs, int Count = 8,
     int? Size = null, ErfGradient Gradient = ErfGradient.Relu, Device? Device = null, int Seed = 0);
 
-/// <summary>One model × checkpoint: the area ratios (RepLKNet's, on the log-scaled map; and on the raw map) and where the map went.</summary>
-public sealed record ErfEntry(string Model, string Checkpoint, int Size, int Images, int Skipped, double Seconds,
+/// <summary>
+/// One model × checkpoint (the figure's row and column): inputs ("noise" or "images"), the area ratios (RepLKNet's, on
+/// the log-scaled map; and on the raw map) and where the map went.
+/// </summary>
+public sealed record ErfEntry(string Model, string Column, string Checkpoint, int Size, string Inputs, int Images, int Skipped, double Seconds,
     IReadOnlyList<AreaRatio> AreaRatios, IReadOnlyList<AreaRatio> RawAreaRatios, string MapFile);
 
 /// <summary>
@@ -54,16 +57,41 @@ public static class ErfReport
                 var raw = EffectiveReceptiveField.AreaRatios(map.Values, map.Height, map.Width);
                 string file = $"erf-{model}-{Safe(columnNames[c])}.npy";
                 NpyFile.Write(Path.Combine(outputDirectory, file), map.Values, map.Height, map.Width);
-                var entry = new ErfEntry(model, subject.Source, subject.Size, map.Images, map.Skipped, clock.Elapsed.TotalSeconds, ratios, raw, file);
+                var entry = new ErfEntry(model, columnNames[c], subject.Source, subject.Size, request.Inputs.IsNoise ? "noise" : "images",
+                    map.Images, map.Skipped, clock.Elapsed.TotalSeconds, ratios, raw, file);
                 entries.Add(entry);
                 cells.Add(new ErfCell(model, columnNames[c], map, Caption(ratios)));
                 log?.Invoke($"{label}: {Summary(entry)} ({entry.Seconds:F1} s)");
             }
-        string size = request.Size is { } s ? $"{s}²" : "default size";
-        HeatmapFigure.SaveErfGrid(cells, Path.Combine(outputDirectory, "erf.png"),
-            $"Effective receptive field, {size}, {(request.Inputs.IsNoise ? "noise" : "images")} ×{request.Count} (log scale)");
+        HeatmapFigure.SaveErfGrid(cells, Path.Combine(outputDirectory, "erf.png"), Title(entries));
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "erf.json"), JsonSerializer.Serialize(entries, JsonOptions));
         return entries;
+    }
+
+    /// <summary>Draws <c>erf.png</c> again from a report folder's <c>erf.json</c> and maps (no recomputation).</summary>
+    public static IReadOnlyList<ErfEntry> Redraw(string directory)
+    {
+        string json = Path.Combine(directory, "erf.json");
+        if (!File.Exists(json)) throw new FileNotFoundException($"--replot: '{json}' does not exist (expected a folder written by vssm erf).", json);
+        var entries = JsonSerializer.Deserialize<List<ErfEntry>>(File.ReadAllText(json), JsonOptions)
+                      ?? throw new InvalidDataException($"--replot: '{json}' holds no entries.");
+        if (entries.Count == 0) throw new InvalidDataException($"--replot: '{json}' holds no entries.");
+        var cells = entries.Select(e =>
+        {
+            var (values, shape) = NpyFile.Read(Path.Combine(directory, e.MapFile));
+            if (shape.Length != 2) throw new InvalidDataException($"--replot: '{e.MapFile}' is not a 2-D map.");
+            return new ErfCell(e.Model, e.Column, new ErfMap(values, shape[0], shape[1], e.Images, e.Skipped), Caption(e.AreaRatios));
+        }).ToList();
+        HeatmapFigure.SaveErfGrid(cells, Path.Combine(directory, "erf.png"), Title(entries));
+        return entries;
+    }
+
+    static string Title(IReadOnlyList<ErfEntry> entries)
+    {
+        var sizes = entries.Select(e => e.Size).Distinct().ToList();
+        string size = sizes.Count == 1 ? $"{sizes[0]}²" : "sizes " + string.Join("/", sizes);
+        var inputs = entries.Select(e => $"{e.Inputs} ×{e.Images + e.Skipped}").Distinct();
+        return $"Effective receptive field, {size}, {string.Join(", ", inputs)} (log scale)";
     }
 
     /// <summary>"20%: 0.012 30%: … 99%: …" (RepLKNet's area ratios).</summary>

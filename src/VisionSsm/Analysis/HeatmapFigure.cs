@@ -32,10 +32,11 @@ public static class HeatmapFigure
         var rows = cells.Select(c => c.Row).Distinct().ToList();
         var columns = cells.Select(c => c.Column).Distinct().ToList();
         var colormap = new ScottPlot.Colormaps.Viridis();
-        const int left = 170, top = 64, captionHeight = 40, gap = 12, barWidth = 110;
+        const int top = 64, captionHeight = 40, gap = 12, barWidth = 110;
         using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         using var font = new SKFont(SKTypeface.Default, 15);
         using var bold = new SKFont(SKTypeface.FromFamilyName(null, SKFontStyle.Bold), 17);
+        int left = (int)rows.Max(r => bold.MeasureText(r)) + 24;
         int width = Math.Max(left + columns.Count * (cellSize + gap) + barWidth, (int)bold.MeasureText(title) + 24);
         int height = top + rows.Count * (cellSize + captionHeight + gap) + 8;
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
@@ -161,5 +162,5 @@ public static class HeatmapFigure
 
     /// <summary>An area ratio as the caption shows it ("–" when no square short of the image holds the share).</summary>
     public static string Format(AreaRatio r) =>
-        r.Ratio is { } v ? v.ToString("F3", CultureInfo.InvariantCulture) : "–";
+        r.Ratio is not { } v ? "–" : v.ToString(v < 0.001 ? "0.0e0" : "F3", CultureInfo.InvariantCulture);
 }

@@ -60,6 +60,12 @@ public class AnalysisCliTests
         Assert.Equal(0, (10 + headerLength) % 64);
         Assert.Contains("'shape': (16, 16)", System.Text.Encoding.ASCII.GetString(npy, 10, headerLength));
         Assert.Equal(10 + headerLength + 256 * 8, npy.Length);
+        // --replot draws the grid again from the folder, computing nothing.
+        File.Delete(Path.Combine(dir, "erf.png"));
+        var again = Run("erf", "--replot", dir);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.True(File.Exists(Path.Combine(dir, "erf.png")));
+        Fails(Run("erf", "--replot", CliHarness.TempDir("empty")), "--replot", "erf.json");
     }
 
     [Fact]
