@@ -28,6 +28,8 @@ public static class CliApp
         root.Subcommands.Add(BenchCommand.Create(context));
         root.Subcommands.Add(SegmentCommand.Create(context));
         root.Subcommands.Add(BenchCommand.CreatePointVerb(context));
+        root.Subcommands.Add(ErfCommand.Create(context));
+        root.Subcommands.Add(CamCommand.Create(context));
         root.Options.Add(KernelsOption());
         return root;
     }

@@ -63,6 +63,20 @@ public abstract class ClassTokenModel : VisionModel
 
     protected override IReadOnlyList<Tensor> Intermediates(Tensor x, int count) => BlockOutputs(x, count).Select(TokensToMap).ToList();
 
+    /// <summary>
+    /// Block <paramref name="index"/>'s token sequence through the level tap: the patch tokens as a map, and back into
+    /// the sequence with the class token where it was (values unchanged; gradients reach the tapped map).
+    /// </summary>
+    protected Tensor TapTokens(int index, Tensor tokens)
+    {
+        if (!Tapped) return tokens;
+        var map = Tap(index, TokensToMap(tokens));
+        int cls = ClassTokenIndex;
+        var patches = map.flatten(2).transpose(1, 2);                           // (B, M, D)
+        var token = tokens.narrow(1, cls, 1);
+        return cat([patches.narrow(1, 0, cls), token, patches.narrow(1, cls, patches.shape[1] - cls)], 1);
+    }
+
     /// <summary>(B, M+1, D) with the class token at <see cref="ClassTokenIndex"/> → the patch tokens as a (B, D, H/p, W/p) map.</summary>
     public Tensor TokensToMap(Tensor tokens)
     {

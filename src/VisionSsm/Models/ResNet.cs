@@ -191,7 +191,7 @@ public class ResNet : VisionModel
         var y = functional.relu(bn1.call(conv1.call(x)));
         if (maxpool is not null) y = maxpool.call(y);
         var maps = new Tensor[count];
-        for (int i = 0; i < count; i++) maps[i] = y = stages[i].call(y);
+        for (int i = 0; i < count; i++) maps[i] = y = Tap(i, stages[i].call(y));
         return maps;
     }
 

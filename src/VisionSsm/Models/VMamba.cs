@@ -125,9 +125,10 @@ public sealed class VMamba : VisionModel
         if (x.dim() != 4 || x.shape[1] != InChannels)
             throw new ArgumentException($"VMamba expects (B, {InChannels}, H, W); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         x = patch_embed.call(ChannelsLast.To(x));
+        int level = 0;
         foreach (var stage in layers.Take(count))
         {
-            var blocksOut = stage.Blocks(x);
+            var blocksOut = Tap(level++, stage.Blocks(x));
             features?.Add(blocksOut);
             x = stage.Downsample(blocksOut);
         }

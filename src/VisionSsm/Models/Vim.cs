@@ -188,6 +188,7 @@ public sealed class Vim : ClassTokenModel
         t = cat([t.narrow(1, 0, mid), cls, t.narrow(1, mid, t.shape[1] - mid)], 1).Plus(pos_embed);   // docs/models/vim.md §2
         Tensor hidden = t;
         Tensor? residual = null;
+        int level = 0;
         foreach (var layer in layers.Take(count))
         {
             Tensor h, r;
@@ -203,7 +204,14 @@ public sealed class Vim : ClassTokenModel
             residual?.Dispose();
             hidden = h;
             residual = r;
-            streams?.Add(r.Plus(h));
+            if (Tapped)
+            {
+                // The tapped stream r + h continues as the residual with a zero hidden state: the next add (h + r) gives the same values.
+                residual = TapTokens(level, r.Plus(h));
+                hidden = zeros_like(h);
+            }
+            level++;
+            streams?.Add(Tapped ? residual : r.Plus(h));
         }
         if (streams is not null) return t;
         // docs/models/vim.md §3 end: out = norm_f(r + DropPath_f(h)).

@@ -46,6 +46,34 @@ public abstract class VisionModel : Module<Tensor, Tensor>, IVisionModel
     /// <summary>The first <paramref name="count"/> feature maps (indices 0..count-1), (B, C, H, W).</summary>
     protected abstract IReadOnlyList<Tensor> Intermediates(Tensor x, int count);
 
+    Func<int, Tensor, Tensor>? levelTap;
+
+    /// <summary>
+    /// Routes every <see cref="FeatureInfo"/> level through <paramref name="tap"/> while the returned handle lives, in
+    /// every pass (forward, ForwardFeatures, ForwardIntermediates): the tap gets (index, the level's (B, C, H, W) map, the
+    /// same values ForwardIntermediates returns) and returns the tensor the model continues with. Returning the map as
+    /// given (after keeping it) lets a caller take the gradient of any output with respect to a level, as a forward hook
+    /// does in PyTorch (Grad-CAM); the forward values are unchanged. One tap at a time.
+    /// </summary>
+    public IDisposable TapLevels(Func<int, Tensor, Tensor> tap)
+    {
+        ArgumentNullException.ThrowIfNull(tap);
+        if (levelTap is not null) throw new InvalidOperationException($"{GetType().Name} already has a level tap.");
+        levelTap = tap;
+        return new TapHandle(this);
+    }
+
+    sealed class TapHandle(VisionModel owner) : IDisposable
+    {
+        public void Dispose() => owner.levelTap = null;
+    }
+
+    /// <summary>Whether a tap is set (a family may skip building a level map in its forward pass when none is).</summary>
+    protected bool Tapped => levelTap is not null;
+
+    /// <summary>Level <paramref name="index"/>'s map through the tap (itself when no tap is set).</summary>
+    protected Tensor Tap(int index, Tensor map) => levelTap is null ? map : levelTap(index, map);
+
     /// <summary>
     /// Swaps the registered child <paramref name="name"/> of <paramref name="owner"/> for <paramref name="replacement"/>,
     /// moved to the dtype and device of this model's parameters (so the state_dict key stays the same).

@@ -98,9 +98,10 @@ public sealed class Vit : ClassTokenModel
                 $"build it with ModelOptions.ImageSize or resample pos_embed with {nameof(ResamplePositionEmbedding)}.", nameof(x));
         var t = patch_embed.call(x);                                             // (B, N, D)
         t = cat([cls_token.expand(t.shape[0], -1, -1), t], dim: 1).Plus(pos_embed);
+        int level = 0;
         foreach (var b in blocks.Take(count))
         {
-            t = b.call(t);
+            t = TapTokens(level++, b.call(t));
             outputs?.Add(t);
         }
         return t;
