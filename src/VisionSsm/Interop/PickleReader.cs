@@ -31,9 +31,33 @@ public sealed record PickleObject(PickleGlobal Type, object?[] Args)
 /// anything that is not a global (an object returned by an earlier call) and an instance built with INST/OBJ become
 /// inert <see cref="PickleObject"/>s, so training files that also pickle config objects load.
 /// </summary>
-public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], object?> resolveCall, Func<object?, object?> persistentLoad)
+/// <remarks>
+/// Malformed input (truncation, stack underflow, a missing memo entry, a declared length beyond the data, a value of
+/// the wrong type) throws <see cref="InvalidDataException"/> naming the opcode's byte offset. Lengths are checked
+/// against the bytes left before anything is allocated; an unseekable stream is first copied to memory so they can be.
+/// </remarks>
+public sealed class PickleReader
 {
-    readonly BinaryReader reader = new(stream, Encoding.UTF8, leaveOpen: true);
+    readonly Stream stream;
+    readonly BinaryReader reader;
+    readonly Func<PickleGlobal, object?[], object?> resolveCall;
+    readonly Func<object?, object?> persistentLoad;
+
+    public PickleReader(Stream stream, Func<PickleGlobal, object?[], object?> resolveCall, Func<object?, object?> persistentLoad)
+    {
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
+        this.stream = stream;
+        reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
+        this.resolveCall = resolveCall;
+        this.persistentLoad = persistentLoad;
+    }
+
     readonly List<object?> stack = [];
     readonly Stack<int> marks = new();
     readonly Dictionary<long, object?> memo = [];
@@ -42,8 +66,25 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
 
     public object? Load()
     {
+        long at = stream.Position;
+        try { return Run(ref at); }
+        catch (EndOfStreamException) { throw new InvalidDataException($"pickle data ends early (opcode at byte {at})"); }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or InvalidCastException
+                                      or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"malformed pickle at byte {at}: {e.Message}", e);
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains(" at byte ", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{e.Message} (pickle opcode at byte {at})", e);
+        }
+    }
+
+    object? Run(ref long at)
+    {
         while (true)
         {
+            at = stream.Position;
             byte op = reader.ReadByte();
             switch (op)
             {
@@ -63,20 +104,20 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'M': Push((long)reader.ReadUInt16()); break;                 // BININT2
                 case 0x8a: Push(ReadLong(reader.ReadByte())); break;                    // LONG1
                 case 0x8b: Push(ReadLong(reader.ReadInt32())); break;                   // LONG4
-                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(reader.ReadBytes(8))); break; // BINFLOAT
+                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(Bytes(8))); break; // BINFLOAT
                 case (byte)'X': Push(Utf8(reader.ReadInt32())); break;                  // BINUNICODE
                 case 0x8c: Push(Utf8(reader.ReadByte())); break;                        // SHORT_BINUNICODE
-                case 0x8d: Push(Utf8(checked((int)reader.ReadInt64()))); break;         // BINUNICODE8
-                case (byte)'U': Push(Encoding.Latin1.GetString(reader.ReadBytes(reader.ReadByte()))); break; // SHORT_BINSTRING
-                case (byte)'T': Push(Encoding.Latin1.GetString(reader.ReadBytes(reader.ReadInt32()))); break; // BINSTRING
-                case (byte)'C': Push(reader.ReadBytes(reader.ReadByte())); break;       // SHORT_BINBYTES
-                case (byte)'B': Push(reader.ReadBytes(reader.ReadInt32())); break;      // BINBYTES
-                case 0x8e: Push(reader.ReadBytes(checked((int)reader.ReadInt64()))); break; // BINBYTES8
+                case 0x8d: Push(Utf8(reader.ReadInt64())); break;         // BINUNICODE8
+                case (byte)'U': Push(Encoding.Latin1.GetString(Bytes(reader.ReadByte()))); break; // SHORT_BINSTRING
+                case (byte)'T': Push(Encoding.Latin1.GetString(Bytes(reader.ReadInt32()))); break; // BINSTRING
+                case (byte)'C': Push(Bytes(reader.ReadByte())); break;       // SHORT_BINBYTES
+                case (byte)'B': Push(Bytes(reader.ReadInt32())); break;      // BINBYTES
+                case 0x8e: Push(Bytes(reader.ReadInt64())); break; // BINBYTES8
                 case (byte)'q': memo[reader.ReadByte()] = Peek(); break;                // BINPUT
                 case (byte)'r': memo[reader.ReadUInt32()] = Peek(); break;              // LONG_BINPUT
                 case 0x94: memo[memo.Count] = Peek(); break;                            // MEMOIZE
-                case (byte)'h': Push(memo[reader.ReadByte()]); break;                   // BINGET
-                case (byte)'j': Push(memo[reader.ReadUInt32()]); break;                 // LONG_BINGET
+                case (byte)'h': Push(Memo(reader.ReadByte())); break;                   // BINGET
+                case (byte)'j': Push(Memo(reader.ReadUInt32())); break;                 // LONG_BINGET
                 case (byte)'0': Pop(); break;                                           // POP
                 case (byte)'1': PopMark(); break;                                       // POP_MARK
                 case (byte)'2': Push(Peek()); break;                                    // DUP
@@ -94,11 +135,12 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'u':                                                         // SETITEMS
                 {
                     var items = PopMark();
+                    if (items.Length % 2 != 0) throw new InvalidDataException($"SETITEMS with an odd number ({items.Length}) of items");
                     for (int i = 0; i < items.Length; i += 2) SetItem(Peek(), items[i], items[i + 1]);
                     break;
                 }
                 case (byte)'c': Push(new PickleGlobal(Line(), Line())); break;          // GLOBAL
-                case 0x93: { var name = (string)Pop()!; var module = (string)Pop()!; Push(new PickleGlobal(module, name)); break; } // STACK_GLOBAL
+                case 0x93: { var name = Pop() as string ?? throw new InvalidDataException("STACK_GLOBAL name is not a string"); var module = Pop() as string ?? throw new InvalidDataException("STACK_GLOBAL module is not a string"); Push(new PickleGlobal(module, name)); break; } // STACK_GLOBAL
                 case (byte)'R':                                                         // REDUCE
                 case 0x81:                                                              // NEWOBJ
                 {
@@ -123,8 +165,8 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'S': Push(Line().Trim('\'', '"')); break;                   // STRING (escapes left as written)
                 case (byte)'V': Push(System.Text.RegularExpressions.Regex.Unescape(Line())); break; // UNICODE (raw-unicode-escape)
                 case (byte)'p': memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)] = Peek(); break; // PUT
-                case (byte)'g': Push(memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)]); break; // GET
-                case 0x96: Push(reader.ReadBytes(checked((int)reader.ReadInt64()))); break; // BYTEARRAY8
+                case (byte)'g': Push(Memo(long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture))); break; // GET
+                case 0x96: Push(Bytes(reader.ReadInt64())); break; // BYTEARRAY8
                 case 0x82: Push(new PickleGlobal("copyreg.extension", reader.ReadByte().ToString())); break;    // EXT1
                 case 0x83: Push(new PickleGlobal("copyreg.extension", reader.ReadUInt16().ToString())); break;  // EXT2
                 case 0x84: Push(new PickleGlobal("copyreg.extension", reader.ReadInt32().ToString())); break;   // EXT4
@@ -159,42 +201,71 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
     }
 
     void Push(object? v) => stack.Add(v);
-    object? Peek() => stack[^1];
+    object? Peek() => stack.Count > marks.PeekOrDefault() ? stack[^1] : throw Underflow();
     object? Pop()
     {
-        var v = stack[^1];
+        var v = Peek();
         stack.RemoveAt(stack.Count - 1);
         return v;
     }
+    static InvalidDataException Underflow() => new("pickle stack underflow");
     object?[] PopMark()
     {
+        if (marks.Count == 0) throw new InvalidDataException("no MARK on the stack");
         int start = marks.Pop();
+        if (start > stack.Count) throw Underflow();
         var items = stack.GetRange(start, stack.Count - start).ToArray();
         stack.RemoveRange(start, stack.Count - start);
         return items;
     }
-    string Utf8(int length) => Encoding.UTF8.GetString(reader.ReadBytes(length));
+    string Utf8(long length) => Encoding.UTF8.GetString(Bytes(length));
     string Line()
     {
         var sb = new StringBuilder();
+        // Bounded by the data: ReadByte throws at the end of the stream.
         for (byte b; (b = reader.ReadByte()) != (byte)'\n';) sb.Append((char)b);
         return sb.ToString();
     }
-    static object ReadLongBytes(byte[] bytes) => bytes.Length == 0 ? 0L : (long)new System.Numerics.BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-    object ReadLong(int length) => ReadLongBytes(reader.ReadBytes(length));
+    static object ReadLongBytes(byte[] bytes)
+    {
+        if (bytes.Length == 0) return 0L;
+        var v = new System.Numerics.BigInteger(bytes, isUnsigned: false, isBigEndian: false);
+        return v >= long.MinValue && v <= long.MaxValue ? (long)v
+            : throw new InvalidDataException($"integer of {bytes.Length} bytes does not fit in 64 bits");
+    }
+
+    /// <summary>Exactly <paramref name="length"/> bytes, checked against what is left before allocating.</summary>
+    byte[] Bytes(long length)
+    {
+        long left = stream.Length - stream.Position;
+        if (length < 0 || length > left)
+            throw new InvalidDataException($"declared length {length} but {left} bytes are left");
+        return reader.ReadBytes((int)length);
+    }
+
+    object? Memo(long key) =>
+        memo.TryGetValue(key, out var v) ? v : throw new InvalidDataException($"memo entry {key} was never stored");
+    object ReadLong(int length) => ReadLongBytes(Bytes(length));
     static Dictionary<object, object?> ToDict(object?[] items)
     {
         var d = new Dictionary<object, object?>();
-        for (int i = 0; i < items.Length; i += 2) d[items[i]!] = items[i + 1];
+        if (items.Length % 2 != 0) throw new InvalidDataException($"DICT with an odd number ({items.Length}) of items");
+        for (int i = 0; i < items.Length; i += 2) d[items[i] ?? throw new InvalidDataException("dict key None")] = items[i + 1];
         return d;
     }
     static void SetItem(object? target, object? key, object? value)
     {
         switch (target)
         {
-            case Dictionary<object, object?> d: d[key!] = value; break;
-            case PickleObject o: o.Items[key!] = value; break;
+            case Dictionary<object, object?> d: d[key ?? throw new InvalidDataException("dict key None")] = value; break;
+            case PickleObject o: o.Items[key ?? throw new InvalidDataException("dict key None")] = value; break;
             default: throw new InvalidDataException($"SETITEM on a {target?.GetType().Name ?? "None"}");
         }
     }
+}
+
+static class MarkStackExtensions
+{
+    /// <summary>The innermost MARK's stack position (0 without one): values below it cannot be popped except by POP_MARK.</summary>
+    public static int PeekOrDefault(this Stack<int> marks) => marks.Count > 0 ? marks.Peek() : 0;
 }
