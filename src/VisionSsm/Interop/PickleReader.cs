@@ -64,6 +64,27 @@ public sealed class PickleReader
 
     static readonly object Mark = new();
 
+    /// <summary>
+    /// Deepest container nesting accepted. Python's pickler recurses, so real pickles nest at most about its recursion
+    /// limit (1000); far deeper structures only come from crafted files, and make .NET's GC mark phase crawl.
+    /// </summary>
+    public const int MaxDepth = 10_000;
+
+    /// <summary>Nesting depth of containers that hold containers (others are depth 0).</summary>
+    readonly Dictionary<object, int> depths = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Records that <paramref name="container"/> holds <paramref name="items"/>; throws beyond <see cref="MaxDepth"/>.</summary>
+    T Nest<T>(T container, object?[] items) where T : notnull
+    {
+        int d = depths.TryGetValue(container, out int cd) ? cd : 0, before = d;
+        foreach (var item in items)
+            if (item is List<object?> or Dictionary<object, object?> or object?[] or PickleObject)
+                d = Math.Max(d, (depths.TryGetValue(item, out int id) ? id : 0) + 1);
+        if (d > MaxDepth) throw new InvalidDataException($"containers nested deeper than {MaxDepth}");
+        if (d != before) depths[container] = d;
+        return container;
+    }
+
     public object? Load()
     {
         long at = stream.Position;
@@ -121,16 +142,16 @@ public sealed class PickleReader
                 case (byte)'0': Pop(); break;                                           // POP
                 case (byte)'1': PopMark(); break;                                       // POP_MARK
                 case (byte)'2': Push(Peek()); break;                                    // DUP
-                case (byte)'t': Push(PopMark()); break;                                 // TUPLE
-                case 0x85: Push(new[] { Pop() }); break;                                // TUPLE1
-                case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; } // TUPLE2
-                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; } // TUPLE3
-                case (byte)'l': Push(PopMark().ToList()); break;                        // LIST
-                case (byte)'d': Push(ToDict(PopMark())); break;                         // DICT
+                case (byte)'t': { var t = PopMark(); Push(Nest(t, t)); break; }                               // TUPLE
+                case 0x85: { var t = new[] { Pop() }; Push(Nest(t, t)); break; }                              // TUPLE1
+                case 0x86: { var b = Pop(); var a = Pop(); var t = new[] { a, b }; Push(Nest(t, t)); break; } // TUPLE2
+                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); var t = new[] { a, b, c }; Push(Nest(t, t)); break; } // TUPLE3
+                case (byte)'l': { var t = PopMark(); Push(Nest(t.ToList(), t)); break; }                        // LIST
+                case (byte)'d': { var t = PopMark(); Push(Nest(ToDict(t), t)); break; }                         // DICT
                 case (byte)'a': { var v = Pop(); Append(Peek(), [v]); break; }         // APPEND
                 case (byte)'e': { var items = PopMark(); Append(Peek(), items); break; } // APPENDS
                 case 0x90: { var items = PopMark(); Append(Peek(), items); break; }    // ADDITEMS
-                case 0x91: Push(PopMark().ToList()); break;                             // FROZENSET (as list)
+                case 0x91: { var t = PopMark(); Push(Nest(t.ToList(), t)); break; }                             // FROZENSET (as list)
                 case (byte)'s': { var v = Pop(); var k = Pop(); SetItem(Peek(), k, v); break; } // SETITEM
                 case (byte)'u':                                                         // SETITEMS
                 {
@@ -154,7 +175,7 @@ public sealed class PickleReader
                 case (byte)'b':                                                         // BUILD
                 {
                     var state = Pop();
-                    if (Peek() is PickleObject o) o.State = state;
+                    if (Peek() is PickleObject o) { o.State = state; Nest(o, [state]); }
                     break;
                 }
                 case (byte)'Q': Push(persistentLoad(Pop())); break;                     // BINPERSID
@@ -180,7 +201,8 @@ public sealed class PickleReader
     object? Call(object? callable, object? args)
     {
         var argArray = args as object?[] ?? [args];
-        return callable is PickleGlobal g ? resolveCall(g, argArray) : new PickleObject(new PickleGlobal("<object>", callable?.GetType().Name ?? "None"), argArray);
+        var result = callable is PickleGlobal g ? resolveCall(g, argArray) : new PickleObject(new PickleGlobal("<object>", callable?.GetType().Name ?? "None"), argArray);
+        return result is null ? null : Nest(result, argArray);
     }
 
     static object ParseInt(string text) => text switch
@@ -190,8 +212,9 @@ public sealed class PickleReader
         _ => long.Parse(text, System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    static void Append(object? target, object?[] items)
+    void Append(object? target, object?[] items)
     {
+        if (target is not null) Nest(target, items);
         switch (target)
         {
             case List<object?> l: l.AddRange(items); break;
@@ -253,8 +276,9 @@ public sealed class PickleReader
         for (int i = 0; i < items.Length; i += 2) d[items[i] ?? throw new InvalidDataException("dict key None")] = items[i + 1];
         return d;
     }
-    static void SetItem(object? target, object? key, object? value)
+    void SetItem(object? target, object? key, object? value)
     {
+        if (target is not null) Nest(target, [key, value]);
         switch (target)
         {
             case Dictionary<object, object?> d: d[key ?? throw new InvalidDataException("dict key None")] = value; break;

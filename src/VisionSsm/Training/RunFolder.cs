@@ -44,6 +44,8 @@ public sealed class RunFolder
         if (!Directory.Exists(run.Path)) throw new DirectoryNotFoundException($"--resume: run folder '{path}' does not exist.");
         if (!File.Exists(run.LastCheckpointPath))
             throw new FileNotFoundException($"--resume: '{run.Path}' has no last.ckpt to resume from.", run.LastCheckpointPath);
+        // A run killed while writing a checkpoint leaves its temp file (the checkpoint itself is intact: AtomicFile).
+        AtomicFile.DeleteStaleTemps(run.Path);
         return run;
     }
 
