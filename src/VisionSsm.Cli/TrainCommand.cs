@@ -35,11 +35,12 @@ static class TrainCommand
         var output = new Option<string>("--output", "-o") { Description = "run folder (default runs/<time>-<model>)" };
         var resume = new Option<string>("--resume") { Description = "continue the run in this folder (or its last.ckpt) where it stopped" };
         var maxSteps = new Option<long?>("--max-steps") { Description = "stop (and checkpoint) after this many steps in total" };
+        var ckptEvery = new Option<int?>("--checkpoint-every") { Description = "also write last.ckpt every N steps (default 0: at epoch ends only)" };
         var logInterval = new Option<int?>("--log-interval") { Description = $"plain-output progress line every N steps (default {d.LogInterval})" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
         foreach (var o in new Option[] { model, data, epochs, batch, lr, minLr, wd, warmup, dropPath, ema, clip, smoothing, mixup, cutmix, aa, reprob,
-                     hflip, crop, imgSize, seed, output, resume, maxSteps, logInterval })
+                     hflip, crop, imgSize, seed, output, resume, maxSteps, logInterval, ckptEvery })
             cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
@@ -54,13 +55,14 @@ static class TrainCommand
                                                   reprob, hflip, crop, imgSize, seed, output };
                 if (fixedOptions.FirstOrDefault(o => p.GetResult(o) is { Implicit: false }) is { } given)
                     throw new ArgumentException($"{given.Name} cannot change on --resume: the run continues with the recipe in its checkpoint " +
-                                                "(only --epochs, --max-steps, --threads and --log-interval may be given).", given.Name);
+                                                "(only --epochs, --max-steps, --threads, --log-interval and --checkpoint-every may be given).", given.Name);
                 var run = RunFolder.OpenExisting(resumePath);
                 var info = Trainer.ReadRunInfo(run);
                 var config = info.Config with
                 {
                     Epochs = p.GetValue(epochs) ?? info.Config.Epochs, Threads = p.GetValue(threads), MaxSteps = p.GetValue(maxSteps),
                     LogInterval = p.GetValue(logInterval) ?? info.Config.LogInterval,
+                    CheckpointEvery = p.GetValue(ckptEvery) ?? info.Config.CheckpointEvery,
                 };
                 var entry = ModelZoo.Get(info.ModelName);
                 trainer = Trainer.Resume(run, entry, RunData.Open(config, info.Preprocessing), config);
@@ -94,6 +96,7 @@ static class TrainCommand
                     Device = p.GetValue(device) ?? d.Device,
                     MaxSteps = p.GetValue(maxSteps),
                     LogInterval = p.GetValue(logInterval) ?? d.LogInterval,
+                    CheckpointEvery = p.GetValue(ckptEvery) ?? d.CheckpointEvery,
                 };
                 config.Validate();
                 var entry = ModelZoo.Get(config.Model);

@@ -38,7 +38,7 @@ public static class IdxFile
             int o = 4 + 4 * d;
             dims[d] = (raw[o] << 24) | (raw[o + 1] << 16) | (raw[o + 2] << 8) | raw[o + 3];
             if (dims[d] < 0) throw new InvalidDataException($"{path}: negative idx size {dims[d]} in dimension {d}.");
-            count *= dims[d];
+            count = Math.Min(count * dims[d], long.MaxValue / int.MaxValue);   // saturate: no overflow; far beyond any file
         }
         if (raw.Length - header != count)
             throw new InvalidDataException(
@@ -63,18 +63,28 @@ public static class IdxFile
         });
     }
 
+    /// <summary>Deflate expands at most about 1032:1; more decompressed bytes than this per file byte is a corrupt (or hostile) stream.</summary>
+    const long MaxInflateRatio = 1032;
+
     static byte[] ReadAllMaybeGzip(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
         if (bytes.Length < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b) return bytes;
+        long limit = Math.Min(MaxInflateRatio * bytes.Length + 64, Array.MaxLength);
         try
         {
             using var gz = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
             using var ms = new MemoryStream();
-            gz.CopyTo(ms);
+            var buffer = new byte[81920];
+            for (int n; (n = gz.Read(buffer)) > 0;)
+            {
+                if (ms.Length + n > limit)
+                    throw new InvalidDataException($"{path}: the gzip stream expands beyond {limit} bytes, more than deflate allows for a {bytes.Length}-byte file.");
+                ms.Write(buffer, 0, n);
+            }
             return ms.ToArray();
         }
-        catch (InvalidDataException e)
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{path}: corrupt gzip stream ({e.Message}).", e);
         }

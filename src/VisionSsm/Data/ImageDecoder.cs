@@ -13,6 +13,21 @@ public static class ImageDecoder
 {
     public static readonly IReadOnlyList<string> Extensions = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"];
 
+    /// <summary>
+    /// Largest image decoded, in pixels (PIL's decompression-bomb limit, <c>Image.MAX_IMAGE_PIXELS</c>): the pixel
+    /// buffer is allocated from the declared size before the data is read, so the declared size is bounded.
+    /// </summary>
+    public const long MaxPixels = 89_478_485;
+
+    /// <summary>
+    /// Beyond <see cref="FreePixels"/>, at most this many declared pixels per encoded byte: far above what real
+    /// JPEG/PNG/WebP files reach (a few to a few hundred), far below the size a corrupt header can declare.
+    /// </summary>
+    public const long MaxPixelsPerByte = 1024;
+
+    /// <summary>Images up to this many pixels (512×512) are decoded whatever their file size.</summary>
+    public const long FreePixels = 1 << 18;
+
     public static bool IsImageFile(string path) =>
         Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
@@ -32,10 +47,18 @@ public static class ImageDecoder
     public static ImageSample Decode(byte[] encoded, string name, int label = 0, int channels = 0)
     {
         if (channels is not (0 or 1 or 3)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "expected 0 (keep), 1 or 3.");
-        using var codec = SKCodec.Create(new MemoryStream(encoded, writable: false), out var result);
+        // Native memory, not a managed stream: SkiaSharp's managed-stream callback throws (and ends the process) when a
+        // corrupt file makes the codec ask for an out-of-range read.
+        using var data = SKData.CreateCopy(encoded);
+        using var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
         if (codec is null) throw new ImageReadException(name, $"not a decodable image ({result})");
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0) throw new ImageReadException(name, $"invalid image size {info.Width}×{info.Height}");
+        long declared = (long)info.Width * info.Height;
+        if (declared > MaxPixels)
+            throw new ImageReadException(name, $"image size {info.Width}×{info.Height} exceeds the limit of {MaxPixels} pixels");
+        if (declared > Math.Max(FreePixels, MaxPixelsPerByte * encoded.Length))
+            throw new ImageReadException(name, $"image size {info.Width}×{info.Height} is implausible for {encoded.Length} bytes of data (corrupt header?)");
         bool gray = info.ColorType == SKColorType.Gray8;
         int bpp = gray ? 1 : 4;
         var target = new SKImageInfo(info.Width, info.Height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888, SKAlphaType.Unpremul);

@@ -31,19 +31,81 @@ public sealed record PickleObject(PickleGlobal Type, object?[] Args)
 /// anything that is not a global (an object returned by an earlier call) and an instance built with INST/OBJ become
 /// inert <see cref="PickleObject"/>s, so training files that also pickle config objects load.
 /// </summary>
-public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], object?> resolveCall, Func<object?, object?> persistentLoad)
+/// <remarks>
+/// Malformed input (truncation, stack underflow, a missing memo entry, a declared length beyond the data, a value of
+/// the wrong type) throws <see cref="InvalidDataException"/> naming the opcode's byte offset. Lengths are checked
+/// against the bytes left before anything is allocated; an unseekable stream is first copied to memory so they can be.
+/// </remarks>
+public sealed class PickleReader
 {
-    readonly BinaryReader reader = new(stream, Encoding.UTF8, leaveOpen: true);
+    readonly Stream stream;
+    readonly BinaryReader reader;
+    readonly Func<PickleGlobal, object?[], object?> resolveCall;
+    readonly Func<object?, object?> persistentLoad;
+
+    public PickleReader(Stream stream, Func<PickleGlobal, object?[], object?> resolveCall, Func<object?, object?> persistentLoad)
+    {
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
+        this.stream = stream;
+        reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
+        this.resolveCall = resolveCall;
+        this.persistentLoad = persistentLoad;
+    }
+
     readonly List<object?> stack = [];
     readonly Stack<int> marks = new();
     readonly Dictionary<long, object?> memo = [];
 
     static readonly object Mark = new();
 
+    /// <summary>
+    /// Deepest container nesting accepted. Python's pickler recurses, so real pickles nest at most about its recursion
+    /// limit (1000); far deeper structures only come from crafted files, and make .NET's GC mark phase crawl.
+    /// </summary>
+    public const int MaxDepth = 10_000;
+
+    /// <summary>Nesting depth of containers that hold containers (others are depth 0).</summary>
+    readonly Dictionary<object, int> depths = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Records that <paramref name="container"/> holds <paramref name="items"/>; throws beyond <see cref="MaxDepth"/>.</summary>
+    T Nest<T>(T container, object?[] items) where T : notnull
+    {
+        int d = depths.TryGetValue(container, out int cd) ? cd : 0, before = d;
+        foreach (var item in items)
+            if (item is List<object?> or Dictionary<object, object?> or object?[] or PickleObject)
+                d = Math.Max(d, (depths.TryGetValue(item, out int id) ? id : 0) + 1);
+        if (d > MaxDepth) throw new InvalidDataException($"containers nested deeper than {MaxDepth}");
+        if (d != before) depths[container] = d;
+        return container;
+    }
+
     public object? Load()
+    {
+        long at = stream.Position;
+        try { return Run(ref at); }
+        catch (EndOfStreamException) { throw new InvalidDataException($"pickle data ends early (opcode at byte {at})"); }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or InvalidCastException
+                                      or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"malformed pickle at byte {at}: {e.Message}", e);
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains(" at byte ", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{e.Message} (pickle opcode at byte {at})", e);
+        }
+    }
+
+    object? Run(ref long at)
     {
         while (true)
         {
+            at = stream.Position;
             byte op = reader.ReadByte();
             switch (op)
             {
@@ -63,42 +125,43 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'M': Push((long)reader.ReadUInt16()); break;                 // BININT2
                 case 0x8a: Push(ReadLong(reader.ReadByte())); break;                    // LONG1
                 case 0x8b: Push(ReadLong(reader.ReadInt32())); break;                   // LONG4
-                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(reader.ReadBytes(8))); break; // BINFLOAT
+                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(Bytes(8))); break; // BINFLOAT
                 case (byte)'X': Push(Utf8(reader.ReadInt32())); break;                  // BINUNICODE
                 case 0x8c: Push(Utf8(reader.ReadByte())); break;                        // SHORT_BINUNICODE
-                case 0x8d: Push(Utf8(checked((int)reader.ReadInt64()))); break;         // BINUNICODE8
-                case (byte)'U': Push(Encoding.Latin1.GetString(reader.ReadBytes(reader.ReadByte()))); break; // SHORT_BINSTRING
-                case (byte)'T': Push(Encoding.Latin1.GetString(reader.ReadBytes(reader.ReadInt32()))); break; // BINSTRING
-                case (byte)'C': Push(reader.ReadBytes(reader.ReadByte())); break;       // SHORT_BINBYTES
-                case (byte)'B': Push(reader.ReadBytes(reader.ReadInt32())); break;      // BINBYTES
-                case 0x8e: Push(reader.ReadBytes(checked((int)reader.ReadInt64()))); break; // BINBYTES8
+                case 0x8d: Push(Utf8(reader.ReadInt64())); break;         // BINUNICODE8
+                case (byte)'U': Push(Encoding.Latin1.GetString(Bytes(reader.ReadByte()))); break; // SHORT_BINSTRING
+                case (byte)'T': Push(Encoding.Latin1.GetString(Bytes(reader.ReadInt32()))); break; // BINSTRING
+                case (byte)'C': Push(Bytes(reader.ReadByte())); break;       // SHORT_BINBYTES
+                case (byte)'B': Push(Bytes(reader.ReadInt32())); break;      // BINBYTES
+                case 0x8e: Push(Bytes(reader.ReadInt64())); break; // BINBYTES8
                 case (byte)'q': memo[reader.ReadByte()] = Peek(); break;                // BINPUT
                 case (byte)'r': memo[reader.ReadUInt32()] = Peek(); break;              // LONG_BINPUT
                 case 0x94: memo[memo.Count] = Peek(); break;                            // MEMOIZE
-                case (byte)'h': Push(memo[reader.ReadByte()]); break;                   // BINGET
-                case (byte)'j': Push(memo[reader.ReadUInt32()]); break;                 // LONG_BINGET
+                case (byte)'h': Push(Memo(reader.ReadByte())); break;                   // BINGET
+                case (byte)'j': Push(Memo(reader.ReadUInt32())); break;                 // LONG_BINGET
                 case (byte)'0': Pop(); break;                                           // POP
                 case (byte)'1': PopMark(); break;                                       // POP_MARK
                 case (byte)'2': Push(Peek()); break;                                    // DUP
-                case (byte)'t': Push(PopMark()); break;                                 // TUPLE
-                case 0x85: Push(new[] { Pop() }); break;                                // TUPLE1
-                case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; } // TUPLE2
-                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; } // TUPLE3
-                case (byte)'l': Push(PopMark().ToList()); break;                        // LIST
-                case (byte)'d': Push(ToDict(PopMark())); break;                         // DICT
+                case (byte)'t': { var t = PopMark(); Push(Nest(t, t)); break; }                               // TUPLE
+                case 0x85: { var t = new[] { Pop() }; Push(Nest(t, t)); break; }                              // TUPLE1
+                case 0x86: { var b = Pop(); var a = Pop(); var t = new[] { a, b }; Push(Nest(t, t)); break; } // TUPLE2
+                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); var t = new[] { a, b, c }; Push(Nest(t, t)); break; } // TUPLE3
+                case (byte)'l': { var t = PopMark(); Push(Nest(t.ToList(), t)); break; }                        // LIST
+                case (byte)'d': { var t = PopMark(); Push(Nest(ToDict(t), t)); break; }                         // DICT
                 case (byte)'a': { var v = Pop(); Append(Peek(), [v]); break; }         // APPEND
                 case (byte)'e': { var items = PopMark(); Append(Peek(), items); break; } // APPENDS
                 case 0x90: { var items = PopMark(); Append(Peek(), items); break; }    // ADDITEMS
-                case 0x91: Push(PopMark().ToList()); break;                             // FROZENSET (as list)
+                case 0x91: { var t = PopMark(); Push(Nest(t.ToList(), t)); break; }                             // FROZENSET (as list)
                 case (byte)'s': { var v = Pop(); var k = Pop(); SetItem(Peek(), k, v); break; } // SETITEM
                 case (byte)'u':                                                         // SETITEMS
                 {
                     var items = PopMark();
+                    if (items.Length % 2 != 0) throw new InvalidDataException($"SETITEMS with an odd number ({items.Length}) of items");
                     for (int i = 0; i < items.Length; i += 2) SetItem(Peek(), items[i], items[i + 1]);
                     break;
                 }
                 case (byte)'c': Push(new PickleGlobal(Line(), Line())); break;          // GLOBAL
-                case 0x93: { var name = (string)Pop()!; var module = (string)Pop()!; Push(new PickleGlobal(module, name)); break; } // STACK_GLOBAL
+                case 0x93: { var name = Pop() as string ?? throw new InvalidDataException("STACK_GLOBAL name is not a string"); var module = Pop() as string ?? throw new InvalidDataException("STACK_GLOBAL module is not a string"); Push(new PickleGlobal(module, name)); break; } // STACK_GLOBAL
                 case (byte)'R':                                                         // REDUCE
                 case 0x81:                                                              // NEWOBJ
                 {
@@ -112,7 +175,7 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'b':                                                         // BUILD
                 {
                     var state = Pop();
-                    if (Peek() is PickleObject o) o.State = state;
+                    if (Peek() is PickleObject o) { o.State = state; Nest(o, [state]); }
                     break;
                 }
                 case (byte)'Q': Push(persistentLoad(Pop())); break;                     // BINPERSID
@@ -123,8 +186,8 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
                 case (byte)'S': Push(Line().Trim('\'', '"')); break;                   // STRING (escapes left as written)
                 case (byte)'V': Push(System.Text.RegularExpressions.Regex.Unescape(Line())); break; // UNICODE (raw-unicode-escape)
                 case (byte)'p': memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)] = Peek(); break; // PUT
-                case (byte)'g': Push(memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)]); break; // GET
-                case 0x96: Push(reader.ReadBytes(checked((int)reader.ReadInt64()))); break; // BYTEARRAY8
+                case (byte)'g': Push(Memo(long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture))); break; // GET
+                case 0x96: Push(Bytes(reader.ReadInt64())); break; // BYTEARRAY8
                 case 0x82: Push(new PickleGlobal("copyreg.extension", reader.ReadByte().ToString())); break;    // EXT1
                 case 0x83: Push(new PickleGlobal("copyreg.extension", reader.ReadUInt16().ToString())); break;  // EXT2
                 case 0x84: Push(new PickleGlobal("copyreg.extension", reader.ReadInt32().ToString())); break;   // EXT4
@@ -138,7 +201,8 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
     object? Call(object? callable, object? args)
     {
         var argArray = args as object?[] ?? [args];
-        return callable is PickleGlobal g ? resolveCall(g, argArray) : new PickleObject(new PickleGlobal("<object>", callable?.GetType().Name ?? "None"), argArray);
+        var result = callable is PickleGlobal g ? resolveCall(g, argArray) : new PickleObject(new PickleGlobal("<object>", callable?.GetType().Name ?? "None"), argArray);
+        return result is null ? null : Nest(result, argArray);
     }
 
     static object ParseInt(string text) => text switch
@@ -148,8 +212,9 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
         _ => long.Parse(text, System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    static void Append(object? target, object?[] items)
+    void Append(object? target, object?[] items)
     {
+        if (target is not null) Nest(target, items);
         switch (target)
         {
             case List<object?> l: l.AddRange(items); break;
@@ -159,42 +224,72 @@ public sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], ob
     }
 
     void Push(object? v) => stack.Add(v);
-    object? Peek() => stack[^1];
+    object? Peek() => stack.Count > marks.PeekOrDefault() ? stack[^1] : throw Underflow();
     object? Pop()
     {
-        var v = stack[^1];
+        var v = Peek();
         stack.RemoveAt(stack.Count - 1);
         return v;
     }
+    static InvalidDataException Underflow() => new("pickle stack underflow");
     object?[] PopMark()
     {
+        if (marks.Count == 0) throw new InvalidDataException("no MARK on the stack");
         int start = marks.Pop();
+        if (start > stack.Count) throw Underflow();
         var items = stack.GetRange(start, stack.Count - start).ToArray();
         stack.RemoveRange(start, stack.Count - start);
         return items;
     }
-    string Utf8(int length) => Encoding.UTF8.GetString(reader.ReadBytes(length));
+    string Utf8(long length) => Encoding.UTF8.GetString(Bytes(length));
     string Line()
     {
         var sb = new StringBuilder();
+        // Bounded by the data: ReadByte throws at the end of the stream.
         for (byte b; (b = reader.ReadByte()) != (byte)'\n';) sb.Append((char)b);
         return sb.ToString();
     }
-    static object ReadLongBytes(byte[] bytes) => bytes.Length == 0 ? 0L : (long)new System.Numerics.BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-    object ReadLong(int length) => ReadLongBytes(reader.ReadBytes(length));
+    static object ReadLongBytes(byte[] bytes)
+    {
+        if (bytes.Length == 0) return 0L;
+        var v = new System.Numerics.BigInteger(bytes, isUnsigned: false, isBigEndian: false);
+        return v >= long.MinValue && v <= long.MaxValue ? (long)v
+            : throw new InvalidDataException($"integer of {bytes.Length} bytes does not fit in 64 bits");
+    }
+
+    /// <summary>Exactly <paramref name="length"/> bytes, checked against what is left before allocating.</summary>
+    byte[] Bytes(long length)
+    {
+        long left = stream.Length - stream.Position;
+        if (length < 0 || length > left)
+            throw new InvalidDataException($"declared length {length} but {left} bytes are left");
+        return reader.ReadBytes((int)length);
+    }
+
+    object? Memo(long key) =>
+        memo.TryGetValue(key, out var v) ? v : throw new InvalidDataException($"memo entry {key} was never stored");
+    object ReadLong(int length) => ReadLongBytes(Bytes(length));
     static Dictionary<object, object?> ToDict(object?[] items)
     {
         var d = new Dictionary<object, object?>();
-        for (int i = 0; i < items.Length; i += 2) d[items[i]!] = items[i + 1];
+        if (items.Length % 2 != 0) throw new InvalidDataException($"DICT with an odd number ({items.Length}) of items");
+        for (int i = 0; i < items.Length; i += 2) d[items[i] ?? throw new InvalidDataException("dict key None")] = items[i + 1];
         return d;
     }
-    static void SetItem(object? target, object? key, object? value)
+    void SetItem(object? target, object? key, object? value)
     {
+        if (target is not null) Nest(target, [key, value]);
         switch (target)
         {
-            case Dictionary<object, object?> d: d[key!] = value; break;
-            case PickleObject o: o.Items[key!] = value; break;
+            case Dictionary<object, object?> d: d[key ?? throw new InvalidDataException("dict key None")] = value; break;
+            case PickleObject o: o.Items[key ?? throw new InvalidDataException("dict key None")] = value; break;
             default: throw new InvalidDataException($"SETITEM on a {target?.GetType().Name ?? "None"}");
         }
     }
+}
+
+static class MarkStackExtensions
+{
+    /// <summary>The innermost MARK's stack position (0 without one): values below it cannot be popped except by POP_MARK.</summary>
+    public static int PeekOrDefault(this Stack<int> marks) => marks.Count > 0 ? marks.Peek() : 0;
 }

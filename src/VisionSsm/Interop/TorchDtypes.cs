@@ -39,14 +39,39 @@ public static class TorchDtypes
             : throw new ArgumentException($"dtype {type} cannot be stored in a PyTorch/safetensors file");
 
     /// <summary>A contiguous CPU tensor of <paramref name="shape"/> built from little-endian raw bytes.</summary>
+    /// <remarks>The shape is checked against the data length before anything is allocated, so a file cannot make
+    /// the reader allocate more than it holds.</remarks>
     public static Tensor FromBytes(ReadOnlySpan<byte> data, ScalarType type, long[] shape)
     {
+        long bytes = CheckedByteCount(shape, type, data.Length);
+        if (data.Length != bytes)
+            throw new InvalidDataException($"tensor data has {data.Length} bytes; expected {bytes} for {type} [{string.Join(", ", shape)}]");
         var t = empty(shape, dtype: type);
-        if (data.Length != t.numel() * ElementSize(type))
-            throw new InvalidDataException($"tensor data has {data.Length} bytes; expected {t.numel() * ElementSize(type)} for {type} {string.Join("×", shape)}");
         if (data.Length > 0) data.CopyTo(t.bytes);
         return t;
     }
+
+    /// <summary>
+    /// The byte size of a <paramref name="type"/> tensor of <paramref name="shape"/>; throws
+    /// <see cref="InvalidDataException"/> for a negative size or a product above <paramref name="limit"/> bytes
+    /// (no overflow: the product stops growing past the limit).
+    /// </summary>
+    public static long CheckedByteCount(long[] shape, ScalarType type, long limit)
+    {
+        if (shape.Any(d => d < 0)) throw new InvalidDataException($"tensor shape [{string.Join(", ", shape)}] has a negative size");
+        if (shape.Contains(0)) return 0;
+        long bytes = ElementSize(type);
+        foreach (long d in shape)
+        {
+            if (bytes > limit / d)
+                throw new InvalidDataException($"tensor shape [{string.Join(", ", shape)}] {type} needs more than the {limit} bytes available");
+            bytes *= d;
+        }
+        return bytes;
+    }
+
+    /// <summary>True for the dtypes this table can store (<see cref="ElementSize"/> is defined).</summary>
+    public static bool IsStorable(ScalarType type) => Table.Any(t => t.Type == type);
 
     /// <summary>The raw little-endian bytes of <paramref name="t"/> (made contiguous on the CPU first).</summary>
     public static byte[] ToBytes(Tensor t)

@@ -29,7 +29,7 @@ public static class AtomicFile
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".tmp-{Guid.NewGuid():N}-{Path.GetFileName(full)}");
+        string temp = Path.Combine(dir, $"{TempPrefix}{Guid.NewGuid():N}-{Path.GetFileName(full)}");
         try
         {
             writeTo(temp);
@@ -37,10 +37,39 @@ public static class AtomicFile
             BeforeRename?.Invoke(temp);
             File.Move(temp, full, overwrite: true);
         }
+        // A full disk (ENOSPC), a read-only or forbidden folder: name the target, say the old file is intact.
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new IOException(Failed(full, e), e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UnauthorizedAccessException(Failed(full, e), e);
+        }
         finally
         {
             try { if (File.Exists(temp)) File.Delete(temp); } catch (IOException) { }
         }
+    }
+
+    /// <summary>Temp files start with this; one left behind is from a process killed mid-write (see <see cref="DeleteStaleTemps"/>).</summary>
+    public const string TempPrefix = ".tmp-";
+
+    static string Failed(string path, Exception e) =>
+        $"cannot write '{path}': {e.Message.TrimEnd('.')}. " +
+        (File.Exists(path) ? "The previous version of the file is unchanged." : "No file was written.");
+
+    /// <summary>
+    /// Deletes the temp files a killed process left in <paramref name="directory"/> (only call when nothing else is
+    /// writing there, e.g. when resuming a run); returns how many.
+    /// </summary>
+    public static int DeleteStaleTemps(string directory)
+    {
+        int n = 0;
+        if (!Directory.Exists(directory)) return 0;
+        foreach (var f in Directory.EnumerateFiles(directory, TempPrefix + "*"))
+            try { File.Delete(f); n++; } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        return n;
     }
 
     public static void WriteAllText(string path, string text) =>

@@ -125,20 +125,41 @@ public sealed class Checkpoint : IDisposable
             if (version != Version) throw new InvalidDataException($"'{path}' has checkpoint format version {version}; expected {Version}.");
             var info = JsonSerializer.Deserialize<CheckpointInfo>(r.ReadString(), TrainConfig.Json)
                        ?? throw new InvalidDataException($"'{path}': empty metadata.");
+            CheckInfo(info, path);
             var model = ReadSection(r);
             var ema = r.ReadBoolean() ? ReadSection(r) : null;
             int optLength = r.ReadInt32();
-            var opt = optLength >= 0 ? r.ReadBytes(optLength) : null;
+            var opt = optLength >= 0 ? ReadBytes(r, optLength, "optimiser state") : null;
             var rng = r.ReadBoolean() ? ReadTensor(r) : null;
             if (Encoding.ASCII.GetString(r.ReadBytes(Magic.Length)) != Magic)
                 throw new InvalidDataException($"'{path}' is truncated or corrupt (no end marker).");
             return new Checkpoint { Info = info, Model = model, Ema = ema, Optimizer = opt, TorchRngState = rng };
         }
         catch (Exception e) when (e is EndOfStreamException or JsonException or IOException or ArgumentException or FormatException
-                                      or OverflowException or NotSupportedException or System.Runtime.InteropServices.ExternalException)
+                                      or OverflowException or NotSupportedException or System.Runtime.InteropServices.ExternalException
+                                      or InvalidDataException)
         {
+            if (e is InvalidDataException && e.Message.Contains(path, StringComparison.Ordinal)) throw;
             throw new InvalidDataException($"'{path}' is not a readable VisionSsm checkpoint: {e.Message}", e);
         }
+    }
+
+    /// <summary>JSON null is accepted by the deserializer for non-nullable members; a checkpoint needs them all.</summary>
+    static void CheckInfo(CheckpointInfo info, string path)
+    {
+        string? missing = info.ModelName is null ? "modelName" : info.Classes is null || info.Classes.Any(c => c is null) ? "classes"
+            : info.Preprocessing?.Mean is null || info.Preprocessing.Std is null ? "preprocessing" : info.Config is null ? "config" : null;
+        if (missing is not null) throw new InvalidDataException($"'{path}': the checkpoint metadata has no valid '{missing}'.");
+        if (info.Epoch < 0 || info.StepInEpoch < 0 || info.Step < 0)
+            throw new InvalidDataException($"'{path}': the checkpoint position (epoch {info.Epoch}, batch {info.StepInEpoch}, step {info.Step}) is negative.");
+    }
+
+    /// <summary>Exactly <paramref name="length"/> bytes, checked against what is left in the file before allocating.</summary>
+    static byte[] ReadBytes(BinaryReader r, int length, string what)
+    {
+        long left = r.BaseStream.Length - r.BaseStream.Position;
+        if (length < 0 || length > left) throw new InvalidDataException($"{what} declares {length} bytes but {left} are left");
+        return r.ReadBytes(length);
     }
 
     /// <summary>A model's state (parameters and buffers) as a name → tensor copy.</summary>
@@ -181,12 +202,23 @@ public sealed class Checkpoint : IDisposable
     static Dictionary<string, Tensor> ReadSection(BinaryReader r)
     {
         int count = r.ReadInt32();
-        if (count < 0) throw new InvalidDataException($"negative tensor count {count}");
+        // Each tensor takes at least 13 bytes (name length, dtype, rank, data length).
+        long left = r.BaseStream.Length - r.BaseStream.Position;
+        if (count < 0 || count > left / 13) throw new InvalidDataException($"tensor count {count} does not fit in the {left} bytes left");
         var result = new Dictionary<string, Tensor>(count, StringComparer.Ordinal);
-        for (int i = 0; i < count; i++)
+        try
         {
-            string name = r.ReadString();
-            result[name] = ReadTensor(r);
+            for (int i = 0; i < count; i++)
+            {
+                string name = r.ReadString();
+                if (result.ContainsKey(name)) throw new InvalidDataException($"tensor '{name}' appears twice");
+                result[name] = ReadTensor(r);
+            }
+        }
+        catch
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw;
         }
         return result;
     }
@@ -205,18 +237,16 @@ public sealed class Checkpoint : IDisposable
     static Tensor ReadTensor(BinaryReader r)
     {
         var dtype = (ScalarType)r.ReadInt32();
-        if (!Enum.IsDefined(dtype)) throw new InvalidDataException($"unknown tensor dtype code {(int)dtype}");
+        if (!Interop.TorchDtypes.IsStorable(dtype)) throw new InvalidDataException($"unsupported tensor dtype code {(int)dtype}");
         int rank = r.ReadInt32();
         if (rank is < 0 or > 16) throw new InvalidDataException($"implausible tensor rank {rank}");
         var shape = new long[rank];
         for (int i = 0; i < rank; i++) shape[i] = r.ReadInt64();
         int length = r.ReadInt32();
-        var data = r.ReadBytes(length);
-        if (data.Length != length) throw new EndOfStreamException("tensor data ends early");
-        var t = empty(shape, dtype: dtype);
-        if (t.bytes.Length != length) throw new InvalidDataException($"tensor of shape [{string.Join(", ", shape)}] {dtype} has {length} bytes");
-        t.bytes = data;
-        return t;
+        // The shape must match the stored length (checked without allocating); the length must fit in the file.
+        long expected = Interop.TorchDtypes.CheckedByteCount(shape, dtype, Math.Max(length, 0));
+        if (expected != length) throw new InvalidDataException($"tensor of shape [{string.Join(", ", shape)}] {dtype} has {length} bytes; expected {expected}");
+        return Interop.TorchDtypes.FromBytes(ReadBytes(r, length, "tensor data"), dtype, shape);
     }
 
     public void Dispose()

@@ -44,6 +44,8 @@ public sealed class RunFolder
         if (!Directory.Exists(run.Path)) throw new DirectoryNotFoundException($"--resume: run folder '{path}' does not exist.");
         if (!File.Exists(run.LastCheckpointPath))
             throw new FileNotFoundException($"--resume: '{run.Path}' has no last.ckpt to resume from.", run.LastCheckpointPath);
+        // A run killed while writing a checkpoint leaves its temp file (the checkpoint itself is intact: AtomicFile).
+        AtomicFile.DeleteStaleTemps(run.Path);
         return run;
     }
 
@@ -60,9 +62,40 @@ public sealed class RunFolder
         AtomicFile.WriteAllLines(MetricsJsonlPath, rows.Select(r => JsonSerializer.Serialize(r)));
     }
 
-    /// <summary>Reads metrics.jsonl (empty when absent).</summary>
-    public IReadOnlyList<EpochMetrics> ReadMetrics() =>
-        File.Exists(MetricsJsonlPath)
-            ? File.ReadAllLines(MetricsJsonlPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<EpochMetrics>(l)!).ToList()
-            : [];
+    /// <summary>Reads metrics.jsonl (empty when absent); a malformed line throws <see cref="InvalidDataException"/> naming the file and line.</summary>
+    public IReadOnlyList<EpochMetrics> ReadMetrics()
+    {
+        if (!File.Exists(MetricsJsonlPath)) return [];
+        var rows = new List<EpochMetrics>();
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(MetricsJsonlPath))
+        {
+            lineNumber++;
+            if (line.Length == 0) continue;
+            try
+            {
+                rows.Add(JsonSerializer.Deserialize<EpochMetrics>(line) ?? throw new InvalidDataException("the line is JSON null"));
+            }
+            catch (Exception e) when (e is JsonException or InvalidDataException or NotSupportedException)
+            {
+                throw new InvalidDataException($"{MetricsJsonlPath}: line {lineNumber} is not a metrics row: {e.Message}", e);
+            }
+        }
+        return rows;
+    }
+
+    /// <summary>Reads config.json back; a malformed file throws <see cref="InvalidDataException"/> naming it.</summary>
+    public TrainConfig ReadConfig()
+    {
+        if (!File.Exists(ConfigPath)) throw new FileNotFoundException($"run folder '{Path}' has no config.json.", ConfigPath);
+        try
+        {
+            var config = TrainConfig.FromJson(File.ReadAllText(ConfigPath));
+            return config.Model is null || config.Device is null ? throw new InvalidDataException("'model' and 'device' must not be null") : config;
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidDataException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{ConfigPath} is not a training config: {e.Message}", e);
+        }
+    }
 }

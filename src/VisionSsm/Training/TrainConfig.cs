@@ -51,6 +51,9 @@ public sealed record TrainConfig
     public int LogInterval { get; init; } = 50;
     /// <summary>Stop after this many optimiser steps in total (tests, profiling); null = run every epoch.</summary>
     public long? MaxSteps { get; init; }
+    /// <summary>Also write last.ckpt every N optimiser steps (0 = only at epoch ends, on --max-steps and on Ctrl+C), so a
+    /// killed run loses at most N steps.</summary>
+    public int CheckpointEvery { get; init; }
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -72,6 +75,7 @@ public sealed record TrainConfig
             if (!ok) throw new ArgumentException($"--{name} = {value}: expected {expected}.", name);
         }
         Check(Epochs >= 1, "epochs", Epochs, "≥ 1");
+        Check(CheckpointEvery >= 0, "checkpoint-every", CheckpointEvery, "0 (epoch ends only) or a positive number of steps");
         Check(BatchSize >= 1, "batch-size", BatchSize, "≥ 1");
         Check(Lr > 0 && double.IsFinite(Lr), "lr", Lr, "a positive number");
         Check(WeightDecay >= 0, "weight-decay", WeightDecay, "≥ 0");

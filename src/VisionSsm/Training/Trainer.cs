@@ -39,6 +39,8 @@ public sealed class Trainer : IDisposable
 
     public event Action<TrainingProgress>? Progress;
     public event Action<EpochMetrics, ClassificationMetrics>? EpochCompleted;
+    /// <summary>After each optimiser step, with the number of steps this session has taken (e.g. to sample memory).</summary>
+    public event Action<long>? StepCompleted;
     public event Action<string>? Log;
 
     Trainer(TrainConfig config, ModelEntry entry, TrainingData data, RunFolder run, Checkpoint? resume)
@@ -186,6 +188,7 @@ public sealed class Trainer : IDisposable
                     step++;
                     stepsThisSession++;
                     if (stepsThisSession is 100 or 1000) Log?.Invoke($"RSS after {stepsThisSession} steps: {Environment.WorkingSet / (1 << 20)} MiB");
+                    StepCompleted?.Invoke(stepsThisSession);
                     if (Progress is not null)
                     {
                         double ips = imagesThisEpoch / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
@@ -193,6 +196,12 @@ public sealed class Trainer : IDisposable
                         Progress(new TrainingProgress(epoch, Config.Epochs, b + 1, StepsPerEpoch, step, totalSteps, lossSum / seen,
                             100.0 * correct / seen, lr, ips, TimeSpan.FromSeconds(secPerStep * Math.Max(0, totalSteps - step))));
                     }
+                }
+                // Periodic checkpoint within the epoch (the epoch's end writes one anyway): the position after batch b.
+                if (Config.CheckpointEvery > 0 && step % Config.CheckpointEvery == 0 && b + 1 < StepsPerEpoch && step < stepLimit)
+                {
+                    position = position with { Epoch = epoch, StepInEpoch = b + 1, Step = step, EpochLossSum = lossSum, EpochCorrect = correct, EpochSeen = seen };
+                    SaveCheckpoint(Folder.LastCheckpointPath);
                 }
             }
             double trainSeconds = epochClock.Elapsed.TotalSeconds;

@@ -58,6 +58,34 @@ public class TrainerTests
     }
 
     [Fact]
+    public void APeriodicMidEpochCheckpointResumesLikeAnUninterruptedRun()
+    {
+        var (data, dir) = TinyData(Config);
+        var config = Config with { Data = dir, CheckpointEvery = 3 };   // 4 steps per epoch: checkpoints after steps 3 and 6
+        var entry = ModelZoo.Get("deit_nano");
+        var straight = new RunFolder(CliHarness.TempDir("straight"));
+        var killed = new RunFolder(CliHarness.TempDir("killed"));
+        using (var t = Trainer.Start(config, entry, data, straight))
+        {
+            // After step 7 the folder is what a SIGKILL there would leave: last.ckpt of step 6 (epoch 2, batch 2).
+            t.StepCompleted += s =>
+            {
+                if (s != 7) return;
+                foreach (var f in Directory.GetFiles(straight.Path)) File.Copy(f, Path.Combine(killed.Path, Path.GetFileName(f)));
+            };
+            Assert.True(t.Run().Completed);
+        }
+        var info = Trainer.ReadRunInfo(RunFolder.OpenExisting(killed.Path));
+        Assert.Equal((1, 2, 6L), (info.Epoch, info.StepInEpoch, info.Step));
+        using (var t = Trainer.Resume(RunFolder.OpenExisting(killed.Path), entry, RunData.Open(info.Config, info.Preprocessing)))
+            Assert.True(t.Run().Completed);
+        Assert.Equal(CliHarness.DeterministicMetrics(straight.Path), CliHarness.DeterministicMetrics(killed.Path));
+        using var a = Checkpoint.Load(straight.LastCheckpointPath);
+        using var b = Checkpoint.Load(killed.LastCheckpointPath);
+        foreach (var (k, v) in a.Model) Assert.True(v.shape.SequenceEqual(b.Model[k].shape) && v.eq(b.Model[k]).all().item<bool>(), k);
+    }
+
+    [Fact]
     public void ANonFiniteLossStopsNamingTheStepAndKeepsTheLastGoodCheckpoint()
     {
         var (data, _) = TinyData(Config);
