@@ -11,7 +11,8 @@ namespace VisionSsm.Bench;
 /// rep by rep, interleaved, so a fluctuating load hits both alike; the figure is the ratio of images per second.
 /// <c>efficiency [--pairs vim_small:deit_small@224x1,vmamba_tiny_s1l8:resnet50@224x8] [--rounds 5] [--train]
 /// [--threads 2]</c>; per-layer-type forward time beside the FLOP breakdown: <c>efficiency --profile MODEL [--size 224]
-/// [--batch 1] [--rounds 5]</c>.
+/// [--batch 1] [--rounds 5]</c>; one model under two kernel settings, interleaved: <c>efficiency --kernels-ab
+/// choice=libtorch [--models vim_small@224x1,vmamba_tiny_s1l8@224x8] [--train]</c>.
 /// </summary>
 public static class EfficiencySuite
 {
@@ -26,10 +27,13 @@ public static class EfficiencySuite
         if (profile.Length > 0)
             return Profile(profile, Measure.IntOption(args, "--size", 224), Measure.IntOption(args, "--batch", 1), rounds);
         bool train = args.Contains("--train");
+        string ab = Measure.StringOption(args, "--kernels-ab", "");
+        if (ab.Length > 0)
+            return KernelsAb(Runtime.KernelOptions.Parse(ab), Measure.StringOption(args, "--models", "vim_small@224x1,vmamba_tiny_s1l8@224x8"), rounds, train);
         string pairs = Measure.StringOption(args, "--pairs", "vim_small:deit_small@224x1,vmamba_tiny_s1l8:resnet50@224x8");
         Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, kernels: {Runtime.KernelOptions.Current}; {rounds} interleaved rounds, median wall ms");
-        Console.WriteLine("| ours | baseline | size | batch | ours ms | baseline ms | ours img/s | baseline img/s | ratio |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| ours | baseline | size | batch | ours ms | baseline ms | ours img/s | baseline img/s | ratio | ratio by calling thread's CPU min (1 thread) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var spec in pairs.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             var (a, b, size, batch) = ParsePair(spec);
@@ -38,8 +42,29 @@ public static class EfficiencySuite
             var r = Measure.RoundRobin(rounds, pa.Run, pb.Run);
             double ia = batch * 1000 / r[0].WallMedian, ib = batch * 1000 / r[1].WallMedian;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {a} | {b} | {size} | {batch} | {r[0].WallMedian:F0} | {r[1].WallMedian:F0} | {ia:F2} | {ib:F2} | {ia / ib:F2} |"));
+                $"| {a} | {b} | {size} | {batch} | {r[0].WallMedian:F0} | {r[1].WallMedian:F0} | {ia:F2} | {ib:F2} | {ia / ib:F2} | {(Runtime.TorchRuntime.Threads == 1 ? (r[1].CpuMin / r[0].CpuMin).ToString("F2", CultureInfo.InvariantCulture) : "–")} |"));
         }
+        return 0;
+    }
+
+    /// <summary>One model under the process's kernel options and under <paramref name="other"/>, interleaved pass by pass
+    /// (<c>--kernels-ab choice=libtorch</c>: does the measured choice beat libtorch alone?).</summary>
+    static int KernelsAb(Runtime.KernelOptions other, string models, int rounds, bool train)
+    {
+        var mine = Runtime.KernelOptions.Current;
+        Console.WriteLine($"{(train ? "training step" : "inference")}, {Runtime.TorchRuntime.Threads} threads, A = kernels {mine}, B = kernels {other}; {rounds} interleaved rounds");
+        Console.WriteLine("| model | size | batch | A ms median | B ms median | A/B speed | A thread-CPU min | B thread-CPU min |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var spec in models.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (name, _, size, batch) = ParsePair(spec.Split('@')[0] + ":-@" + (spec.Contains('@') ? spec.Split('@')[1] : "224x1"));
+            using var pass = new Pass(name, size, batch, train);
+            var r = Measure.RoundRobin(rounds, pass.Run, () => { using (Runtime.KernelOptions.Use(other)) pass.Run(); });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {size} | {batch} | {r[0].WallMedian:F0} | {r[1].WallMedian:F0} | {r[1].WallMedian / r[0].WallMedian:F2} | {r[0].CpuMin:F0} | {r[1].CpuMin:F0} |"));
+        }
+        foreach (var (key, ours) in Runtime.KernelChooser.Process.Choices.OrderBy(kv => kv.Key))
+            Console.WriteLine($"  {key}: {(ours ? "ours" : "libtorch")}");
         return 0;
     }
 

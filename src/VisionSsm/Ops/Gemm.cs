@@ -11,7 +11,9 @@ namespace VisionSsm.Ops;
 /// Float32 GEMMs for the token-sized projections of Vim/Mamba (M or L = 197…4097 tokens, K = 24…768, N = 56…1536).
 /// Why: libtorch's statically linked MKL takes its AVX2 path on AMD CPUs (the Zen 5 here has two 512-bit FMA pipes),
 /// so Vector512 kernels run these ~2× faster per core (`gemm` bench). Three entry points, each taking the C# kernel
-/// when it applies (float32 CPU, AVX-512, no autograd needed) and libtorch — its slow twin — otherwise:
+/// when it applies (float32 CPU, AVX-512 — or AVX2 + FMA for the channel-major two —, no autograd needed) and
+/// <see cref="KernelOptions.Choice"/> (measured per shape class by default, <see cref="KernelChooser"/>) prefers it,
+/// and libtorch — its slow twin — otherwise:
 /// <list type="bullet">
 /// <item><see cref="Linear"/>: nn.Linear's layout, y (…, N) = x (…, K)·Wᵀ + b. Each output is a dot product of a row
 /// of x and a row of W, both contiguous along K (6 × 4 register tile, shuffle-tree reduction).</item>
