@@ -113,10 +113,12 @@ public static class TrainProfile
         }
         var r = Measure.RoundRobin(rounds, () => Step(false), () => Step(true));
         Console.WriteLine(FormattableString.Invariant($"{name}, batch {batch} × 1×28², {Runtime.TorchRuntime.Threads} threads, {rounds} steps each, alternating"));
-        Console.WriteLine("| GEMMs | step ms median | step ms min | img/s at the median |");
-        Console.WriteLine("|---|---|---|---|");
-        foreach (var (label, (_, median, min)) in new[] { "libtorch (MKL)", "C# (gemm=on)" }.Zip(r))
-            Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F1} | {min:F1} | {batch * 1000 / median:F0} |"));
+        Console.WriteLine("| GEMMs | step ms median | step ms min | img/s at the median | calling thread's CPU ms, min |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var (label, (cpu, median, min)) in new[] { "libtorch (MKL)", $"C# (gemm=on, choice={Runtime.KernelOptions.Current.Choice.ToString().ToLowerInvariant()})" }.Zip(r))
+            Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F1} | {min:F1} | {batch * 1000 / median:F0} | {cpu:F1} |"));
+        foreach (var (key, ours) in Runtime.KernelChooser.Process.Choices.OrderBy(kv => kv.Key))
+            Console.WriteLine($"  {key}: {(ours ? "ours" : "libtorch")}");
         return 0;
     }
 

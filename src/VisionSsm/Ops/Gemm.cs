@@ -11,7 +11,9 @@ namespace VisionSsm.Ops;
 /// Float32 GEMMs for the token-sized projections of Vim/Mamba (M or L = 197…4097 tokens, K = 24…768, N = 56…1536).
 /// Why: libtorch's statically linked MKL takes its AVX2 path on AMD CPUs (the Zen 5 here has two 512-bit FMA pipes),
 /// so Vector512 kernels run these ~2× faster per core (`gemm` bench). Three entry points, each taking the C# kernel
-/// when it applies (float32 CPU, AVX-512, no autograd needed) and libtorch — its slow twin — otherwise:
+/// when it applies (float32 CPU, AVX-512 — or AVX2 + FMA for the channel-major two —, no autograd needed) and
+/// <see cref="KernelOptions.Choice"/> (measured per shape class by default, <see cref="KernelChooser"/>) prefers it,
+/// and libtorch — its slow twin — otherwise:
 /// <list type="bullet">
 /// <item><see cref="Linear"/>: nn.Linear's layout, y (…, N) = x (…, K)·Wᵀ + b. Each output is a dot product of a row
 /// of x and a row of W, both contiguous along K (6 × 4 register tile, shuffle-tree reduction).</item>
@@ -44,7 +46,11 @@ public static class Gemm
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
         CheckShapes(x, weight, bias);
-        return Applies(x, weight, bias) ? LinearKernel(x, weight, bias) : LinearReference(x, weight, bias);
+        return Applies(x, weight, bias)
+            && KernelChooser.Process.PreferOurs(KernelOptions.Current.Choice,
+                KernelChooser.Key("gemm.linear", "f32", TorchRuntime.KernelParallelism.MaxDegreeOfParallelism, x.numel() / Math.Max(1, x.shape[^1]), weight.shape[0], weight.shape[1]),
+                () => LinearKernel(x, weight, bias).Dispose(), () => LinearReference(x, weight, bias).Dispose())
+            ? LinearKernel(x, weight, bias) : LinearReference(x, weight, bias);
     }
 
     /// <summary>The slow twin: libtorch's own linear (MKL).</summary>
@@ -309,16 +315,29 @@ public static class Gemm
     public static Tensor MatMul(Tensor weight, Tensor x)
     {
         CheckMatMulShapes(weight, x);
-        return MatMulApplies(weight, x) ? MatMulKernel(weight, x) : MatMulReference(weight, x);
+        return MatMulApplies(weight, x) && PreferOurs("gemm.matmul", weight, x, () => MatMulKernel(weight, x).Dispose(), () => MatMulReference(weight, x).Dispose())
+            ? MatMulKernel(weight, x) : MatMulReference(weight, x);
+    }
+
+    /// <summary>True when the channel-major kernels (<see cref="MatMul"/>, <see cref="LinearChannelMajor"/>) can run on this
+    /// CPU: AVX-512, or AVX2 + FMA (256-bit tiles).</summary>
+    public static bool MatMulSupported => RowMajorGemm.KernelSupported;
+
+    /// <summary><see cref="KernelOptions.Choice"/> for a channel-major product W (…, N, K) · x (…, K, L), keyed by its shape class.</summary>
+    static bool PreferOurs(string op, Tensor weight, Tensor x, Action ours, Action libtorch)
+    {
+        long batches = x.numel() / Math.Max(1, x.shape[^2] * x.shape[^1]);
+        var key = KernelChooser.Key(op, "f32", TorchRuntime.KernelParallelism.MaxDegreeOfParallelism, batches, weight.shape[^2], weight.shape[^1], x.shape[^1]);
+        return KernelChooser.Process.PreferOurs(KernelOptions.Current.Choice, key, ours, libtorch);
     }
 
     /// <summary>The slow twin: libtorch's matmul.</summary>
     public static Tensor MatMulReference(Tensor weight, Tensor x) => matmul(weight, x);
 
-    /// <summary>As <see cref="Applies"/> for <see cref="MatMul"/>: CPU, float32, AVX-512, no gradient needed (any K).</summary>
+    /// <summary>As <see cref="Applies"/> for <see cref="MatMul"/>: CPU, float32, AVX-512 or AVX2 + FMA, no gradient needed (any K).</summary>
     public static bool MatMulApplies(Tensor weight, Tensor x)
     {
-        if (!Enabled || !KernelSupported || x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
+        if (!Enabled || !MatMulSupported || x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
         if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32) return false;
         return !(is_grad_enabled() && (x.requires_grad || weight.requires_grad));
     }
@@ -338,19 +357,20 @@ public static class Gemm
     }
 
     /// <summary>The channel-major kernel without the dispatch (tests and benchmarks; no autograd).</summary>
-    internal static Tensor MatMulKernel(Tensor weight, Tensor x, ParallelOptions? parallelism = null)
+    internal static Tensor MatMulKernel(Tensor weight, Tensor x, ParallelOptions? parallelism = null, bool? wide = null)
     {
         CheckMatMulShapes(weight, x);
-        return ChannelMajorKernel(weight, x, null, transposedOut: false, parallelism);
+        return ChannelMajorKernel(weight, x, null, transposedOut: false, parallelism, wide);
     }
 
     /// <summary>
     /// W·x over channel-major x (…, K, L): (…, N, L), or with <paramref name="transposedOut"/> token-major
     /// (…, L, N) + bias, i.e. linear(xᵀ, W, bias) without materialising xᵀ.
     /// </summary>
-    static Tensor ChannelMajorKernel(Tensor weight, Tensor x, Tensor? bias, bool transposedOut, ParallelOptions? parallelism)
+    static Tensor ChannelMajorKernel(Tensor weight, Tensor x, Tensor? bias, bool transposedOut, ParallelOptions? parallelism, bool? wide = null)
     {
-        if (!KernelSupported) throw new PlatformNotSupportedException("Gemm needs AVX-512 (Vector512) for its C# kernels.");
+        if (!MatMulSupported) throw new PlatformNotSupportedException("Gemm.MatMul needs AVX-512 or AVX2 + FMA for its C# kernels.");
+        if (wide == true && !KernelSupported) throw new PlatformNotSupportedException("the 512-bit tiles need AVX-512.");
         bool grouped = weight.dim() == 3;
         long groups = grouped ? weight.shape[0] : 1, n = weight.shape[^2], k = weight.shape[^1], l = x.shape[^1];
         var outShape = x.shape.ToArray();
@@ -375,6 +395,7 @@ public static class Gemm
                     Groups = groups, N = (int)n, K = (int)k, L = (int)l,
                     XBatch = x3.stride(0), XRow = x3.stride(1),
                     Bias = bc is null ? null : SelectiveScanCpu.Ptr<float>(bc), TransposedOut = transposedOut,
+                    Wide = wide ?? RowMajorGemm.Wide,
                 };
                 // Column blocks when x is too big for L2 (x K × L streamed once per row tile otherwise) and there are
                 // enough blocks to share; else row tiles (all of x stays in L2).
@@ -402,7 +423,10 @@ public static class Gemm
     {
         CheckLinearChannelMajorShapes(xT, weight, bias);
         bool biasOk = bias is null || (bias.device_type == DeviceType.CPU && bias.dtype == ScalarType.Float32 && !(is_grad_enabled() && bias.requires_grad));
-        return biasOk && MatMulApplies(weight, xT) ? ChannelMajorKernel(weight, xT, bias, transposedOut: true, null) : LinearChannelMajorReference(xT, weight, bias);
+        return biasOk && MatMulApplies(weight, xT)
+            && PreferOurs("gemm.linear_cm", weight, xT, () => ChannelMajorKernel(weight, xT, bias, transposedOut: true, null).Dispose(),
+                () => LinearChannelMajorReference(xT, weight, bias).Dispose())
+            ? ChannelMajorKernel(weight, xT, bias, transposedOut: true, null) : LinearChannelMajorReference(xT, weight, bias);
     }
 
     /// <summary>The slow twin of <see cref="LinearChannelMajor"/>: libtorch's linear on the transposed view.</summary>
@@ -410,10 +434,10 @@ public static class Gemm
         nn.functional.linear(xT.transpose(-1, -2), weight, bias);
 
     /// <summary><see cref="LinearChannelMajor"/>'s kernel without the dispatch (tests; no autograd).</summary>
-    internal static Tensor LinearChannelMajorKernel(Tensor xT, Tensor weight, Tensor? bias, ParallelOptions? parallelism = null)
+    internal static Tensor LinearChannelMajorKernel(Tensor xT, Tensor weight, Tensor? bias, ParallelOptions? parallelism = null, bool? wide = null)
     {
         CheckLinearChannelMajorShapes(xT, weight, bias);
-        return ChannelMajorKernel(weight, xT, bias, transposedOut: true, parallelism);
+        return ChannelMajorKernel(weight, xT, bias, transposedOut: true, parallelism, wide);
     }
 
     static void CheckLinearChannelMajorShapes(Tensor xT, Tensor weight, Tensor? bias)
@@ -437,6 +461,7 @@ public static class Gemm
         public long Groups, XBatch, XRow;
         public int N, K, L;
         public bool TransposedOut;   // y (batch, L, N) + bias instead of (batch, N, L)
+        public bool Wide;            // 512-bit tiles (AVX-512); else the 256-bit ones (AVX2 + FMA)
 
         /// <summary>Column blocks of one batch item: 64 wide, the last one 64-127 wide (so the overlapping 16-column tail
         /// stays inside it). With x (K × L) larger than L2, a block of x (K × 64) is kept hot while all W rows pass.</summary>
@@ -487,12 +512,24 @@ public static class Gemm
             float* x = X + b * XBatch;
             float* y = viaScratch ? scratch : Y + (b * N + r0) * L;
             int c = c0;
-            for (; c + MatTileCols <= c1; c += MatTileCols) RowMajorGemm.Tile6x64(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
-            for (; c + Lanes <= c1; c += Lanes) RowMajorGemm.Tile6x16(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
-            // Column tail: one more 16-column tile ending at c1. The overlapped columns are recomputed with the same
-            // instructions, so they get bitwise the same values.
-            if (c < c1 && c1 - c0 >= Lanes) RowMajorGemm.Tile6x16(w, K, 1, x + c1 - Lanes, XRow, y + c1 - Lanes, L, K, accumulate: false);
-            else for (int r = 0; r < MatTileRows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, c1);
+            if (Wide)
+            {
+                for (; c + MatTileCols <= c1; c += MatTileCols) RowMajorGemm.Tile6x64(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
+                for (; c + Lanes <= c1; c += Lanes) RowMajorGemm.Tile6x16(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
+                // Column tail: one more 16-column tile ending at c1. The overlapped columns are recomputed with the same
+                // instructions, so they get bitwise the same values.
+                if (c < c1 && c1 - c0 >= Lanes) RowMajorGemm.Tile6x16(w, K, 1, x + c1 - Lanes, XRow, y + c1 - Lanes, L, K, accumulate: false);
+                else for (int r = 0; r < MatTileRows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, c1);
+            }
+            else
+            {
+                // The 256-bit tiles (AVX2 + FMA): 16 then 8 columns, the same overlapping tail with an 8-column tile.
+                const int L8 = RowMajorGemmAvx2.Lanes;
+                for (; c + 2 * L8 <= c1; c += 2 * L8) RowMajorGemmAvx2.Tile6x16(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
+                for (; c + L8 <= c1; c += L8) RowMajorGemmAvx2.Tile6x8(w, K, 1, x + c, XRow, y + c, L, K, accumulate: false);
+                if (c < c1 && c1 - c0 >= L8) RowMajorGemmAvx2.Tile6x8(w, K, 1, x + c1 - L8, XRow, y + c1 - L8, L, K, accumulate: false);
+                else for (int r = 0; r < MatTileRows; r++) Scalar(w + r * K, K, x, XRow, y + r * L, c, c1);
+            }
             if (!viaScratch) return;
             if (!TransposedOut)
             {

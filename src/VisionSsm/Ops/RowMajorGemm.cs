@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using VisionSsm.Runtime;
 using static TorchSharp.torch;
@@ -22,9 +23,16 @@ public static class RowMajorGemm
     const int TileRows = 6;
     internal const int ReductionBlock = 256;
 
-    /// <summary>True when <see cref="Multiply"/> can run: AVX-512, float32 CPU 2-D operands, N a multiple of 16.</summary>
+    /// <summary>True when the kernels can run on this CPU: the 512-bit tiles with AVX-512, else the 256-bit ones
+    /// (<see cref="RowMajorGemmAvx2"/>) with AVX2 and FMA.</summary>
+    public static bool KernelSupported => Gemm.KernelSupported || (Vector256.IsHardwareAccelerated && Fma.IsSupported && Avx2.IsSupported);
+
+    /// <summary>True when the 512-bit tiles run (AVX-512); else the 256-bit ones.</summary>
+    internal static bool Wide => Gemm.KernelSupported;
+
+    /// <summary>True when <see cref="Multiply"/> can run: AVX-512 or AVX2 + FMA, float32 CPU 2-D operands, N a multiple of 16.</summary>
     public static bool Applies(Tensor a, Tensor b) =>
-        Gemm.KernelSupported && a.dim() == 2 && b.dim() == 2 && b.shape[1] % Lanes == 0 && b.shape[1] > 0
+        KernelSupported && a.dim() == 2 && b.dim() == 2 && b.shape[1] % Lanes == 0 && b.shape[1] > 0
         && a.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32
         && a.device_type == DeviceType.CPU && b.device_type == DeviceType.CPU;
 
@@ -40,15 +48,37 @@ public static class RowMajorGemm
     /// C = A·B (A (M, K)) or, with <paramref name="transposeA"/>, Aᵀ·B (A stored (K, M)); B (K, N) with N a multiple of
     /// 16 (<see cref="Applies"/>). No autograd. Non-contiguous operands are copied first.
     /// </summary>
-    public static Tensor Multiply(Tensor a, Tensor b, bool transposeA = false, ParallelOptions? parallelism = null)
+    public static Tensor Multiply(Tensor a, Tensor b, bool transposeA = false, ParallelOptions? parallelism = null) =>
+        Multiply(a, b, transposeA, parallelism, null);
+
+    /// <summary>
+    /// The dispatching entry of the training products: <see cref="Multiply"/> or <see cref="MultiplyReference"/>, as
+    /// <see cref="KernelOptions.Choice"/> decides (by measurement per shape class unless forced); libtorch when the kernel
+    /// cannot run (<see cref="Applies"/>).
+    /// </summary>
+    public static Tensor Product(Tensor a, Tensor b, bool transposeA = false)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (!Applies(a, b)) return MultiplyReference(a, b, transposeA);
+        long m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1];
+        var key = KernelChooser.Key(transposeA ? "row_major_gemm.at" : "row_major_gemm", "f32", TorchRuntime.KernelParallelism.MaxDegreeOfParallelism, m, k, b.shape[1]);
+        return KernelChooser.Process.PreferOurs(KernelOptions.Current.Choice, key, () => Multiply(a, b, transposeA).Dispose(), () => MultiplyReference(a, b, transposeA).Dispose())
+            ? Multiply(a, b, transposeA) : MultiplyReference(a, b, transposeA);
+    }
+
+    /// <summary><see cref="Multiply"/> with the tile width forced (<paramref name="wide"/> true: 512-bit, false: 256-bit;
+    /// null: the widest this CPU has), so tests reach both on an AVX-512 machine.</summary>
+    internal static Tensor Multiply(Tensor a, Tensor b, bool transposeA, ParallelOptions? parallelism, bool? wide)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         if (!Applies(a, b))
-            throw new ArgumentException($"RowMajorGemm needs AVX-512 and float32 CPU matrices with N a multiple of {Lanes}; got {ScanArguments.Fmt(a.shape)} · {ScanArguments.Fmt(b.shape)}.");
+            throw new ArgumentException($"RowMajorGemm needs AVX-512 or AVX2 + FMA and float32 CPU matrices with N a multiple of {Lanes}; got {ScanArguments.Fmt(a.shape)} · {ScanArguments.Fmt(b.shape)}.");
         long m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1], n = b.shape[1];
         if (b.shape[0] != k)
             throw new ArgumentException($"inner sizes differ: {(transposeA ? "aᵀ" : "a")} is ({m}, {k}), b is {ScanArguments.Fmt(b.shape)}.", nameof(b));
+        if (wide == true && !Gemm.KernelSupported) throw new PlatformNotSupportedException("RowMajorGemm's 512-bit tiles need AVX-512.");
         var c = empty(m, n, dtype: ScalarType.Float32);
         if (m == 0) return c;
         if (k == 0) return c.zero_();
@@ -62,7 +92,7 @@ public static class RowMajorGemm
                 {
                     A = SelectiveScanCpu.Ptr<float>(ac), B = SelectiveScanCpu.Ptr<float>(bc), C = SelectiveScanCpu.Ptr<float>(c),
                     M = m, N = (int)n, K = k,
-                    RowStride = transposeA ? 1 : k, ColStride = transposeA ? m : 1,
+                    RowStride = transposeA ? 1 : k, ColStride = transposeA ? m : 1, Wide = wide ?? Wide,
                 };
                 var options = parallelism ?? TorchRuntime.KernelParallelism;
                 long rowTiles = (m + TileRows - 1) / TileRows;
@@ -80,11 +110,13 @@ public static class RowMajorGemm
         public float* A, B, C;
         public long M, K, RowStride, ColStride;   // A[i, p] = A[i·RowStride + p·ColStride]
         public int N;
+        public bool Wide;                         // 512-bit tiles; else RowMajorGemmAvx2's 256-bit ones
 
         /// <summary>Rows [r0, r1) of C, the reduction in blocks: a block of B rows is reused by every row tile.</summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(long r0, long r1)
         {
+            if (!Wide) { RunAvx2(r0, r1); return; }
             for (long p0 = 0; p0 < K; p0 += ReductionBlock)
             {
                 int kLen = (int)Math.Min(ReductionBlock, K - p0);
@@ -103,6 +135,31 @@ public static class RowMajorGemm
                 for (; r < r1; r++)
                     for (int col = 0; col < N; col += Lanes)
                         Row1x16(A + r * RowStride + p0 * ColStride, ColStride, b + col, N, C + r * N + col, kLen, accumulate);
+            }
+        }
+
+        /// <summary><see cref="Run"/> on the 256-bit tiles: 16 columns per tile, an 8-column tile for N % 16.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        readonly void RunAvx2(long r0, long r1)
+        {
+            const int L = RowMajorGemmAvx2.Lanes;
+            for (long p0 = 0; p0 < K; p0 += ReductionBlock)
+            {
+                int kLen = (int)Math.Min(ReductionBlock, K - p0);
+                bool accumulate = p0 > 0;
+                float* b = B + p0 * N;
+                long r = r0;
+                for (; r + TileRows <= r1; r += TileRows)
+                {
+                    float* a = A + r * RowStride + p0 * ColStride;
+                    float* c = C + r * N;
+                    int col = 0;
+                    for (; col + 2 * L <= N; col += 2 * L) RowMajorGemmAvx2.Tile6x16(a, RowStride, ColStride, b + col, N, c + col, N, kLen, accumulate);
+                    if (col < N) RowMajorGemmAvx2.Tile6x8(a, RowStride, ColStride, b + col, N, c + col, N, kLen, accumulate);
+                }
+                for (; r < r1; r++)
+                    for (int col = 0; col < N; col += L)
+                        RowMajorGemmAvx2.Row1x8(A + r * RowStride + p0 * ColStride, ColStride, b + col, N, C + r * N + col, kLen, accumulate);
             }
         }
     }

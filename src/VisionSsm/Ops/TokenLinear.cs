@@ -8,8 +8,10 @@ namespace VisionSsm.Ops;
 /// <c>nn.functional.linear</c> (y = x·Wᵀ + b over the last dim of token-major x) with forward and backward on
 /// <see cref="RowMajorGemm"/>: y = x·Wᵀ, dx = dy·W, dW = dyᵀ·x, db = Σ dy. Used by VMamba's Linear2d layer on the
 /// channels-last view, where MKL's AVX2 path dominated the training step of the small-image models (`gemm --train`:
-/// 1.7× over vmamba_nano's Linear2d shapes). Float32 CPU with K and N multiples of 16 and AVX-512; everything else —
-/// and <see cref="Runtime.KernelOptions.Gemm"/> off — calls libtorch's linear, the twin.
+/// 1.7× over vmamba_nano's Linear2d shapes). Float32 CPU with K and N multiples of 16 and AVX-512 or AVX2 + FMA; each of
+/// the three products runs on our kernel or libtorch's mm as <see cref="Runtime.KernelOptions.Choice"/> decides (measured per
+/// shape class by default). Everything else — and <see cref="Runtime.KernelOptions.Gemm"/> off or the choice forced to
+/// libtorch — calls libtorch's linear, the twin.
 /// </summary>
 public static class TokenLinear
 {
@@ -30,7 +32,8 @@ public static class TokenLinear
     /// <summary>True when <see cref="Apply"/> runs the C# kernels (see the class summary).</summary>
     public static bool Applies(Tensor x, Tensor weight, Tensor? bias)
     {
-        if (!Runtime.KernelOptions.Current.Gemm || !Gemm.KernelSupported || weight.dim() != 2 || x.dim() < 1 || x.shape[^1] != weight.shape[1]) return false;
+        var options = Runtime.KernelOptions.Current;
+        if (!options.Gemm || options.Choice == Runtime.KernelChoice.Libtorch || !RowMajorGemm.KernelSupported || weight.dim() != 2 || x.dim() < 1 || x.shape[^1] != weight.shape[1]) return false;
         if (weight.shape[0] % 16 != 0 || weight.shape[1] % 16 != 0 || weight.shape[0] == 0 || weight.shape[1] == 0) return false;
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0])) return false;
         foreach (var t in new[] { x, weight, bias })
@@ -42,7 +45,7 @@ public static class TokenLinear
     static Tensor Forward(Tensor x2, Tensor weight, Tensor? bias)
     {
         using var wt = weight.t().contiguous();                        // (K, N): B of the product, small
-        var y = RowMajorGemm.Multiply(x2, wt);
+        var y = RowMajorGemm.Product(x2, wt);
         if (bias is not null) y.PlusInPlace(bias);
         return y;
     }
@@ -66,8 +69,8 @@ public static class TokenLinear
             var s = ctx.get_saved_variables();
             var (x2, weight) = (s[0], s[1]);
             using var dy = grad.is_contiguous() ? grad.alias() : grad.contiguous();
-            var dx = RowMajorGemm.Multiply(dy, weight);                          // (T, K) = dy·W
-            var dw = RowMajorGemm.Multiply(dy, x2, transposeA: true);            // (N, K) = dyᵀ·x
+            var dx = RowMajorGemm.Product(dy, weight);                           // (T, K) = dy·W
+            var dw = RowMajorGemm.Product(dy, x2, transposeA: true);             // (N, K) = dyᵀ·x
             var db = (bool)ctx.get_data("bias") ? dy.sum(0L) : null;
             foreach (var t in s) t.Dispose();
             return [dx, dw, db!];

@@ -19,6 +19,11 @@ public sealed record KernelOptions
     /// off: libtorch (MKL). Only on CPUs with AVX-512.</summary>
     public bool Gemm { get; init; } = true;
 
+    /// <summary>Where both our kernel and libtorch's can compute an op (the GEMMs above, <c>TokenLinear</c>): measure
+    /// both once per shape class on this machine and keep the faster (<see cref="KernelChooser"/>), or force
+    /// <see cref="KernelChoice.Ours"/> or <see cref="KernelChoice.Libtorch"/>.</summary>
+    public KernelChoice Choice { get; init; } = KernelChoice.Measure;
+
     /// <summary>The Mamba/BiMamba fused float32 inference path (Ops/BiCausalConv, one batched scan for Vim's two
     /// directions); off: the module path of mamba_simple.py, which is also the training path.</summary>
     public bool FusedMamba { get; init; } = true;
@@ -59,7 +64,7 @@ public sealed record KernelOptions
     /// <summary>Every optional fast path off: the slow twins (libtorch ops, module paths, lane scan, batched MHSA).</summary>
     public static KernelOptions Reference { get; } = new()
     {
-        Gemm = false, FusedMamba = false, MambaChannelMajorInProjection = false,
+        Gemm = false, Choice = KernelChoice.Libtorch, FusedMamba = false, MambaChannelMajorInProjection = false,
         OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
     };
 
@@ -123,6 +128,9 @@ public sealed record KernelOptions
                 : prop.PropertyType == typeof(long)
                 ? (long.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out long bytes) ? bytes
                     : throw new FormatException($"{prop.Name}: expected a number ≥ 0, got '{kv[1]}'"))
+                : prop.PropertyType.IsEnum
+                ? (Enum.TryParse(prop.PropertyType, kv[1], ignoreCase: true, out var e) && Enum.IsDefined(prop.PropertyType, e!) && !int.TryParse(kv[1], out _) ? e
+                    : throw new FormatException($"{prop.Name}: expected {string.Join("/", Enum.GetNames(prop.PropertyType).Select(x => x.ToLowerInvariant()))}, got '{kv[1]}'"))
                 : ParseSwitch(prop, kv[1]);
             var copy = result with { };
             prop.SetValue(copy, value);
@@ -151,6 +159,7 @@ public sealed record KernelOptions
     {
         null => "auto",
         bool b => b ? "on" : "off",
+        Enum e => e.ToString().ToLowerInvariant(),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => v.ToString()!,
     };

@@ -47,7 +47,7 @@ public class RowMajorGemmTests
     [MemberData(nameof(Shapes))]
     public void Product_matches_the_float64_definition(int m, int k, int n)
     {
-        Hardware.RequireAvx512();
+        Hardware.RequireAvx2();
         using var scope = NewDisposeScope();
         random.manual_seed(m * 7919 + k * 31 + n);
         var a = randn(m, k);
@@ -57,12 +57,44 @@ public class RowMajorGemmTests
         AssertClose(Definition(at, b, true), RowMajorGemm.Multiply(at, b, transposeA: true), k);
     }
 
+    /// <summary>The 256-bit (AVX2) tiles forced, so an AVX-512 machine checks them too (16- and 8-column tiles, tail rows).</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Shapes))]
+    public void The256BitTilesMatchTheFloat64Definition(int m, int k, int n)
+    {
+        Hardware.RequireAvx2();
+        using var scope = NewDisposeScope();
+        random.manual_seed(m * 131 + k * 17 + n);
+        var a = randn(m, k);
+        var at = randn(k, m);
+        var b = randn(k, n);
+        AssertClose(Definition(a, b, false), RowMajorGemm.Multiply(a, b, false, One, wide: false), k);
+        AssertClose(Definition(at, b, true), RowMajorGemm.Multiply(at, b, true, Two, wide: false), k);
+    }
+
+    /// <summary>The dispatching entry gives the product whichever side runs, forced either way.</summary>
+    [SkippableTheory]
+    [InlineData(VisionSsm.Runtime.KernelChoice.Ours)]
+    [InlineData(VisionSsm.Runtime.KernelChoice.Libtorch)]
+    public void Product_computes_the_same_product_on_either_side(VisionSsm.Runtime.KernelChoice choice)
+    {
+        Hardware.RequireAvx2();
+        using var scope = NewDisposeScope();
+        using var _ = VisionSsm.Runtime.KernelOptions.Use(VisionSsm.Runtime.KernelOptions.Current with { Choice = choice });
+        var a = randn(37, 70);
+        var b = randn(70, 48);
+        AssertClose(Definition(a, b, false), RowMajorGemm.Product(a, b), 70);
+        var dy = randn(37, 32);
+        var x = randn(37, 64);
+        AssertClose(Definition(dy, x, true), RowMajorGemm.Product(dy, x, transposeA: true), 37);
+    }
+
     [SkippableTheory]
     [InlineData(1000, 300, 96, false)]
     [InlineData(40, 700, 48, true)]       // a few output rows over a long reduction: dW's shape
     public void Two_threads_give_the_same_bits_as_one(int m, int k, int n, bool transposeA)
     {
-        Hardware.RequireAvx512();
+        Hardware.RequireAvx2();
         using var scope = NewDisposeScope();
         var a = transposeA ? randn(k, m) : randn(m, k);
         var b = randn(k, n);
@@ -74,7 +106,7 @@ public class RowMajorGemmTests
     [SkippableFact]
     public void Strided_operands_are_read_as_their_values()
     {
-        Hardware.RequireAvx512();
+        Hardware.RequireAvx2();
         using var scope = NewDisposeScope();
         var a = randn(30, 20).t();            // (20, 30), not contiguous
         var b = randn(64, 30).t();            // (30, 64)
@@ -84,7 +116,7 @@ public class RowMajorGemmTests
     [SkippableFact]
     public void Empty_reductions_give_zeros()
     {
-        Hardware.RequireAvx512();
+        Hardware.RequireAvx2();
         using var scope = NewDisposeScope();
         var c = RowMajorGemm.Multiply(empty(4, 0), empty(0, 32));
         Assert.Equal([4L, 32], c.shape);
@@ -94,7 +126,7 @@ public class RowMajorGemmTests
     [SkippableFact]
     public void Bad_operands_are_refused_by_name()
     {
-        Hardware.RequireAvx512();
+        Hardware.RequireAvx2();
         using var scope = NewDisposeScope();
         var e = Assert.Throws<ArgumentException>(() => RowMajorGemm.Multiply(randn(4, 8), randn(8, 20)));
         Assert.Contains("multiple of 16", e.Message);
