@@ -47,7 +47,7 @@ public static class CliApp
         context ??= CliContext.FromConsole();
         var parse = Build(context).Parse(args);
         KernelOptions kernels;
-        try { kernels = KernelOptions.Parse(parse.GetValue<string>("--kernels") ?? ""); }
+        try { kernels = KernelOptions.Parse(parse.GetValue<string>("--kernels") ?? "", KernelOptions.Current); }   // on top of the process default (a host, or the tests, may set it)
         catch (FormatException e)
         {
             context.Error.WriteLine($"error: --kernels: {e.Message}");

@@ -113,7 +113,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         long batch = x.shape[0], length = x.shape[1];
         int di = Config.DInner, r = Config.Rank, n = Config.DState;
         Tensor u, z;
-        if (channelMajorInProj && KernelOptions.Current.MambaChannelMajorInProjection && Gemm.MatMulApplies(in_proj.weight!, x))
+        if (channelMajorInProj && KernelOptions.Current.MambaChannelMajorInProjection && Gemm.WideMatMulApplies(in_proj.weight!, x))
         {
             // AVX-512: in_proj channel-major, xzᵀ (B, 2Di, L) = W·xᵀ, so the conv runs along contiguous time rows.
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));

@@ -73,7 +73,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
         var kernels = Runtime.KernelOptions.Current;
         bool blocked = kernels.MhsaRowBlocks ?? (np > kernels.MhsaRowBlock && get_num_threads() == 1);
         var o = blocked
-            ? AttendByRowBlocks(left, right, v, Ops.Gemm.MatMulApplies(left, right), kernels.MhsaRowBlock)
+            ? AttendByRowBlocks(left, right, v, Ops.Gemm.WideMatMulApplies(left, right), kernels.MhsaRowBlock)
             : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(left.transpose(-2, -1), right)).transpose(-2, -1));   // (B, h, d, Np)
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
     }

@@ -34,6 +34,6 @@ public static class PointwiseConv
         if (w is null || w.dim() != 4 || w.shape[2] != 1 || w.shape[3] != 1 || x.dim() != 4 || x.shape[1] != w.shape[1]) return false;
         if (conv.stride.Any(s => s != 1) || (conv.padding ?? []).Any(p => p != 0) || conv.groups != 1 || conv.dilation.Any(d => d != 1)) return false;
         if (conv.bias is not null && (conv.bias.dtype != ScalarType.Float32 || conv.bias.device_type != DeviceType.CPU || (is_grad_enabled() && conv.bias.requires_grad))) return false;
-        return Gemm.MatMulApplies(w, x);
+        return Gemm.WideMatMulApplies(w, x);
     }
 }

@@ -30,7 +30,7 @@ public class FlopCounterTests
         };
         foreach (var (m, shape) in modules)
         {
-            var fast = Count(m, shape, convention, KernelOptions.Default);
+            var fast = Count(m, shape, convention, KernelOptions.Default with { Choice = KernelChoice.Ours });   // forced: nothing timed in tests
             var slow = Count(m, shape, convention, KernelOptions.Reference);
             Assert.True(fast.Total > 0, m.GetType().Name);
             Assert.Equal(slow.Total, fast.Total);

@@ -114,9 +114,9 @@ public class KernelOptionsTests
         using var noGrad = no_grad();
         var x = randn(1, 5, 16);
         Assert.Equal(0, Conv1dCalls(m, x));                                     // float32 inference: fused
-        m.Kernels = KernelOptions.Default with { FusedMamba = false };
+        m.Kernels = KernelOptions.Default with { FusedMamba = false, Choice = KernelChoice.Ours };
         Assert.Equal(1, Conv1dCalls(m, x));
-        using (KernelOptions.Use(KernelOptions.Reference)) { m.Kernels = KernelOptions.Default; Assert.Equal(0, Conv1dCalls(m, x)); }
+        using (KernelOptions.Use(KernelOptions.Reference)) { m.Kernels = KernelOptions.Default with { Choice = KernelChoice.Ours }; Assert.Equal(0, Conv1dCalls(m, x)); }
         m.Kernels = null;
         using (KernelOptions.Use(KernelOptions.Current with { FusedMamba = false })) Assert.Equal(1, Conv1dCalls(m, x));
         Assert.Equal(0, Conv1dCalls(m, x));
