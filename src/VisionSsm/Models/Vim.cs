@@ -211,7 +211,7 @@ public sealed class Vim : ClassTokenModel
                 hidden = zeros_like(h);
             }
             level++;
-            streams?.Add(Tapped ? residual : r.Plus(h));
+            streams?.Add(Tapped ? residual.alias() : r.Plus(h));   // the residual handle is disposed next iteration
         }
         if (streams is not null) return t;
         // docs/models/vim.md §3 end: out = norm_f(r + DropPath_f(h)).

@@ -39,6 +39,13 @@ public class LevelTapTests
             Assert.True(seen[i].allclose(expected[i], rtol: 1e-12, atol: 1e-12), $"{name}: level {i} differs from ForwardIntermediates");
             seen[i].Dispose();
         }
+        // ForwardIntermediates under a tap returns the same maps.
+        using (no_grad())
+        using (m.TapLevels((_, t) => t))
+        {
+            var again = m.ForwardIntermediates(x, Enumerable.Range(0, levels).ToList());
+            for (int i = 0; i < levels; i++) Assert.True(again[i].allclose(expected[i], rtol: 1e-12, atol: 1e-12), $"{name}: tapped level {i}");
+        }
         // The handle removes the tap; a second tap while one is set is refused.
         using (m.TapLevels((_, t) => t))
             Assert.Throws<InvalidOperationException>(() => m.TapLevels((_, t) => t));
