@@ -193,6 +193,24 @@ public class JointTransformTests
     }
 
     [Fact]
+    public void BrightnessAloneShiftsEveryValueByOneBoundedDelta()
+    {
+        var s = Blocks(16, 16, seed: 3);
+        for (int i = 0; i < s.Pixels.Length; i++) s.Pixels[i] = 0.2f + 0.6f * (i % 7) / 6;   // inside [0.2, 0.8]: no clipping at ±32/255
+        var brightnessOnly = new PhotoMetricDistortion(32, 1, 1, 1, 1, 0);
+        int shifted = 0;
+        for (int seed = 0; seed < 10; seed++)
+        {
+            var d = brightnessOnly.Apply(s, new Random(seed));
+            float delta = d.Pixels[0] - s.Pixels[0];
+            Assert.InRange(delta, -32f / 255 - 1e-6f, 32f / 255 + 1e-6f);
+            for (int i = 0; i < s.Pixels.Length; i++) Assert.Equal(s.Pixels[i] + delta, d.Pixels[i], 5);
+            if (delta != 0) shifted++;
+        }
+        Assert.InRange(shifted, 2, 9);   // applied with probability ½
+    }
+
+    [Fact]
     public void TrainPipelineIsSeededAndKeepsAlignment()
     {
         var s = Blocks(48, 64);
