@@ -143,9 +143,10 @@ static class SegmentCommand
         var mode = new Option<string>("--test-mode") { Description = "whole or slide (default: the checkpoint's)" };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N images" };
         var useEma = new Option<bool>("--ema") { Description = "use the EMA weights" };
+        var tta = new Option<bool>("--tta") { Description = "multi-scale (0.5–1.75) + flip test-time augmentation" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { checkpoint, model, data, mode, limit, useEma }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, model, data, mode, limit, useEma, tta }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
@@ -159,8 +160,8 @@ static class SegmentCommand
                 throw new ArgumentException($"--data: the data has {test.Classes.Count} classes; the model predicts {net.Classes.Count}.", "data");
             string testMode = p.GetValue(mode) ?? net.TestMode;
             var result = SegmentationEvaluation.Evaluate(net.Model, test, net.Mean, net.Std, 16, p.GetValue(limit) ?? 0,
-                SegmentationPredictor.For(net.Model, testMode, net.CropSize, net.SlideStride), dev);
-            ctx.Out.WriteLine($"{net.Name}: {result.Images} images, {testMode} inference, {result.Seconds:F1} s");
+                SegmentationPredictor.For(net.Model, testMode, net.CropSize, net.SlideStride, p.GetValue(tta)), dev);
+            ctx.Out.WriteLine($"{net.Name}: {result.Images} images, {testMode} inference{(p.GetValue(tta) ? " + multi-scale/flip TTA" : "")}, {result.Seconds:F1} s");
             ctx.Out.WriteLine(result.Scores.Format(net.Classes));
             return 0;
         }));

@@ -5,7 +5,7 @@ using VisionSsm.Tests.Cli;
 namespace VisionSsm.Tests.Segmentation;
 
 /// <summary>`vssm segment train|eval|predict` end to end on a tiny images/ + masks/ folder, and its bad-input errors.</summary>
-[Collection(SerialCollection.Name)]
+[Collection(SerialTrainingCollection.Name)]
 public class SegmentCliTests
 {
     /// <summary>
@@ -14,6 +14,7 @@ public class SegmentCliTests
     /// </summary>
     public static string WriteFolders(string root, int size = 24, int train = 6, int val = 3, Action<string, int, bool>? tamper = null)
     {
+        Directory.CreateDirectory(root);
         File.WriteAllLines(Path.Combine(root, SegmentationFolders.ClassesFile), ["background", "square", "bar"]);
         foreach (var (split, n) in new[] { ("train", train), ("val", val) })
         {

@@ -5,12 +5,13 @@ namespace VisionSsm.Segmentation.Data;
 /// <summary>
 /// The composed Fashion-MNIST segmentation set in memory (the fast path for training): canvas <c>i</c> is planned from
 /// its own seeded generator (seed, split, i) and rendered on each <see cref="Get"/>, so no canvas depends on any other,
-/// nothing is cached and concurrent calls are safe. The same canvases are what <see cref="FashionMnistCanvas.Write"/>
+/// nothing is cached and concurrent calls are safe. The same canvases are what <see cref="CanvasWriter.Write"/>
 /// saves to disk.
 /// </summary>
 public sealed class CanvasDataset : ISegmentationDataset
 {
     readonly IImageDataset source;
+    readonly Func<int, int> labelOf;
 
     /// <param name="source">the Fashion-MNIST split the items come from (28×28, one channel).</param>
     /// <param name="train">which split this is; it only selects the generator stream and the default count.</param>
@@ -27,6 +28,7 @@ public sealed class CanvasDataset : ISegmentationDataset
         int n = count ?? (train ? options.TrainCount : options.TestCount);
         if (n < 0) throw new ArgumentOutOfRangeException(nameof(count), n, "expected a non-negative canvas count.");
         this.source = source;
+        labelOf = source is IdxDataset idx ? idx.LabelOf : i => source.Get(i).Label;   // idx: no image decode for a label
         Train = train;
         Options = options;
         Count = n;
@@ -41,7 +43,7 @@ public sealed class CanvasDataset : ISegmentationDataset
     public IReadOnlyList<CanvasItem> Items(int index)
     {
         if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), index, $"expected 0 ≤ index < {Count}.");
-        return FashionMnistCanvas.Plan(Options, Train, index, source.Count, source.Get);
+        return FashionMnistCanvas.Plan(Options, Train, index, source.Count, labelOf);
     }
 
     public SegmentationSample Get(int index) => FashionMnistCanvas.Render(Items(index), source.Get, Options);

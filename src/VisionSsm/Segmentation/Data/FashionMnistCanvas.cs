@@ -28,7 +28,7 @@ public static class FashionMnistCanvas
     /// uniform in [0, sourceCount), the scale uniform in [MinScale, MaxScale), and the top-left x then y uniform over
     /// the positions that keep the whole item on the canvas.
     /// </summary>
-    public static IReadOnlyList<CanvasItem> Plan(CanvasOptions o, bool train, int index, int sourceCount, Func<int, ImageSample> source)
+    public static IReadOnlyList<CanvasItem> Plan(CanvasOptions o, bool train, int index, int sourceCount, Func<int, int> labelOf)
     {
         var rng = SeedMixer.Rng(o.Seed, train ? 1 : 2, index);
         int n = rng.Next(o.MinItems, o.MaxItems + 1);
@@ -40,7 +40,7 @@ public static class FashionMnistCanvas
             int side = CanvasOptions.ItemSize(scale);
             int x = rng.Next(o.Size - side + 1);
             int y = rng.Next(o.Size - side + 1);
-            items[k] = new CanvasItem(src, source(src).Label, scale, side, x, y);
+            items[k] = new CanvasItem(src, labelOf(src), scale, side, x, y);
         }
         return items;
     }

@@ -1,6 +1,7 @@
 using TorchSharp;
 using VisionSsm.Data;
 using VisionSsm.Segmentation.Data;
+using VisionSsm.Segmentation.Data.Transforms;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Segmentation.Training;
@@ -27,6 +28,7 @@ public sealed class SegmentationBatcher
     readonly ISegmentationDataset dataset;
     readonly SegmentationTrainConfig config;
     readonly int crop;
+    SegmentationPipeline? ade;
     public float[] Mean { get; }
     public float[] Std { get; }
 
@@ -88,13 +90,18 @@ public sealed class SegmentationBatcher
         return Collate(samples, device);
     }
 
-    /// <summary>mmseg's train pipeline on one sample (docs/segmentation.md §4).</summary>
+    /// <summary>
+    /// The train pipeline on one sample (docs/segmentation.md §4). With a resize ratio range (the ADE20K recipes) it is
+    /// mmseg's ADE20K pipeline (<see cref="SegmentationPipeline.Train"/>: RandomResize to scale (4·crop, crop) × ratio,
+    /// RandomCrop with cat_max_ratio 0.75, flip, photometric distortion, pad with 0 / 255); otherwise crop-or-pad to the
+    /// crop and a flip.
+    /// </summary>
     public SegmentationSample Augment(SegmentationSample s, Random rng)
     {
         if (config.MinScale != 1 || config.MaxScale != 1)
         {
-            double r = config.MinScale + rng.NextDouble() * (config.MaxScale - config.MinScale);
-            s = ResizeSample(s, Math.Max(1, (int)Math.Round(s.Height * r)), Math.Max(1, (int)Math.Round(s.Width * r)));
+            ade ??= SegmentationPipeline.Train(crop, crop, 4 * crop, crop, minRatio: config.MinScale, maxRatio: config.MaxScale);
+            return ade.Apply(s, rng);
         }
         s = CropOrPad(s, crop, crop, rng);
         if (config.HFlip && rng.NextDouble() < 0.5) s = Flip(s);

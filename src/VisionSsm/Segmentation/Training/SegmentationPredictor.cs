@@ -2,6 +2,7 @@ using TorchSharp;
 using VisionSsm.Interop;
 using VisionSsm.Models;
 using VisionSsm.Segmentation.Data;
+using VisionSsm.Segmentation.Inference;
 using VisionSsm.Segmentation.Models;
 using VisionSsm.Training;
 using static TorchSharp.torch;
@@ -19,35 +20,24 @@ public sealed record SegmentationInferenceModel(SegmentationModel Model, string 
 public static class SegmentationPredictor
 {
     /// <summary>
-    /// The logits function of a test mode: "whole" = <see cref="SegmentationModel.Predict"/> on the whole image; "slide" =
-    /// overlapping crop×crop windows with the given stride (default 2/3 of the crop), logits averaged where they overlap.
+    /// The scoring function of a test mode over <see cref="SegmentationInference.Predict"/>: "whole" = the whole image,
+    /// "slide" = crop×crop windows at the stride (default 2/3 of the crop), mmseg's <c>slide_inference</c>; with
+    /// <paramref name="tta"/> the multi-scale (0.5–1.75) + flip average of softmax scores.
     /// </summary>
-    public static Func<Tensor, Tensor> For(SegmentationModel model, string mode, int crop, int? stride) => mode switch
+    public static Func<Tensor, Tensor> For(SegmentationModel model, string mode, int crop, int? stride, bool tta = false)
     {
-        "whole" => model.Predict,
-        "slide" => x => SlidingWindow(model, x, crop, stride ?? Math.Max(1, crop * 2 / 3)),
-        _ => throw new ArgumentException($"--test-mode '{mode}': expected whole or slide.", "test-mode"),
-    };
-
-    /// <summary>mmseg <c>slide_inference</c>: windows of crop×crop at the given stride (the last flush with the border), summed logits / counts.</summary>
-    public static Tensor SlidingWindow(SegmentationModel model, Tensor x, int crop, int stride)
-    {
-        using var scope = NewDisposeScope();
-        long b = x.shape[0], h = x.shape[2], w = x.shape[3];
-        int rows = (int)Math.Max(h - crop + stride - 1, 0) / stride + 1, cols = (int)Math.Max(w - crop + stride - 1, 0) / stride + 1;
-        var sum = zeros([b, model.NumClasses, h, w], dtype: x.dtype, device: x.device);
-        var count = zeros([1, 1, h, w], dtype: x.dtype, device: x.device);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
+        var options = mode switch
+        {
+            "whole" => new InferenceOptions(),
+            "slide" => new InferenceOptions
             {
-                long y1 = Math.Max(Math.Min((long)r * stride + crop, h) - crop, 0), x1 = Math.Max(Math.Min((long)c * stride + crop, w) - crop, 0);
-                long y2 = Math.Min(y1 + crop, h), x2 = Math.Min(x1 + crop, w);
-                var window = x.narrow(2, y1, y2 - y1).narrow(3, x1, x2 - x1);
-                var logits = model.Predict(window);
-                sum.narrow(2, y1, y2 - y1).narrow(3, x1, x2 - x1).add_(logits, Runtime.Scalars.One);
-                count.narrow(2, y1, y2 - y1).narrow(3, x1, x2 - x1).add_(Runtime.Scalars.One, Runtime.Scalars.One);
-            }
-        return sum.div(count).MoveToOuterDisposeScope();
+                Mode = InferenceMode.Slide, CropHeight = crop, CropWidth = crop,
+                StrideHeight = stride ?? Math.Max(1, crop * 2 / 3), StrideWidth = stride ?? Math.Max(1, crop * 2 / 3),
+            },
+            _ => throw new ArgumentException($"--test-mode '{mode}': expected whole or slide.", "test-mode"),
+        };
+        if (tta) options = options with { Scales = InferenceOptions.MultiScaleRatios, Flip = true };
+        return x => SegmentationInference.Predict(model.forward, x, options);
     }
 
     /// <summary>The predicted label map (H·W bytes) of each sample.</summary>

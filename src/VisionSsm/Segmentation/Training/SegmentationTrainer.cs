@@ -135,11 +135,14 @@ public sealed class SegmentationTrainer : IDisposable
 
     string MetricsJsonl => Path.Combine(Folder.Path, "metrics.jsonl");
 
+    /// <summary>One JSON object per line (metrics.jsonl).</summary>
+    static readonly JsonSerializerOptions JsonLines = new(TrainConfig.Json) { WriteIndented = false };
+
     public static IReadOnlyList<SegmentationMetricsRow> ReadMetrics(RunFolder run)
     {
         string path = Path.Combine(run.Path, "metrics.jsonl");
         return File.Exists(path)
-            ? File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SegmentationMetricsRow>(l, TrainConfig.Json)!).ToList()
+            ? File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SegmentationMetricsRow>(l, JsonLines)!).ToList()
             : [];
     }
 
@@ -228,7 +231,7 @@ public sealed class SegmentationTrainer : IDisposable
     void WriteOutputs()
     {
         AtomicFile.WriteAllLines(Folder.MetricsCsvPath, history.Select(r => r.ToCsv()).Prepend(string.Join(",", SegmentationMetricsRow.Columns)));
-        AtomicFile.WriteAllLines(MetricsJsonl, history.Select(r => JsonSerializer.Serialize(r, TrainConfig.Json)));
+        AtomicFile.WriteAllLines(MetricsJsonl, history.Select(r => JsonSerializer.Serialize(r, JsonLines)));
         try
         {
             var series = new List<CurveSeries>

@@ -40,6 +40,52 @@ public class LabelPngTests
         }
     }
 
+    /// <summary>A 2-bit palette PNG built by hand (rows filtered None, Sub, Up, Paeth): the decoder unpacks 4 pixels per byte.</summary>
+    [Fact]
+    public void TwoBitPalettePngGivesItsIndices()
+    {
+        int w = 5, h = 4;
+        var labels = Enumerable.Range(0, w * h).Select(i => (byte)((i * 3 + i / w) % 4)).ToArray();
+        int rowBytes = 2;   // ⌈5·2/8⌉
+        var rows = new byte[h][];
+        for (int y = 0; y < h; y++)
+        {
+            rows[y] = new byte[rowBytes];
+            for (int x = 0; x < w; x++) rows[y][x / 4] |= (byte)(labels[y * w + x] << (6 - 2 * (x % 4)));
+        }
+        using var raw = new MemoryStream();
+        for (int y = 0; y < h; y++)
+        {
+            byte filter = (byte)(y == 0 ? 0 : y == 1 ? 1 : y == 2 ? 2 : 4);
+            raw.WriteByte(filter);
+            for (int i = 0; i < rowBytes; i++)
+            {
+                int a = i > 0 ? rows[y][i - 1] : 0, b = y > 0 ? rows[y - 1][i] : 0, c = i > 0 && y > 0 ? rows[y - 1][i - 1] : 0;
+                int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
+                int pred = filter switch { 0 => 0, 1 => a, 2 => b, _ => pa <= pb && pa <= pc ? a : pb <= pc ? b : c };
+                raw.WriteByte((byte)(rows[y][i] - pred));
+            }
+        }
+        using var z = new MemoryStream();
+        using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true)) zs.Write(raw.ToArray());
+        using var png = new MemoryStream();
+        png.Write([137, 80, 78, 71, 13, 10, 26, 10]);
+        void Chunk(string kind, byte[] data)
+        {
+            png.Write([(byte)(data.Length >> 24), (byte)(data.Length >> 16), (byte)(data.Length >> 8), (byte)data.Length]);
+            png.Write(System.Text.Encoding.ASCII.GetBytes(kind));
+            png.Write(data);
+            png.Write([0, 0, 0, 0]);   // CRC not checked by this reader
+        }
+        Chunk("IHDR", [0, 0, 0, (byte)w, 0, 0, 0, (byte)h, 2, 3, 0, 0, 0]);
+        Chunk("PLTE", [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0]);
+        Chunk("IDAT", z.ToArray());
+        Chunk("IEND", []);
+        var (decoded, dh, dw) = LabelPng.Decode(png.ToArray(), "hand.png");
+        Assert.Equal((h, w), (dh, dw));
+        Assert.Equal(labels, decoded);
+    }
+
     [Fact]
     public void GrayPngGivesItsValuesWhateverRowFilters()
     {
