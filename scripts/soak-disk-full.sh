@@ -11,7 +11,8 @@ cd "$root"
 work=$(mktemp -d /tmp/vssm-diskfull-XXXXXX)
 mnt="$work/small"
 mkdir -p "$mnt"
-bench() { dotnet run -c Release --no-build --project bench/VisionSsm.Bench -- "$@"; }
+# VSSM_BENCH: an already built bench executable (e.g. while another script uses bench/'s build output).
+bench() { if [[ -n "${VSSM_BENCH:-}" ]]; then "$VSSM_BENCH" "$@"; else dotnet run -c Release --no-build --project bench/VisionSsm.Bench -- "$@"; fi; }
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 failures=0
 check() { # name, condition-description, command...
@@ -19,7 +20,7 @@ check() { # name, condition-description, command...
   if "$@"; then log "ok: $name"; else log "FAILED: $name"; failures=$((failures + 1)); fi
 }
 
-dotnet build bench/VisionSsm.Bench -c Release -v q -nologo >/dev/null || exit 1
+[[ -n "${VSSM_BENCH:-}" ]] || dotnet build bench/VisionSsm.Bench -c Release -v q -nologo >/dev/null || exit 1
 ./vssm models >/dev/null
 bench soak subset --from /usr/share/datasets/fashion-mnist --to "$work/data" --train 256 --test 64 >/dev/null || exit 1
 args=(--data "$work/data" --epochs 1 --batch-size 32 --threads 1 --checkpoint-every 1 --seed 7)

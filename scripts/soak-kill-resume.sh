@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kill-and-resume soak (docs/reliability.md): the default training recipe (vmamba_nano, Fashion-MNIST) made short —
 # a 1,024/256-image subset, 2 epochs × 32 steps of batch 32, one thread, a checkpoint after every step — is run once
-# uninterrupted, then again killed with SIGKILL at random moments of training (often inside a checkpoint write) and resumed with
+# uninterrupted, then again killed with SIGKILL at random moments of training (every other kill as soon as a checkpoint
+# write has begun) and resumed with
 # --resume until it completes. After every kill the checkpoint must load; at the end metrics.csv (every column but
 # timings and memory) and last.ckpt (position, model, EMA, optimiser, RNG) must equal the uninterrupted run's bitwise.
 #
@@ -46,6 +47,11 @@ while (( ! done )); do
     until grep -qE "^(training|resuming) " "$slog" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
     delay=$((1 + RANDOM % 20))
     for ((t = 0; t < delay * 10; t++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if (( killed % 2 == 1 )); then
+      # Every other kill lands inside a checkpoint write: as soon as the next temp file appears (being written,
+      # fsynced or about to be renamed over last.ckpt).
+      until [[ -n "$(find "$run" -maxdepth 1 -name '.tmp-*' -print -quit 2>/dev/null)" ]] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+    fi
     if kill -9 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null
       killed=$((killed + 1))
@@ -53,7 +59,7 @@ while (( ! done )); do
       (( temps > 0 )) && mid_write=$((mid_write + 1))
       if [[ -f "$run/last.ckpt" ]]; then
         out=$(bench soak check "$run/last.ckpt") || { failures=$((failures + 1)); }
-        log "kill $killed, ${delay} s into training$( ((temps > 0)) && echo ' (during a checkpoint write)'): $out"
+        log "kill $killed, $( ((killed % 2 == 0)) && echo "at the first checkpoint write after ${delay} s" || echo "${delay} s into training")$( ((temps > 0)) && echo ' (temp file left: during a write)'): $out"
       else
         before_first=$((before_first + 1))
         log "kill $killed, ${delay} s into training: before the first checkpoint (run starts again)"
