@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Kill-and-resume soak (docs/reliability.md): the default training recipe (vmamba_nano, Fashion-MNIST) made short —
 # a 1,024/256-image subset, 2 epochs × 32 steps of batch 32, one thread, a checkpoint after every step — is run once
-# uninterrupted, then again killed with SIGKILL at random moments (often inside a checkpoint write) and resumed with
+# uninterrupted, then again killed with SIGKILL at random moments of training (every other kill as soon as a checkpoint
+# write has begun) and resumed with
 # --resume until it completes. After every kill the checkpoint must load; at the end metrics.csv (every column but
 # timings and memory) and last.ckpt (position, model, EMA, optimiser, RNG) must equal the uninterrupted run's bitwise.
 #
 #   scripts/soak-kill-resume.sh [KILLS (default 8)] [SEED (default 1)]
 #
-# Takes ~10–15 min on the shared 2-core machine. Exit 0 when every check passed.
+# Takes ~15–25 min on the shared (heavily loaded) 2-core machine. Exit 0 when every check passed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -32,16 +33,25 @@ run="$work/soak"
 failures=0 killed=0 mid_write=0 before_first=0 sessions=0 done=0
 while (( ! done )); do
   sessions=$((sessions + 1))
+  slog="$work/session-$sessions.log"
   if [[ -f "$run/last.ckpt" ]]; then
-    ./vssm train --resume "$run" --threads 1 >> "$work/soak.log" 2>&1 &
+    ./vssm train --resume "$run" --threads 1 > "$slog" 2>&1 &
   else
     rm -rf "$run"
-    ./vssm train "${args[@]}" --output "$run" >> "$work/soak.log" 2>&1 &
+    ./vssm train "${args[@]}" --output "$run" > "$slog" 2>&1 &
   fi
   pid=$!
   if (( killed < kills )); then
-    delay=$((6 + RANDOM % 20))   # startup takes ~5–10 s here; each step (with its checkpoint) ~1 s
+    # Start-up (libtorch, data, model) takes 10–40 s on a loaded machine: wait until the session trains, then kill
+    # after a random 1–20 s (each step, with its checkpoint, takes ~1–3 s here).
+    until grep -qE "^(training|resuming) " "$slog" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    delay=$((1 + RANDOM % 20))
     for ((t = 0; t < delay * 10; t++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if (( killed % 2 == 1 )); then
+      # Every other kill lands inside a checkpoint write: as soon as the next temp file appears (being written,
+      # fsynced or about to be renamed over last.ckpt).
+      until [[ -n "$(find "$run" -maxdepth 1 -name '.tmp-*' -print -quit 2>/dev/null)" ]] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+    fi
     if kill -9 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null
       killed=$((killed + 1))
@@ -49,16 +59,16 @@ while (( ! done )); do
       (( temps > 0 )) && mid_write=$((mid_write + 1))
       if [[ -f "$run/last.ckpt" ]]; then
         out=$(bench soak check "$run/last.ckpt") || { failures=$((failures + 1)); }
-        log "kill $killed after ${delay} s$( ((temps > 0)) && echo ' (during a checkpoint write)'): $out"
+        log "kill $killed, $( ((killed % 2 == 0)) && echo "at the first checkpoint write after ${delay} s" || echo "${delay} s into training")$( ((temps > 0)) && echo ' (temp file left: during a write)'): $out"
       else
         before_first=$((before_first + 1))
-        log "kill $killed after ${delay} s: before the first checkpoint (run starts again)"
+        log "kill $killed, ${delay} s into training: before the first checkpoint (run starts again)"
       fi
       continue
     fi
   fi
   wait "$pid"; status=$?
-  (( status == 0 )) || { log "session $sessions exited $status"; tail -5 "$work/soak.log"; failures=$((failures + 1)); break; }
+  (( status == 0 )) || { log "session $sessions exited $status"; tail -5 "$slog"; failures=$((failures + 1)); break; }
   done=1
 done
 

@@ -66,12 +66,12 @@ public static class SoakTools
     public static void Subset(string from, string to, int train, int test)
     {
         Directory.CreateDirectory(to);
-        foreach (var (name, n) in new[] { ("train-images-idx3-ubyte", train), ("train-labels-idx1-ubyte", train), ("t10k-images-idx3-ubyte", test), ("t10k-labels-idx1-ubyte", test) })
+        foreach (var (name, want) in new[] { ("train-images-idx3-ubyte", train), ("train-labels-idx1-ubyte", train), ("t10k-images-idx3-ubyte", test), ("t10k-labels-idx1-ubyte", test) })
         {
             string src = File.Exists(Path.Combine(from, name)) ? Path.Combine(from, name) : Path.Combine(from, name + ".gz");
             var (dims, data) = IdxFile.Read(src);
             int per = data.Length / dims[0];
-            n = Math.Min(n, dims[0]);
+            int n = Math.Min(want, dims[0]);
             IdxFile.Write(Path.Combine(to, name), [n, .. dims[1..]], data[..(n * per)], gzip: false);
         }
         Console.WriteLine($"wrote {train} train and {test} test images of {from} to {to}");

@@ -93,6 +93,7 @@ public static class ReaderFuzz
                 log($"{target.Name}: {i - first + 1}/{count} inputs, {failures.Count} failures, {clock.Elapsed.TotalSeconds:F0} s");
         }
         stop.Cancel();
+        watchdog.Join();   // before the token source is disposed
         return new FuzzReport(target.Name, count, accepted, rejected, failures, clock.Elapsed, slowest, slowestInput, maxAlloc, maxAllocInput, PeakRss());
     }
 
