@@ -4,7 +4,7 @@ namespace VisionSsm.Export;
 
 /// <summary>
 /// An ONNX model loaded in ONNX Runtime's CPU provider (the Microsoft.ML.OnnxRuntime package): full graph
-/// optimisation, intra-op threads as given (the same count our runtime uses when compared), inter-op 1.
+/// optimisation, intra-op threads as given (the same count our runtime uses when compared), inter-op 1, passive waiting.
 /// </summary>
 public sealed class OnnxRuntimeSession : IDisposable
 {
@@ -28,13 +28,27 @@ public sealed class OnnxRuntimeSession : IDisposable
         (inputName, outputName) = (session.InputMetadata.Keys.First(), session.OutputMetadata.Keys.First());
     }
 
-    static SessionOptions Options(int threads) => new()
+    static SessionOptions Options(int threads)
     {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        IntraOpNumThreads = Math.Max(0, threads),
-        InterOpNumThreads = 1,
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-    };
+        var o = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = Math.Max(0, threads),
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
+        // The scan's decays exp(S_t − S_s) underflow towards 0 through subnormals, which cost ~100× a normal float on
+        // x86; flushing them to zero changes results by < 1e-38.
+        o.AddSessionConfigEntry("session.set_denormal_as_zero", "1");
+        // Idle intra-op threads sleep rather than spin, as our libtorch threads do (OMP_WAIT_POLICY=PASSIVE,
+        // Runtime/OpenMpPolicy.cs): on a shared or oversubscribed CPU spinning workers starve the others (5× slower
+        // on the loaded 2-core bench machine).
+        o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return o;
+    }
+
+    /// <summary>The model's custom metadata (key → value).</summary>
+    public IReadOnlyDictionary<string, string> Metadata => session.ModelMetadata.CustomMetadataMap;
 
     /// <summary>The input's declared shape; −1 for a symbolic dimension (a dynamic batch).</summary>
     public long[] InputShape => session.InputMetadata[inputName].Dimensions.Select(d => (long)d).ToArray();
