@@ -11,7 +11,7 @@ static class PredictCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var cmd = new Command("predict", "Classify image files (JPEG/PNG/…) with a checkpoint; prints the top-k labels with probabilities.");
+        var cmd = new Command("predict", "Classify image files (JPEG/PNG/…) with a checkpoint or an exported ONNX file; prints the top-k labels with probabilities.");
         var images = new Argument<string[]>("images") { Description = "image files", Arity = ArgumentArity.OneOrMore };
         var checkpoint = new Option<string>("--checkpoint", "-c")
         {
@@ -30,13 +30,13 @@ static class PredictCommand
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
             var dev = CommonOptions.Apply(p, threads, device);
+            string? ckpt = p.GetValue(checkpoint), onnxPath = p.GetValue(onnx);
+            if ((ckpt is null) == (onnxPath is null))
+                throw new ArgumentException("predict: give exactly one of --checkpoint and --onnx.", ckpt is null ? "checkpoint" : "onnx");
             if (p.GetValue(topK) < 1) throw new ArgumentException($"--top-k {p.GetValue(topK)}: expected ≥ 1.", "top-k");
             var files = p.GetValue(images)!;
             foreach (var f in files)
                 if (!File.Exists(f)) throw new FileNotFoundException($"image '{f}' does not exist.", f);
-            string? ckpt = p.GetValue(checkpoint), onnxPath = p.GetValue(onnx);
-            if ((ckpt is null) == (onnxPath is null))
-                throw new ArgumentException("predict: give exactly one of --checkpoint and --onnx.", ckpt is null ? "checkpoint" : "onnx");
             using var ortModel = onnxPath is null ? null : new OnnxClassifier(onnxPath, TorchRuntime.Threads, p.GetValue(model));
             using var predictor = ckpt is null ? null : new Predictor(CheckpointModel.Open(ckpt, p.GetValue(model), p.GetValue(useEma), dev), dev);
             int failed = 0;
