@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using VisionSsm.Analysis;
+using VisionSsm.Export;
 using VisionSsm.Models;
 using VisionSsm.Runtime;
 
@@ -26,9 +27,14 @@ static class BenchCommand
         var seconds = new Option<double>("--seconds") { Description = "minimum timed seconds per point", DefaultValueFactory = _ => 2.0 };
         var train = new Option<bool>("--train") { Description = "time a training step (forward + loss + backward + AdamW step) instead of inference" };
         var plot = new Option<string>("--plot") { Description = "PNG path (default runs/bench-<time>.png)" };
+        var runtime = new Option<string>("--runtime")
+        {
+            Description = "comma-separated runtimes measured side by side, each point in its own child: torchsharp (ours), onnxruntime (our ONNX export in ONNX Runtime, same thread count)",
+            DefaultValueFactory = _ => ThroughputResult.TorchSharpRuntime,
+        };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { models, sizes, batch, seconds, train, plot }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { models, sizes, batch, seconds, train, plot, runtime }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
@@ -47,14 +53,18 @@ static class BenchCommand
             {
                 Launcher = SelfLauncher(), Mode = mode, MinSeconds = secs, Threads = TorchRuntime.Threads, Device = p.GetValue(device)!,
             };
-            var points = (from s in sz from b in batches from m in names select new BenchPoint(m, s, b)).ToList();
+            var runtimes = ParseRuntimes(p.GetValue(runtime)!);
+            if (mode == BenchMode.Training && runtimes.Any(r => r != ThroughputResult.TorchSharpRuntime))
+                throw new ArgumentException("--runtime onnxruntime measures inference only; drop --train.", "runtime");
+            // Runtimes interleaved per (size, batch, model), so a load from other processes hits both alike.
+            var points = (from s in sz from b in batches from m in names from r in runtimes select new BenchPoint(m, s, b, r)).ToList();
             ctx.Error.WriteLine($"threads {TorchRuntime.Threads}, float32, {(mode == BenchMode.Training ? "training step (AdamW)" : "inference")}, " +
                                 $"{points.Count} point(s), one child process each");
             var clock = Stopwatch.StartNew();
             bench.Starting += (i, n, pt) =>
             {
                 string eta = i > 1 ? $", ~{clock.Elapsed.TotalSeconds / (i - 1) * (n - i + 1):F0} s left" : "";
-                ctx.Error.WriteLine($"[{i}/{n}] {pt.Model} @ {pt.ImageSize} ×{pt.Batch}… ({clock.Elapsed.TotalSeconds:F0} s elapsed{eta})");
+                ctx.Error.WriteLine($"[{i}/{n}] {pt.Model} @ {pt.ImageSize} ×{pt.Batch} ({pt.Runtime})… ({clock.Elapsed.TotalSeconds:F0} s elapsed{eta})");
             };
             bench.ChildLog += line => ctx.Error.WriteLine("    " + line);
             var results = bench.Run(points, stopOnBadInput: true, ctx.Cancellation);
@@ -81,13 +91,22 @@ static class BenchCommand
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 1 };
         var seconds = new Option<double>("--seconds") { DefaultValueFactory = _ => 2.0 };
         var train = new Option<bool>("--train");
+        var runtime = new Option<string>("--runtime") { DefaultValueFactory = _ => ThroughputResult.TorchSharpRuntime };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { model, size, batch, seconds, train }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, size, batch, seconds, train, runtime }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
             var dev = CommonOptions.Apply(p, threads, device);
+            if (p.GetValue(runtime) == OnnxThroughput.RuntimeName)
+            {
+                var ort = new OnnxThroughput { MinSeconds = p.GetValue(seconds) };
+                ort.Log += m => ctx.Error.WriteLine(m);
+                var o = ort.Measure(p.GetValue(model)!, p.GetValue(size), p.GetValue(batch));
+                ctx.Out.WriteLine(IsolatedBenchmark.WriteResult(o));
+                return o.Error is null ? 0 : 1;
+            }
             var bench = new ThroughputBenchmark
             {
                 MinSeconds = p.GetValue(seconds), Device = dev, Mode = p.GetValue(train) ? BenchMode.Training : BenchMode.Inference,
@@ -98,6 +117,15 @@ static class BenchCommand
             return r.Error is null ? 0 : 1;
         }));
         return cmd;
+    }
+
+    static string[] ParseRuntimes(string text)
+    {
+        var list = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(r => r.ToLowerInvariant()).Distinct().ToArray();
+        var bad = list.FirstOrDefault(r => r is not (ThroughputResult.TorchSharpRuntime or OnnxThroughput.RuntimeName));
+        if (list.Length == 0 || bad is not null)
+            throw new ArgumentException($"--runtime '{text}': expected torchsharp, onnxruntime or both (comma-separated).", "runtime");
+        return list;
     }
 
     /// <summary>How to start this program's point verb: through the apphost (`vssm`, a tool shim) as is, else

@@ -30,6 +30,7 @@ public static class CliApp
         root.Subcommands.Add(BenchCommand.CreatePointVerb(context));
         root.Subcommands.Add(ErfCommand.Create(context));
         root.Subcommands.Add(CamCommand.Create(context));
+        root.Subcommands.Add(ExportCommand.Create(context));
         root.Options.Add(KernelsOption());
         return root;
     }

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace VisionSsm.Tests;
 
 /// <summary>
-/// Dependencies of the library point one way: Runtime → Ops → Layers → Models → (Data, Training, Analysis, Interop).
+/// Dependencies of the library point one way: Runtime → Ops → Layers → Models → (Data, Training, Analysis, Interop) → Export.
 /// A file may name its own layer and the layers below it, never one above (usings, qualified names, cref comments).
 /// </summary>
 public static partial class Layering
@@ -14,6 +14,7 @@ public static partial class Layering
         ["Runtime"] = 0, ["Ops"] = 1, ["Layers"] = 2, ["Models"] = 3,
         ["Data"] = 4, ["Training"] = 4, ["Analysis"] = 4, ["Interop"] = 4,
         ["Segmentation"] = 5,
+        ["Export"] = 5,
     };
 
     // "VisionSsm.Models", "Models.FlopConvention" (resolved against the VisionSsm namespace), in code or comments.

@@ -6,7 +6,7 @@ using System.Text.Json.Serialization;
 namespace VisionSsm.Analysis;
 
 /// <summary>One (model, size, batch) point to measure.</summary>
-public sealed record BenchPoint(string Model, int ImageSize, int Batch);
+public sealed record BenchPoint(string Model, int ImageSize, int Batch, string Runtime = ThroughputResult.TorchSharpRuntime);
 
 /// <summary>
 /// Runs every point in its own child process and collects the JSON line each child prints, so each point's peak memory
@@ -49,6 +49,7 @@ public sealed class IsolatedBenchmark
             "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--device", Device,
         };
         if (Mode == BenchMode.Training) args.Add("--train");
+        if (p.Runtime != ThroughputResult.TorchSharpRuntime) args.AddRange(["--runtime", p.Runtime]);
         return args;
     }
 
@@ -125,7 +126,7 @@ public sealed class IsolatedBenchmark
     }
 
     ThroughputResult Failed(BenchPoint p, string error) =>
-        new(p.Model, p.ImageSize, p.Batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error);
+        new(p.Model, p.ImageSize, p.Batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, Runtime: p.Runtime);
 
     /// <summary>The child's side: the one JSON line the parent reads.</summary>
     public static string WriteResult(ThroughputResult result) => JsonSerializer.Serialize(result, Json);

@@ -22,8 +22,14 @@ public enum BenchMode
 /// measured it (Linux VmHWM); <see cref="PeakOverModelMiB"/> is that peak during the timed passes minus the resident set
 /// right after the model (and, for training, the optimizer) was built: activations, gradients, optimizer state, workspace.
 /// </summary>
+/// <param name="Runtime">what ran the model: <see cref="TorchSharpRuntime"/> (our forward) or "onnxruntime" (its ONNX export)</param>
+/// <param name="Note">runtime-specific facts, e.g. an export's node count and parity error</param>
 public sealed record ThroughputResult(string Model, int ImageSize, int Batch, BenchMode Mode, double ImagesPerSecond, double LatencyMs,
-    double PeakRssMiB, double PeakOverModelMiB, long Parameters, string? Error = null, bool BadInput = false);
+    double PeakRssMiB, double PeakOverModelMiB, long Parameters, string? Error = null, bool BadInput = false,
+    string Runtime = ThroughputResult.TorchSharpRuntime, string? Note = null)
+{
+    public const string TorchSharpRuntime = "torchsharp";
+}
 
 /// <summary>
 /// Throughput, latency and peak memory of one zoo model at one resolution and batch (VMamba Table 4 / Vim Fig. 1,
@@ -132,6 +138,7 @@ public sealed class ThroughputBenchmark
     public static string FormatTable(IReadOnlyList<ThroughputResult> results)
     {
         var sb = new StringBuilder();
+        if (results.Any(r => r.Runtime != ThroughputResult.TorchSharpRuntime)) return FormatRuntimeTable(results);
         sb.AppendLine("| model | size | batch | mode | img/s | latency (ms) | peak RSS (MiB) | peak over model (MiB) | params (M) |");
         sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
         foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch))
@@ -141,6 +148,29 @@ public sealed class ThroughputBenchmark
                 ? $"| {r.Model} | {r.ImageSize} | {r.Batch} | {mode} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
                 : string.Create(CultureInfo.InvariantCulture,
                     $"| {r.Model} | {r.ImageSize} | {r.Batch} | {mode} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {r.PeakRssMiB:F0} | {r.PeakOverModelMiB:F0} | {r.Parameters / 1e6:F2} |"));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// The side-by-side table of several runtimes: one row per (model, size, batch, runtime), each row's throughput as a
+    /// ratio to our runtime's at the same point, and the runtime's note (an export's nodes and parity error).
+    /// </summary>
+    public static string FormatRuntimeTable(IReadOnlyList<ThroughputResult> results)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| model | size | batch | runtime | img/s | latency (ms) | vs torchsharp | peak RSS (MiB) | notes |");
+        sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---|");
+        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch)
+                     .ThenBy(r => r.Runtime == ThroughputResult.TorchSharpRuntime ? 0 : 1))
+        {
+            var ours = results.FirstOrDefault(o => o.Runtime == ThroughputResult.TorchSharpRuntime && o.Error is null
+                                                   && (o.Model, o.ImageSize, o.Batch) == (r.Model, r.ImageSize, r.Batch));
+            string ratio = ours is null || r.Error is not null ? "" : string.Create(CultureInfo.InvariantCulture, $"{r.ImagesPerSecond / ours.ImagesPerSecond:F2}×");
+            sb.AppendLine(r.Error is not null
+                ? $"| {r.Model} | {r.ImageSize} | {r.Batch} | {r.Runtime} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
+                : string.Create(CultureInfo.InvariantCulture,
+                    $"| {r.Model} | {r.ImageSize} | {r.Batch} | {r.Runtime} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {ratio} | {r.PeakRssMiB:F0} | {r.Note} |"));
         }
         return sb.ToString();
     }
@@ -165,12 +195,14 @@ public sealed class ThroughputBenchmark
         memory.YLabel("peak RSS, MiB (log)");
         var palette = new ScottPlot.Palettes.Category10();
         int i = 0;
-        foreach (var group in ok.GroupBy(r => (r.Model, r.Batch)).OrderBy(g => g.Key.Model, StringComparer.Ordinal).ThenBy(g => g.Key.Batch))
+        bool severalRuntimes = ok.Select(r => r.Runtime).Distinct().Count() > 1;
+        foreach (var group in ok.GroupBy(r => (r.Model, r.Batch, r.Runtime)).OrderBy(g => g.Key.Model, StringComparer.Ordinal).ThenBy(g => g.Key.Batch)
+                     .ThenBy(g => g.Key.Runtime, StringComparer.Ordinal))
         {
             var pts = group.OrderBy(r => r.ImageSize).ToList();
             double[] xs = pts.Select(r => Math.Log10(r.ImageSize)).ToArray();
             var color = palette.GetColor(i++);
-            string label = severalBatches ? $"{group.Key.Model} ×{group.Key.Batch}" : group.Key.Model;
+            string label = (severalBatches ? $"{group.Key.Model} ×{group.Key.Batch}" : group.Key.Model) + (severalRuntimes ? $" ({group.Key.Runtime})" : "");
             var t = speed.Add.Scatter(xs, pts.Select(r => Math.Log10(r.ImagesPerSecond)).ToArray(), color);
             t.LegendText = label;
             var m = memory.Add.Scatter(xs, pts.Select(r => Math.Log10(r.PeakRssMiB)).ToArray(), color);

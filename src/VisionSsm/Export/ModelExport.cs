@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text.Json;
+using VisionSsm.Interop;
+using VisionSsm.Models;
+using VisionSsm.Runtime;
+using VisionSsm.Training;
+using static TorchSharp.torch;
+
+namespace VisionSsm.Export;
+
+public enum ExportFormat { Onnx, Safetensors, Pth }
+
+/// <summary>What to export (the options of <c>vssm export</c>).</summary>
+/// <param name="Model">zoo name</param>
+/// <param name="Checkpoint">our .ckpt, or an official-names state dict (.pth/.safetensors); null: the model at its initialisation</param>
+/// <param name="Size">input side; null: the checkpoint's, else the zoo default</param>
+public sealed record ExportRequest(string Model, string? Checkpoint, ExportFormat Format, string Output, int? Size = null,
+    bool DynamicBatch = false, int Opset = OnnxExportOptions.DefaultOpset, int Batch = 1, int Seed = 0,
+    int ScanChunkLength = OnnxExportOptions.DefaultScanChunkLength)
+{
+    public static ExportFormat ParseFormat(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "onnx" => ExportFormat.Onnx,
+        "safetensors" => ExportFormat.Safetensors,
+        "pth" or "pt" => ExportFormat.Pth,
+        _ => throw new ArgumentException($"--format '{text}': expected onnx, safetensors or pth.", "format"),
+    };
+}
+
+/// <summary>What an export wrote: the file, its size, and for ONNX the node count and the parity check(s).</summary>
+public sealed record ExportReport(string Output, ExportFormat Format, long FileBytes, int? NodeCount, IReadOnlyList<OnnxParity> Parity,
+    double Seconds);
+
+/// <summary>
+/// The library call behind <c>vssm export</c>: loads a zoo model (optionally a checkpoint), writes it as ONNX or as a
+/// state dict with the official names, and for ONNX verifies the graph in ONNX Runtime against our forward before the
+/// file appears (written atomically, never left half-written or unverified).
+/// </summary>
+public static class ModelExport
+{
+    /// <summary>Metadata keys of our ONNX files (read back by <see cref="OnnxClassifier"/>).</summary>
+    public const string ModelKey = "vssm.model", PreprocessingKey = "vssm.preprocessing", ClassesKey = "vssm.classes";
+
+    public static ExportReport Run(ExportRequest request, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(request.Output);
+        var entry = ModelZoo.Get(request.Model);
+        if (request.Size is < 1) throw new ArgumentException($"--size {request.Size}: expected a positive image size.", "size");
+        if (request.Batch < 1) throw new ArgumentException($"--batch {request.Batch}: expected ≥ 1.", "batch");
+        if (request.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
+            throw new ArgumentException($"--opset {request.Opset}: expected {OnnxExportOptions.MinOpset}–{OnnxExportOptions.MaxOpset} " +
+                                        "(LayerNormalization needs 17).", "opset");
+        CheckWritable(request.Output);
+        var clock = Stopwatch.StartNew();
+        using var loaded = Load(request, entry);
+        var model = loaded.Net;
+        model.eval();
+        log?.Invoke($"{loaded.ModelName}: {model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters, input {loaded.Preprocessing.Channels}×{loaded.Preprocessing.ImageSize}²");
+        switch (request.Format)
+        {
+            case ExportFormat.Pth:
+                PyTorchCheckpoint.SaveStateDict(request.Output, model.state_dict());
+                return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
+            case ExportFormat.Safetensors:
+                Safetensors.Save(request.Output, model.state_dict(), new Dictionary<string, string> { ["model"] = loaded.ModelName });
+                return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
+        }
+        var pre = loaded.Preprocessing;
+        var options = new OnnxExportOptions(request.Batch, pre.ImageSize, request.DynamicBatch, request.Opset, request.ScanChunkLength);
+        log?.Invoke($"building the ONNX graph (opset {options.Opset}, batch {(options.DynamicBatch ? "dynamic" : options.Batch.ToString())})…");
+        var onnx = OnnxExporter.Export(model, pre.Channels, pre.ImageSize, options, Metadata(loaded));
+        var bytes = onnx.Bytes;
+        log?.Invoke($"{onnx.NodeCount} nodes, {bytes.Length / 1e6:F1} MB; verifying in ONNX Runtime…");
+        var parity = Verify(bytes, model, onnx.InputShape, request.DynamicBatch, request.Seed);
+        foreach (var p in parity)
+            log?.Invoke($"batch {p.Batch}: max |onnx − ours| = {p.MaxAbsError:E2}, relative {p.MaxRelativeError:E2} (tolerance {OnnxParity.Tolerance:E0})");
+        var worst = parity.MaxBy(p => p.MaxRelativeError)!;
+        if (!worst.Passed)
+            throw new InvalidDataException($"the ONNX export of {loaded.ModelName} differs from our forward by {worst.MaxRelativeError:E2} relative " +
+                                           $"(batch {worst.Batch}), above the tolerance {OnnxParity.Tolerance:E0}; nothing was written to '{request.Output}'.");
+        AtomicFile.Write(request.Output, fs => fs.Write(bytes));
+        return new ExportReport(request.Output, request.Format, bytes.Length, onnx.NodeCount, parity, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Parity at the export batch and, for a dynamic batch, at one more.</summary>
+    static List<OnnxParity> Verify(byte[] bytes, VisionModel model, long[] inputShape, bool dynamicBatch, int seed)
+    {
+        using var session = new OnnxRuntimeSession(bytes, TorchRuntime.Threads);
+        var result = new List<OnnxParity> { OnnxVerifier.Compare(session, model, inputShape, seed) };
+        if (dynamicBatch)
+            result.Add(OnnxVerifier.Compare(session, model, [inputShape[0] + 1, .. inputShape[1..]], seed + 1));
+        return result;
+    }
+
+    /// <summary>Fails early, before any work, when the output folder cannot be created or written.</summary>
+    static void CheckWritable(string output)
+    {
+        string full = Path.GetFullPath(output);
+        if (Directory.Exists(full)) throw new ArgumentException($"--output '{output}' is a directory; expected a file path.", "output");
+        string dir = Path.GetDirectoryName(full)!;
+        try
+        {
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".probe-{Guid.NewGuid():N}");
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--output '{output}': cannot write to '{dir}' ({e.Message}).", "output", e);
+        }
+    }
+
+    static InferenceModel Load(ExportRequest request, ModelEntry entry)
+    {
+        int channels = entry.Preprocessing.Mean.Length;
+        if (request.Checkpoint is null)
+        {
+            int size = request.Size ?? entry.DefaultImageSize;
+            var model = ModelZoo.Create(entry.Name, new ModelOptions(InChannels: channels, ImageSize: size));
+            var classes = Enumerable.Range(0, model.NumClasses).Select(i => i.ToString()).ToList();
+            return new InferenceModel(model, entry.Name, classes, Training.Preprocessing.FromZoo(entry.Preprocessing, channels) with { ImageSize = size }, null);
+        }
+        if (!File.Exists(request.Checkpoint)) throw new FileNotFoundException($"--checkpoint '{request.Checkpoint}' does not exist.", request.Checkpoint);
+        if (PretrainedWeights.IsWeightsFile(request.Checkpoint))
+        {
+            int size = request.Size ?? entry.DefaultImageSize;
+            var model = PretrainedWeights.Create(entry.Name, request.Checkpoint, new ModelOptions(InChannels: channels, ImageSize: size));
+            var classes = Enumerable.Range(0, model.NumClasses).Select(i => i.ToString()).ToList();
+            return new InferenceModel(model, entry.Name, classes, Training.Preprocessing.FromZoo(entry.Preprocessing, channels) with { ImageSize = size }, null);
+        }
+        var loaded = CheckpointModel.Open(request.Checkpoint, entry.Name);
+        return request.Size is { } s ? loaded with { Preprocessing = loaded.Preprocessing with { ImageSize = s } } : loaded;
+    }
+
+    /// <summary>The model name, preprocessing and class names, recorded in the ONNX metadata so predict needs no flags.</summary>
+    static Dictionary<string, string> Metadata(InferenceModel loaded) => new()
+    {
+        [ModelKey] = loaded.ModelName,
+        [PreprocessingKey] = JsonSerializer.Serialize(loaded.Preprocessing),
+        [ClassesKey] = JsonSerializer.Serialize(loaded.Classes),
+    };
+}
