@@ -13,6 +13,7 @@ public static partial class Layering
     {
         ["Runtime"] = 0, ["Ops"] = 1, ["Layers"] = 2, ["Models"] = 3,
         ["Data"] = 4, ["Training"] = 4, ["Analysis"] = 4, ["Interop"] = 4,
+        ["Detection"] = 5,
     };
 
     // "VisionSsm.Models", "Models.FlopConvention" (resolved against the VisionSsm namespace), in code or comments.
