@@ -46,8 +46,9 @@ public static class Nms
         int n = s.Length;
         var l = labels is null ? new long[n] : ReadLabels(labels, n);
         double[] iou;
-        using (var m = BoxOps.PairwiseIou(boxes.to(ScalarType.Float64), boxes.to(ScalarType.Float64)).cpu())
-            iou = m.data<double>().ToArray();
+        using (var b64 = boxes.to(ScalarType.Float64))
+        using (var m = BoxOps.PairwiseIou(b64, b64))
+            iou = HostArrays.Doubles(m);
         var order = Enumerable.Range(0, n).OrderByDescending(i => s[i]).ToArray();
         var kept = new List<long>();
         foreach (int i in order)
@@ -87,11 +88,9 @@ public static class Nms
         BoxOps.CheckBoxes(boxes, nameof(boxes));
         if (scores.dim() != 1 || scores.shape[0] != boxes.shape[0])
             throw new ArgumentException($"scores must be (N) with N = {boxes.shape[0]} boxes, got shape [{string.Join(", ", scores.shape)}]", nameof(scores));
-        using var b = boxes.detach().to(ScalarType.Float64).cpu().contiguous();
-        using var s = scores.detach().to(ScalarType.Float64).cpu().contiguous();
-        var sa = s.data<double>().ToArray();
+        var sa = HostArrays.Doubles(scores);
         if (sa.Any(double.IsNaN)) throw new ArgumentException("scores contain NaN", nameof(scores));
-        return (b.data<double>().ToArray(), sa);
+        return (HostArrays.Doubles(boxes), sa);
     }
 
     static long[] ReadLabels(Tensor labels, int n)
@@ -99,8 +98,7 @@ public static class Nms
         if (labels.dim() != 1 || labels.shape[0] != n)
             throw new ArgumentException($"labels must be (N) with N = {n}, got shape [{string.Join(", ", labels.shape)}]", nameof(labels));
         if (labels.is_floating_point()) throw new ArgumentException($"labels must be integers, got {labels.dtype}", nameof(labels));
-        using var l = labels.detach().to(ScalarType.Int64).cpu().contiguous();
-        var a = l.data<long>().ToArray();
+        var a = HostArrays.Longs(labels);
         if (a.Any(v => v < 0)) throw new ArgumentException("labels must be >= 0", nameof(labels));
         return a;
     }

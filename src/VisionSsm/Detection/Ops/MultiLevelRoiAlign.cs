@@ -35,8 +35,7 @@ public sealed class MultiLevelRoiAlign
         if (rois.dim() != 2 || rois.shape[1] != 5)
             throw new ArgumentException($"rois must be (R, 5), got shape [{string.Join(", ", rois.shape)}]", nameof(rois));
         if (numLevels < 1) throw new ArgumentOutOfRangeException(nameof(numLevels), $"numLevels must be >= 1, got {numLevels}");
-        double[] b;
-        using (var d = rois.detach().to(ScalarType.Float64).cpu().contiguous()) b = d.data<double>().ToArray();
+        var b = HostArrays.Doubles(rois);
         var lv = new long[b.Length / 5];
         for (int i = 0; i < lv.Length; i++)
         {
@@ -59,7 +58,7 @@ public sealed class MultiLevelRoiAlign
                 throw new ArgumentException($"all levels must have {c} channels; level {i} has {levels[i].shape[1]}", nameof(levels));
         using var scope = NewDisposeScope();
         var target = MapLevels(rois, levels.Count, FinestScale);
-        var lv = target.data<long>().ToArray();
+        var lv = HostArrays.Longs(target);
         var pieces = new List<Tensor>();
         var order = new List<long>();
         for (int l = 0; l < levels.Count; l++)

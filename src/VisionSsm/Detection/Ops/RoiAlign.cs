@@ -118,8 +118,7 @@ public static class RoiAlign
         var boxes = Validate(features, rois, outputHeight, outputWidth, spatialScale, samplingRatio);
         int b = (int)features.shape[0], c = (int)features.shape[1], h = (int)features.shape[2], w = (int)features.shape[3];
         int r = boxes.Length / 5;
-        double[] x;
-        using (var f64 = features.detach().to(ScalarType.Float64).cpu().contiguous()) x = f64.data<double>().ToArray();
+        var x = HostArrays.Doubles(features);
         var y = new double[(long)r * c * outputHeight * outputWidth];
         for (int i = 0; i < r; i++)
         {
@@ -180,8 +179,7 @@ public static class RoiAlign
             throw new ArgumentOutOfRangeException(nameof(spatialScale), $"spatialScale must be a positive finite number, got {spatialScale}");
         if (samplingRatio < 0)
             throw new ArgumentOutOfRangeException(nameof(samplingRatio), $"samplingRatio must be >= 0 (0 = adaptive), got {samplingRatio}");
-        double[] boxes;
-        using (var d = rois.detach().to(ScalarType.Float64).cpu().contiguous()) boxes = d.data<double>().ToArray();
+        var boxes = HostArrays.Doubles(rois);
         long batch = features.shape[0];
         for (int i = 0; i < boxes.Length / 5; i++)
         {
