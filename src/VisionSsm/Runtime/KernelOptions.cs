@@ -53,6 +53,10 @@ public sealed record KernelOptions
     /// <summary>Query rows per block of the row-blocked MHSA (392: half of vGamba-B's side-28 map).</summary>
     public int MhsaRowBlock { get; init; } = 392;
 
+    /// <summary>RoIAlign on its C# CPU kernel (Detection/Ops/RoiAlignCpu, float32/float64, hand-written backward);
+    /// off: the gather form in libtorch ops.</summary>
+    public bool RoiAlignKernel { get; init; } = true;
+
     /// <summary>Every fast path allowed (the defaults above).</summary>
     public static KernelOptions Default { get; } = new();
 
@@ -61,6 +65,7 @@ public sealed record KernelOptions
     {
         Gemm = false, FusedMamba = false, MambaChannelMajorInProjection = false,
         OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
+        RoiAlignKernel = false,
     };
 
     static KernelOptions process = Default;

@@ -69,8 +69,8 @@ public sealed class MultiLevelRoiAlign
             pieces.Add(RoiAlign.Apply(levels[l], sel, OutputSize, OutputSize, 1.0 / Strides[l], SamplingRatio, Aligned));
             order.AddRange(inds);
         }
-        if (pieces.Count == 0)
-            return zeros(new long[] { 0, c, OutputSize, OutputSize }, dtype: levels[0].dtype, device: levels[0].device).MoveToOuterDisposeScope();
+        if (pieces.Count == 0) // no rois: RoIAlign's empty output, still part of the graph
+            return RoiAlign.Apply(levels[0], rois, OutputSize, OutputSize, 1.0 / Strides[0], SamplingRatio, Aligned).MoveToOuterDisposeScope();
         // Undo the grouping by level: position order[k] holds piece row k.
         var inverse = new long[order.Count];
         for (int k = 0; k < order.Count; k++) inverse[order[k]] = k;

@@ -32,17 +32,22 @@ public static class RoiAlign
     /// RoIAlign of <paramref name="features"/> (B, C, H, W) over <paramref name="rois"/> (R, 5); returns
     /// (R, C, <paramref name="outputHeight"/>, <paramref name="outputWidth"/>) in the features' dtype.
     /// </summary>
+    /// <remarks>On the CPU in float32/float64 this runs the C# kernel (<see cref="RoiAlignCpu"/>) unless
+    /// <c>KernelOptions.RoiAlignKernel</c> is off; otherwise the gather form (<see cref="ApplyGather"/>).</remarks>
     public static Tensor Apply(Tensor features, Tensor rois, int outputHeight, int outputWidth, double spatialScale,
         int samplingRatio = 0, bool aligned = true)
     {
+        if (!RoiAlignCpu.Applies(features)) return ApplyGather(features, rois, outputHeight, outputWidth, spatialScale, samplingRatio, aligned);
         var boxes = Validate(features, rois, outputHeight, outputWidth, spatialScale, samplingRatio);
-        long b = features.shape[0], c = features.shape[1], h = features.shape[2], w = features.shape[3];
-        int r = boxes.Length / 5;
-        if (r == 0) return zeros(new long[] { 0, c, outputHeight, outputWidth }, dtype: features.dtype, device: features.device);
+        var (yAxis, xAxis) = Axes(boxes, features.shape[2], features.shape[3], outputHeight, outputWidth, spatialScale, samplingRatio, aligned);
+        var batch = Enumerable.Range(0, boxes.Length / 5).Select(i => (long)boxes[5 * i]).ToArray();
+        return RoiAlignCpu.Apply(features, new RoiAlignCpu.Plan(batch, yAxis, xAxis, outputHeight, outputWidth));
+    }
 
-        using var scope = NewDisposeScope();
-        // (B·H·W, C): one row per pixel, so each bin gathers whole channel vectors.
-        var rows = features.permute(0, 2, 3, 1).reshape(b * h * w, c);
+    static (AxisWeights[] Y, AxisWeights[] X) Axes(double[] boxes, long h, long w, int outputHeight, int outputWidth,
+        double spatialScale, int samplingRatio, bool aligned)
+    {
+        int r = boxes.Length / 5;
         var yAxis = new AxisWeights[r];
         var xAxis = new AxisWeights[r];
         for (int i = 0; i < r; i++)
@@ -51,6 +56,26 @@ public static class RoiAlign
             yAxis[i] = AxisWeights.Build(g.StartY, g.BinHeight, g.GridH, outputHeight, (int)h);
             xAxis[i] = AxisWeights.Build(g.StartX, g.BinWidth, g.GridW, outputWidth, (int)w);
         }
+        return (yAxis, xAxis);
+    }
+
+    /// <summary>
+    /// The gather form in libtorch ops (any device): <c>index_select</c> of channels-last pixel rows, one <c>bmm</c>
+    /// per chunk of rois; autograd gives the backward.
+    /// </summary>
+    public static Tensor ApplyGather(Tensor features, Tensor rois, int outputHeight, int outputWidth, double spatialScale,
+        int samplingRatio = 0, bool aligned = true)
+    {
+        var boxes = Validate(features, rois, outputHeight, outputWidth, spatialScale, samplingRatio);
+        long b = features.shape[0], c = features.shape[1], h = features.shape[2], w = features.shape[3];
+        int r = boxes.Length / 5;
+        // No rois: an empty output that is still part of the graph (its gradient is zero), as torchvision's op gives.
+        if (r == 0) return features.reshape(-1).narrow(0, 0, 0).reshape(0, c, outputHeight, outputWidth);
+
+        using var scope = NewDisposeScope();
+        // (B·H·W, C): one row per pixel, so each bin gathers whole channel vectors.
+        var rows = features.permute(0, 2, 3, 1).reshape(b * h * w, c);
+        var (yAxis, xAxis) = Axes(boxes, h, w, outputHeight, outputWidth, spatialScale, samplingRatio, aligned);
 
         var pieces = new List<Tensor>();
         int bins = outputHeight * outputWidth;
@@ -215,7 +240,7 @@ public static class RoiAlign
     /// One axis of one roi: for each output bin p, up to <see cref="Width"/> (pixel index, weight) pairs whose weights
     /// are the bin's averaged 1-D bilinear weights (sum over the g samples, divided by g).
     /// </summary>
-    sealed class AxisWeights
+    internal sealed class AxisWeights
     {
         public int Width;
         public long[] Index = [];

@@ -1,4 +1,5 @@
 using VisionSsm.Detection.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 
 namespace VisionSsm.Tests.Detection.Ops;
@@ -45,20 +46,28 @@ public class RoiAlignTests
         { 1, 1, 2, 17, 7, 1.0, 3, true },
     };
 
+    delegate Tensor Form(Tensor x, Tensor rois, int oh, int ow, double scale, int sampling, bool aligned);
+
+    /// <summary>The C# kernel (the default on the CPU) and the gather form in libtorch ops.</summary>
+    static readonly Form[] Forms = [(x, r, oh, ow, s, n, a) => RoiAlign.Apply(x, r, oh, ow, s, n, a), (x, r, oh, ow, s, n, a) => RoiAlign.ApplyGather(x, r, oh, ow, s, n, a)];
+
     [Theory, MemberData(nameof(Grid))]
     public void Fast_form_equals_the_per_sample_twin(int b, int c, int h, int w, int output, double scale, int sampling, bool aligned)
     {
         using var scope = NewDisposeScope();
         var x = randn(b, c, h, w, dtype: ScalarType.Float64);
         var rois = MixedRois(b, h, w, scale, seed: h * 31 + w);
-        var fast = RoiAlign.Apply(x, rois, output, output, scale, sampling, aligned);
         var reference = RoiAlign.Reference(x, rois, output, output, scale, sampling, aligned);
-        Assert.Equal(new long[] { rois.shape[0], c, output, output }, fast.shape);
-        Assert.True(allclose(fast, reference, rtol: 1e-12, atol: 1e-12), $"max diff {(fast - reference).abs().max().item<double>()}");
-        // float32 input: the same op up to single-precision rounding.
-        var fast32 = RoiAlign.Apply(x.to(ScalarType.Float32), rois.to(ScalarType.Float32), output, output, scale, sampling, aligned);
-        Assert.Equal(ScalarType.Float32, fast32.dtype);
-        Assert.True(allclose(fast32.to(ScalarType.Float64), reference, rtol: 1e-5, atol: 1e-5));
+        foreach (var form in Forms)
+        {
+            var fast = form(x, rois, output, output, scale, sampling, aligned);
+            Assert.Equal(new long[] { rois.shape[0], c, output, output }, fast.shape);
+            Assert.True(allclose(fast, reference, rtol: 1e-12, atol: 1e-12), $"max diff {(fast - reference).abs().max().item<double>()}");
+            // float32 input: the same op up to single-precision rounding.
+            var fast32 = form(x.to(ScalarType.Float32), rois.to(ScalarType.Float32), output, output, scale, sampling, aligned);
+            Assert.Equal(ScalarType.Float32, fast32.dtype);
+            Assert.True(allclose(fast32.to(ScalarType.Float64), reference, rtol: 1e-5, atol: 1e-5));
+        }
     }
 
     [Fact]
@@ -109,10 +118,13 @@ public class RoiAlignTests
         using var scope = NewDisposeScope();
         var x = randn(2, 3, 7, 6, dtype: ScalarType.Float64);
         var rois = MixedRois(2, 7, 6, 0.5, seed: 5);
-        var err = Gradcheck.MaxRelativeError(a => RoiAlign.Apply(a[0], rois, 7, 7, 0.5), [x], maxElements: 252);
-        Assert.True(err[0] < 1e-7, $"relative error {err[0]}");
-        var err2 = Gradcheck.MaxRelativeError(a => RoiAlign.Apply(a[0], rois, 3, 4, 0.5, samplingRatio: 2, aligned: false), [x], maxElements: 252);
-        Assert.True(err2[0] < 1e-7, $"relative error {err2[0]}");
+        foreach (var form in Forms)
+        {
+            var err = Gradcheck.MaxRelativeError(a => form(a[0], rois, 7, 7, 0.5, 0, true), [x], maxElements: 252);
+            Assert.True(err[0] < 1e-7, $"relative error {err[0]}");
+            var err2 = Gradcheck.MaxRelativeError(a => form(a[0], rois, 3, 4, 0.5, 2, false), [x], maxElements: 252);
+            Assert.True(err2[0] < 1e-7, $"relative error {err2[0]}");
+        }
     }
 
     [Fact]
@@ -120,22 +132,44 @@ public class RoiAlignTests
     {
         // RoIAlign is linear in the features: <A x, g> = <x, Aᵀ g> for any x, g.
         using var scope = NewDisposeScope();
-        var x = randn(1, 2, 9, 8, dtype: ScalarType.Float64).requires_grad_(true);
-        var rois = MixedRois(1, 9, 8, 1.0, seed: 9);
-        var y = RoiAlign.Apply(x, rois, 7, 7, 1.0);
-        var g = randn_like(y);
-        (y * g).sum().backward();
-        double lhs = (y * g).sum().item<double>();
-        double rhs = (x.detach() * x.grad!).sum().item<double>();
-        Assert.Equal(lhs, rhs, 1e-9);
+        var rois = MixedRois(2, 9, 8, 1.0, seed: 9);
+        foreach (var form in Forms)
+        {
+            var x = randn(2, 2, 9, 8, dtype: ScalarType.Float64).requires_grad_(true);
+            var y = form(x, rois, 7, 7, 1.0, 0, true);
+            var g = randn_like(y);
+            (y * g).sum().backward();
+            double lhs = (y * g).sum().item<double>();
+            double rhs = (x.detach() * x.grad!).sum().item<double>();
+            Assert.Equal(lhs, rhs, 1e-9);
+        }
     }
 
     [Fact]
     public void Empty_rois_give_an_empty_output()
     {
         using var scope = NewDisposeScope();
-        var y = RoiAlign.Apply(randn(1, 4, 5, 5), zeros(0, 5), 7, 7, 1.0);
-        Assert.Equal(new long[] { 0, 4, 7, 7 }, y.shape);
+        foreach (var form in Forms)
+        {
+            var x = randn(1, 4, 5, 5).requires_grad_(true);
+            var y = form(x, zeros(0, 5), 7, 7, 1.0, 0, true);
+            Assert.Equal(new long[] { 0, 4, 7, 7 }, y.shape);
+            y.sum().backward();
+            Assert.Equal(0.0, x.grad!.abs().sum().item<float>());
+        }
+    }
+
+    [Fact]
+    public void The_kernel_switch_selects_the_gather_form()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(1, 3, 6, 6, dtype: ScalarType.Float64);
+        Assert.True(RoiAlignCpu.Applies(x));
+        Assert.False(RoiAlignCpu.Applies(x.to(ScalarType.Float16)));
+        using (KernelOptions.Use(KernelOptions.Default with { RoiAlignKernel = false }))
+            Assert.False(RoiAlignCpu.Applies(x));
+        using (KernelOptions.Use(KernelOptions.Reference))
+            Assert.False(RoiAlignCpu.Applies(x));
     }
 
     [Fact]
