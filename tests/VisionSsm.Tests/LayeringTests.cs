@@ -15,6 +15,7 @@ public static partial class Layering
         ["Data"] = 4, ["Training"] = 4, ["Analysis"] = 4, ["Interop"] = 4,
         ["Segmentation"] = 5,
         ["Export"] = 5,
+        ["Detection"] = 5,
     };
 
     // "VisionSsm.Models", "Models.FlopConvention" (resolved against the VisionSsm namespace), in code or comments.

@@ -58,6 +58,10 @@ public sealed record KernelOptions
     /// <summary>Query rows per block of the row-blocked MHSA (392: half of vGamba-B's side-28 map).</summary>
     public int MhsaRowBlock { get; init; } = 392;
 
+    /// <summary>RoIAlign on its C# CPU kernel (Detection/Ops/RoiAlignCpu, float32/float64, hand-written backward);
+    /// off: the gather form in libtorch ops.</summary>
+    public bool RoiAlignKernel { get; init; } = true;
+
     /// <summary>Every fast path allowed (the defaults above).</summary>
     public static KernelOptions Default { get; } = new();
 
@@ -66,6 +70,7 @@ public sealed record KernelOptions
     {
         Gemm = false, Choice = KernelChoice.Libtorch, FusedMamba = false, MambaChannelMajorInProjection = false,
         OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
+        RoiAlignKernel = false,
     };
 
     static KernelOptions process = Default;
