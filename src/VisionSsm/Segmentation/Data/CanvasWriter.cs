@@ -25,7 +25,7 @@ public static class CanvasWriter
     {
         options ??= new CanvasOptions();
         options.Validate();
-        string full = Path.GetFullPath(directory);
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));   // "out/" names the folder out
         string settings = SettingsJson(options);
         if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
         {

@@ -86,6 +86,7 @@ public static class SegmentationInference
         int views = 0;
         foreach (double r in options.Scales)
         {
+            using var scaleScope = NewDisposeScope();   // frees each scale's resized batch before the next
             var scaled = r == 1.0 ? images : Resize(images, Math.Max(1, (long)(h * r + 0.5)), Math.Max(1, (long)(w * r + 0.5)));
             foreach (bool flip in options.Flip ? new[] { false, true } : [false])
             {
@@ -94,7 +95,8 @@ public static class SegmentationInference
                 var logits = Resize(Run(input), h, w);
                 if (flip) logits = logits.flip(3);
                 var probs = logits.softmax(1);
-                if (sum is null) { sum = probs.clone(); sum.MoveToOuterDisposeScope(); }
+                // The running sum belongs to this method's scope: two levels out (view scope → scale scope → here).
+                if (sum is null) sum = probs.clone().MoveToOuterDisposeScope().MoveToOuterDisposeScope();
                 else sum.add_(probs, Scalars.One);
                 views++;
             }

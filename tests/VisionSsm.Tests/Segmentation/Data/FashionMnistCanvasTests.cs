@@ -122,7 +122,7 @@ public class FashionMnistCanvasTests
         CanvasFixture.Write(fm);
         var o = new CanvasOptions { TrainCount = 5, TestCount = 3 };
         string outDir = Path.Combine(dir.Path, "canvases");
-        Assert.True(CanvasWriter.Write(outDir, o, fm));
+        Assert.True(CanvasWriter.Write(outDir + Path.DirectorySeparatorChar, o, fm));   // a trailing separator names the same folder
         Assert.Equal(5, Directory.GetFiles(Path.Combine(outDir, "images", "train")).Length);
         Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "masks", "test")).Length);
         Assert.True(File.Exists(Path.Combine(outDir, CanvasWriter.ManifestName)));
