@@ -27,6 +27,7 @@ public static class CliApp
         root.Subcommands.Add(FlopsCommand.Create(context));
         root.Subcommands.Add(BenchCommand.Create(context));
         root.Subcommands.Add(BenchCommand.CreatePointVerb(context));
+        root.Subcommands.Add(AttentionCommand.Create(context));
         root.Options.Add(KernelsOption());
         return root;
     }
