@@ -77,8 +77,7 @@ public static class ScanMatrix
     public static Tensor Mean(CapturedScan s, long batch, long start, long count, Action<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(s);
-        long l = s.Length, n = s.States;
-        long chunk = Math.Max(1, (8L << 20) / Math.Max(1, n * l * l));
+        long chunk = ChunkChannels(s), l = s.Length;
         var sum = zeros(new[] { l, l }, dtype: ScalarType.Float64);
         for (long d = 0; d < count; d += chunk)
         {
@@ -90,6 +89,9 @@ public static class ScanMatrix
         return sum.OverInPlace(count);
     }
 
+    /// <summary>Channels per chunk so that one chunk's (chunk, N, L, L) float64 temporaries stay near 64 MB.</summary>
+    static long ChunkChannels(CapturedScan s) => Math.Max(1, (8L << 20) / Math.Max(1, s.States * s.Length * s.Length));
+
     /// <summary>
     /// Reconstructs the scan's output of batch item <paramref name="batch"/> from M: <c>M u + D ⊙ u</c>, times SiLU(z)
     /// when the scan was gated. (batch item) (D, L) float64; equals <see cref="CapturedScan.Y"/> up to rounding.
@@ -99,8 +101,16 @@ public static class ScanMatrix
         ArgumentNullException.ThrowIfNull(s);
         using var scope = NewDisposeScope();
         var u = s.U[batch].to(ScalarType.Float64);                                // (D, L)
-        var m = Channels(s, batch, 0, s.Channels);                                // (D, L, L)
-        var y = matmul(m, u.unsqueeze(-1)).squeeze(-1);
+        long chunk = ChunkChannels(s);
+        var parts = new List<Tensor>();
+        for (long d = 0; d < s.Channels; d += chunk)
+        {
+            long c = Math.Min(chunk, s.Channels - d);
+            using var inner = NewDisposeScope();
+            var m = Channels(s, batch, d, c);                                     // (c, L, L)
+            parts.Add(matmul(m, u.narrow(0, d, c).unsqueeze(-1)).squeeze(-1).MoveToOuterDisposeScope());
+        }
+        var y = cat(parts, 0);
         if (s.D is not null) y = y.Plus(s.D.to(ScalarType.Float64).unsqueeze(-1) * u);
         if (s.Z is not null) y = y * nn.functional.silu(s.Z[batch].to(ScalarType.Float64));
         return y.MoveToOuterDisposeScope();

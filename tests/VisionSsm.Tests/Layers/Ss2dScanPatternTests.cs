@@ -127,6 +127,24 @@ public class Ss2dScanPatternTests
         Assert.True(allclose(gFast, gSlow, rtol: 1e-9, atol: 1e-9), $"{pattern}: grad max diff {(gFast - gSlow).abs().max().item<double>()}");
     }
 
+    [Fact]
+    public void The_pattern_changes_the_output_of_the_same_weights()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var x = randn(1, 8, 3, 4, dtype: ScalarType.Float64);
+        using var cross = new SS2D(new Ss2dConfig(8, 2.0));
+        cross.to(ScalarType.Float64);
+        var reference = cross.call(x);
+        foreach (var pattern in ScanPatterns.All.Skip(1))
+        {
+            using var other = new SS2D(new Ss2dConfig(8, 2.0) { Pattern = pattern });
+            other.to(ScalarType.Float64);
+            other.load_state_dict(cross.state_dict());
+            Assert.True((other.call(x) - reference).abs().max().item<double>() > 1e-6, $"{pattern} gave the cross-scan's output");
+        }
+    }
+
     [Theory]
     [InlineData(ScanPattern.Cross)]
     [InlineData(ScanPattern.Unidirectional)]
@@ -174,14 +192,14 @@ public class Ss2dScanPatternTests
     public void Cascade_adds_only_its_two_plain_layer_norms()
     {
         // Same projections and scan totals as the cross-scan; plus two affine-free layer norms of Di·L per SS2D, which
-        // fvcore counts 4·numel each. VMamba-T [s2l5]: Di = 2·dim, L = 56², 28², 14², 7², depths 2, 2, 5, 2.
+        // fvcore counts 4·numel each. VMamba-T [s2l5] at 64²: Di = 2·dim, L = 16², 8², 4², 2², depths 2, 2, 5, 2.
         using var cross = ModelZoo.Create("vmamba_tiny_s2l5");
         using var cascade = ModelZoo.Create("vmamba_tiny_s2l5_cascade");
         long extra = 0;
-        int[] dims = [96, 192, 384, 768], depths = [2, 2, 5, 2], sides = [56, 28, 14, 7];
+        int[] dims = [96, 192, 384, 768], depths = [2, 2, 5, 2], sides = [16, 8, 4, 2];
         for (int i = 0; i < 4; i++) extra += depths[i] * 2L * 4 * (2L * dims[i]) * sides[i] * sides[i];
-        var a = FlopCounter.Count(cross, [1, 3, 224, 224], FlopConvention.Fvcore).Total;
-        var b = FlopCounter.Count(cascade, [1, 3, 224, 224], FlopConvention.Fvcore).Total;
+        var a = FlopCounter.Count(cross, [1, 3, 64, 64], FlopConvention.Fvcore).Total;
+        var b = FlopCounter.Count(cascade, [1, 3, 64, 64], FlopConvention.Fvcore).Total;
         Assert.Equal(a + extra, b);
     }
 
