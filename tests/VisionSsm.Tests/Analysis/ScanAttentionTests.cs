@@ -29,7 +29,8 @@ public class ScanAttentionTests
         using var capture = ScanCapture.Start();
         using (no_grad()) model.call(x);
         Assert.NotEmpty(capture.Scans);
-        foreach (var s in capture.Scans)
+        // The first block's calls (SS2D: one call of four routes; Vim: forward and backward; vGamba: the cell).
+        foreach (var s in capture.Scans.Take(2))
         {
             var y = ScanMatrix.Reconstruct(s, 0);
             Assert.True(ScanInputs.RelErr(y, s.Y[0]) < 1e-9, $"{name}: D {s.Channels} L {s.Length} z {s.Z is not null}: {ScanInputs.RelErr(y, s.Y[0])}");

@@ -135,6 +135,9 @@ public class Ss2dScanPatternTests
         var x = randn(1, 8, 3, 4, dtype: ScalarType.Float64);
         using var cross = new SS2D(new Ss2dConfig(8, 2.0));
         cross.to(ScalarType.Float64);
+        // At initialisation the D skip (identical for every pattern) outweighs the scan's mixing by about 10³ (Δ is
+        // 0.001–0.1 and B, C are small), so the outputs differ only in the 6th digit; without the skip the routes show.
+        using (no_grad()) cross.get_parameter("Ds")!.zero_();
         var reference = cross.call(x);
         foreach (var pattern in ScanPatterns.All.Skip(1))
         {
@@ -167,25 +170,16 @@ public class Ss2dScanPatternTests
     [Theory]
     [InlineData("vmamba_tiny_s2l5_unidi")]
     [InlineData("vmamba_tiny_s2l5_bidi")]
-    [InlineData("vmamba_tiny_s2l5_cascade")]
-    public void Table5_variants_have_the_papers_parameter_count(string name)
+    public void Unidi_and_bidi_have_the_papers_parameters_and_flops(string name)
     {
-        // VMamba Table 5: 30.70 M for every pattern; the patterns share the cross-scan's parameters exactly
+        // VMamba Table 5: 30.70 M and 4.86 G for every pattern; the patterns share the cross-scan's parameters exactly
         // (docs/models/vmamba.md §1: VMamba-T [s2l5] has 30,705,832).
         using var model = ModelZoo.Create(name);
         long count = model.parameters().Sum(t => t.numel());
         Assert.Equal(30_705_832L, count);
         Assert.True(Math.Abs(count / 1e6 - 30.70) < 0.01);
-    }
-
-    [Theory]
-    [InlineData("vmamba_tiny_s2l5_unidi")]
-    [InlineData("vmamba_tiny_s2l5_bidi")]
-    public void Unidi_and_bidi_have_the_papers_flops(string name)
-    {
-        using var model = ModelZoo.Create(name);
         var report = FlopCounter.Count(model, [1, 3, 224, 224], FlopConvention.Fvcore);
-        Assert.Equal(4.86, Math.Round(report.GFlops, 2));     // VMamba Table 5, two decimals
+        Assert.Equal(4.86, Math.Round(report.GFlops, 2));     // two decimals, as the table
     }
 
     [Fact]
@@ -198,6 +192,7 @@ public class Ss2dScanPatternTests
         long extra = 0;
         int[] dims = [96, 192, 384, 768], depths = [2, 2, 5, 2], sides = [16, 8, 4, 2];
         for (int i = 0; i < 4; i++) extra += depths[i] * 2L * 4 * (2L * dims[i]) * sides[i] * sides[i];
+        Assert.Equal(30_705_832L, cascade.parameters().Sum(t => t.numel()));   // Table 5: 30.70 M
         var a = FlopCounter.Count(cross, [1, 3, 64, 64], FlopConvention.Fvcore).Total;
         var b = FlopCounter.Count(cascade, [1, 3, 64, 64], FlopConvention.Fvcore).Total;
         Assert.Equal(a + extra, b);
