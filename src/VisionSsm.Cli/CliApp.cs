@@ -31,6 +31,7 @@ public static class CliApp
         root.Subcommands.Add(ErfCommand.Create(context));
         root.Subcommands.Add(CamCommand.Create(context));
         root.Subcommands.Add(ExportCommand.Create(context));
+        root.Subcommands.Add(AttentionCommand.Create(context));
         root.Options.Add(KernelsOption());
         return root;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VisionSsm.Analysis;
 using VisionSsm.Training;
 
 namespace VisionSsm.Cli;
@@ -21,13 +22,20 @@ static class EvalCommand
         var batch = new Option<int>("--batch-size", "-b") { Description = "batch size", DefaultValueFactory = _ => 256 };
         var resize = new Option<bool>("--resize") { Description = "resize images whose size differs from the model's" };
         var tta = new Option<bool>("--tta") { Description = "flip test-time augmentation: average the class probabilities of each image and its mirror" };
+        var sizes = new Option<string>("--size")
+        {
+            Description = "evaluate at these input sides instead, e.g. 28,56,112 (VMamba Table 4): a table and an accuracy-vs-resolution PNG",
+        };
+        var plot = new Option<string>("--plot") { Description = "where --size writes its PNG (default: resolution-<model>.png beside the checkpoint)" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { model, checkpoint, data, useEma, batch, resize, tta }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, checkpoint, data, useEma, batch, resize, tta, sizes, plot }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
             var dev = CommonOptions.Apply(p, threads, device);
+            int[]? sizeList = p.GetValue(sizes) is { } sizeText ? CommonOptions.ParseInts(sizeText, "--size") : null;
+            if (sizeList is not null) Analysis.ResolutionStudy.CheckSizes(sizeList);
             using var loaded = CheckpointModel.Open(p.GetValue(checkpoint)!, p.GetValue(model), p.GetValue(useEma), dev);
             var info = loaded.Info;
             var pre = loaded.Preprocessing;
@@ -35,6 +43,9 @@ static class EvalCommand
             var (_, test) = RunData.OpenSplits(dataDir);
             if (test.Classes.Count != loaded.Classes.Count)
                 throw new ArgumentException($"--data: the data set has {test.Classes.Count} classes; the model has {loaded.Classes.Count}.", "data");
+            if (sizeList is not null)
+                return Resolution(ctx, loaded, test, sizeList, p.GetValue(batch), dev,
+                    p.GetValue(plot) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(p.GetValue(checkpoint)!))!, $"resolution-{loaded.ModelName}.png"));
             var first = test.Get(0);
             // A training recipe that fixed the size, and the ImageNet-style pipeline (resize + center crop), resize by design.
             bool resizes = info?.Config.ImageSize is not null || !pre.SmallImage;
@@ -50,5 +61,17 @@ static class EvalCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>`--size`: <see cref="ResolutionStudy"/> over the sizes, a table and a plot.</summary>
+    static int Resolution(CliContext ctx, InferenceModel loaded, Data.IImageDataset test, int[] sizes, int batch, TorchSharp.torch.Device dev, string plot)
+    {
+        ctx.Out.WriteLine($"{loaded.ModelName} trained at {loaded.Preprocessing.ImageSize}², evaluated on {test.Count} test images at {string.Join(", ", sizes)}");
+        var rows = Analysis.ResolutionStudy.Run(loaded, test, sizes, batch, dev,
+            r => ctx.Error.WriteLine($"  {r.Size}²: top-1 {r.Top1:F2} %"));
+        ctx.Out.Write(Analysis.ResolutionStudy.Format(rows));
+        Analysis.ResolutionStudy.SavePlot(rows, plot, $"{loaded.ModelName}: accuracy vs input size (trained at {loaded.Preprocessing.ImageSize}²)");
+        ctx.Out.WriteLine($"wrote {plot}");
+        return 0;
     }
 }

@@ -116,6 +116,9 @@ static class LayerFlops
         c.Add("conv", batch * k * (r + 2 * n) * di * positions);
         c.Add("conv", batch * k * di * r * positions);
         c.AddScan(batch, positions, k * di, n, withD: true, withZ: false);
+        // The cascade runs the same projections and scans over rows then columns (the same totals), plus two
+        // layer norms without affine parameters, 4·numel each in fvcore.
+        if (cfg.Pattern == Ops.ScanPattern.Cascade) c.Add("norm", 2 * 4 * batch * di * positions);
         c.Add("norm", 5 * batch * di * positions);
         c.MarkVisible(ch["out_norm"]);
         PointwiseConvModule(c, ch["out_proj"], batch * positions);

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Ops;
+using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -10,9 +11,11 @@ namespace VisionSsm.Layers;
 /// Hyper-parameters of <see cref="SS2D"/>. The defaults are the final release's <c>v05_noz</c> form
 /// (docs/models/vmamba.md §1: d_state 1, dt_rank auto, 3×3 depthwise conv without bias, no z);
 /// <see cref="V0"/> gives the vanilla form of docs/models/vmamba.md §10 (z gate, d_state 16, conv bias).
+/// <see cref="Pattern"/> picks the scan routes (VMamba Table 5; docs/analysis.md "Scan patterns"); all patterns have
+/// the same parameters.
 /// </summary>
 public sealed record Ss2dConfig(int DModel, double SsmRatio = 2.0, int DState = 1, int? DtRank = null,
-    bool WithZ = false, bool ConvBias = false)
+    bool WithZ = false, bool ConvBias = false, ScanPattern Pattern = ScanPattern.Cross)
 {
     public const int Routes = 4;
     public int DInner => (int)(SsmRatio * DModel);
@@ -83,9 +86,6 @@ public sealed class SS2D : Module<Tensor, Tensor>
         if (x.dim() != 4 || x.shape[1] != cfg.DModel)
             throw new ArgumentException($"SS2D expects (B, {cfg.DModel}, H, W); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         using var scope = NewDisposeScope();
-        long b = x.shape[0], h = x.shape[2], w = x.shape[3], l = h * w;
-        long di = cfg.DInner, r = cfg.Rank, n = cfg.DState, k = Ss2dConfig.Routes;
-
         var xz = in_proj.call(x);                                              // step 1
         Tensor u = xz, z = null!;
         if (cfg.WithZ)
@@ -96,30 +96,78 @@ public sealed class SS2D : Module<Tensor, Tensor>
         }
         u = nn.functional.silu(conv2d.call(ChannelsLast.To(u)));              // step 2 (channels-last dwconv)
 
-        var xs = UseReferenceKernels ? CrossScan.ScanReference(u) : CrossScan.Scan(u);   // step 3: (B, K, Di, L)
-        // Step 4: the grouped conv1d projections, as batched matmuls over the K routes.
-        var xDbl = matmul(x_proj_weight, xs);                                  // (B, K, R + 2N, L)
-        var split = xDbl.split([r, n, n], dim: 2);
-        var dts = matmul(dt_projs_weight, split[0]);                           // (B, K, Di, L)
-
-        var a = -exp(A_logs);                                                  // A = −exp(A_log)
-        var bs = split[1].contiguous();                                        // (B, K, N, L): G = K groups
-        var cs = split[2].contiguous();
-        var uFlat = xs.view(b, k * di, l);
-        var dtFlat = dts.view(b, k * di, l);
-        var dBias = dt_projs_bias.view(k * di);
-        Tensor ys;                                                             // step 5
-        if (UseReferenceKernels)
-        {
-            ys = SelectiveScanReference.Apply(ScanArguments.Validate(uFlat, dtFlat, a, bs, cs, Ds, null, dBias, true)).y;
-        }
-        else
-            ys = SelectiveScan.Apply(uFlat, dtFlat, a, bs, cs, Ds, null, dBias, deltaSoftplus: true);
-
-        var ys4 = ys.view(b, k, di, l);
-        var y = UseReferenceKernels ? CrossScan.MergeReference(ys4, h, w) : CrossScan.Merge(ys4, h, w);   // step 6
+        var y = cfg.Pattern == ScanPattern.Cascade ? Cascade(u) : OnePass(u);           // steps 3–6
         y = out_norm.call(ChannelsLast.To(y));                                 // step 7
         if (cfg.WithZ) y = y * nn.functional.silu(z);                          // docs/models/vmamba.md §10: LN(scan) · SiLU(z)
         return out_proj.call(y).MoveToOuterDisposeScope();                     // step 8
+    }
+    /// <summary>
+    /// Steps 3–6 for the one-pass patterns: unroll u (B, Di, H, W) into the four routes, scan them, merge back.
+    /// </summary>
+    Tensor OnePass(Tensor u)
+    {
+        long h = u.shape[2], w = u.shape[3];
+        var pattern = Config.Pattern;
+        var xs = UseReferenceKernels ? ScanRoutes.ScanReference(u, pattern) : ScanRoutes.Scan(u, pattern);   // (B, K, Di, L)
+        var ys = ScanRoutesOf(xs, 0, Ss2dConfig.Routes);
+        return UseReferenceKernels ? ScanRoutes.MergeReference(ys, h, w, pattern) : ScanRoutes.Merge(ys, h, w, pattern);
+    }
+
+    /// <summary>
+    /// Steps 3–6 of the cascade (official <c>forward_corev2</c>, scan_mode <c>cascade2d</c>): u is layer-normalised over
+    /// channels (no affine); routes 0, 1 scan every row forward and backward; their sum is layer-normalised and routes
+    /// 2, 3 scan every column forward and backward; the sum is the output (B, Di, H, W). The official code adds the
+    /// backward route's outputs without flipping them back to their positions; here they are flipped back, so each
+    /// output sums the two directions at its own pixel (docs/analysis.md "Scan patterns").
+    /// </summary>
+    Tensor Cascade(Tensor u)
+    {
+        long b = u.shape[0], di = u.shape[1], h = u.shape[2], w = u.shape[3];
+        var rows = ChannelNorm(u).permute(0, 2, 1, 3).reshape(b * h, di, w);          // (B·H, Di, W)
+        var yRows = BothWays(rows, 0).view(b, h, di, w).permute(0, 2, 1, 3);          // (B, Di, H, W)
+        var cols = ChannelNorm(yRows).permute(0, 3, 1, 2).reshape(b * w, di, h);      // (B·W, Di, H)
+        return BothWays(cols, 2).view(b, w, di, h).permute(0, 2, 3, 1);              // (B, Di, H, W)
+    }
+
+    /// <summary>Scans sequences (S, Di, L) forward with route <paramref name="first"/> and backward with the next one; the
+    /// backward outputs flipped back; returns their sum (S, Di, L).</summary>
+    Tensor BothWays(Tensor seq, int first)
+    {
+        var xs = stack([seq, seq.flip(-1)], 1);                                         // (S, 2, Di, L)
+        var ys = ScanRoutesOf(xs, first, 2);
+        return ys.select(1, 0).Plus(ys.select(1, 1).flip(-1));
+    }
+
+    /// <summary>LayerNorm over the channel axis of (B, C, H, W) without affine parameters (eps 1e-5, F.layer_norm).</summary>
+    static Tensor ChannelNorm(Tensor x) =>
+        nn.functional.layer_norm(x.permute(0, 2, 3, 1), [x.shape[1]]).permute(0, 3, 1, 2);
+
+    /// <summary>
+    /// Steps 4–5 for <paramref name="count"/> routes starting at <paramref name="first"/>: xs (S, count, Di, L) → per-route
+    /// x_proj and dt_projs (batched matmuls over the routes), the selective scan with B/C grouped per route (G = count).
+    /// Returns ys (S, count, Di, L).
+    /// </summary>
+    Tensor ScanRoutesOf(Tensor xs, int first, int count)
+    {
+        long s = xs.shape[0], l = xs.shape[3];
+        long di = Config.DInner, r = Config.Rank, n = Config.DState;
+        bool all = first == 0 && count == Ss2dConfig.Routes;
+        var xProj = all ? x_proj_weight : x_proj_weight.narrow(0, first, count);
+        var dtProj = all ? dt_projs_weight : dt_projs_weight.narrow(0, first, count);
+        var xDbl = matmul(xProj, xs);                                                  // (S, count, R + 2N, L)
+        var split = xDbl.split([r, n, n], dim: 2);
+        var dts = matmul(dtProj, split[0]);                                            // (S, count, Di, L)
+        var a = -exp(all ? A_logs : A_logs.narrow(0, first * di, count * di));          // A = −exp(A_log)
+        var dSkip = all ? Ds : Ds.narrow(0, first * di, count * di);
+        var dBias = dt_projs_bias.view(-1);
+        if (!all) dBias = dBias.narrow(0, first * di, count * di);
+        var bs = split[1].contiguous();                                                // (S, count, N, L): G = count groups
+        var cs = split[2].contiguous();
+        var uFlat = xs.reshape(s, count * di, l);
+        var dtFlat = dts.reshape(s, count * di, l);
+        var ys = UseReferenceKernels
+            ? SelectiveScanReference.Apply(ScanArguments.Validate(uFlat, dtFlat, a, bs, cs, dSkip, null, dBias, true)).y
+            : SelectiveScan.Apply(uFlat, dtFlat, a, bs, cs, dSkip, null, dBias, deltaSoftplus: true);
+        return ys.view(s, count, di, l);
     }
 }

@@ -12,11 +12,12 @@ namespace VisionSsm.Models;
 /// (4×4/4 conv + LN), PatchMerging downsample, SS2D with z and d_state 16, no MLP.
 /// <see cref="StemStride"/> 4 is the official two-conv stem (both convs stride 2); 2 makes the first conv
 /// stride 1, for small images (vmamba_nano); 1 makes both stride 1 (vmamba_nano_s1: stage 1 at full resolution).
+/// <see cref="ScanPattern"/> is every SS2D's route pattern (VMamba Table 5; the cross-scan by default).
 /// </summary>
 public sealed record VMambaConfig(int[] Dims, int[] Depths, double SsmRatio = 2.0, double MlpRatio = 4.0,
-    double DropPathRate = 0.2, bool V0 = false, int StemStride = 4)
+    double DropPathRate = 0.2, bool V0 = false, int StemStride = 4, ScanPattern ScanPattern = ScanPattern.Cross)
 {
-    public Ss2dConfig Ssm(int dim) => V0 ? Ss2dConfig.V0(dim) : new Ss2dConfig(dim, SsmRatio);
+    public Ss2dConfig Ssm(int dim) => (V0 ? Ss2dConfig.V0(dim) : new Ss2dConfig(dim, SsmRatio)) with { Pattern = ScanPattern };
 
     /// <summary>The closed-form count of docs/models/vmamba.md §1 (v2) and docs/models/vmamba.md §10 (v0), head included.</summary>
     public long ParameterCount(int numClasses = 1000, int inChannels = 3)
@@ -242,7 +243,17 @@ public sealed class VMambaFamily : IModelFamily
         // (24 epochs: 93.17% against nano's 93.21% at 30; README "Longer recipe"), so width is not the limit.
         ["vmamba_micro"] = new(Dims(48), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 2),
         ["vmamba_nano_s1"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 1),
+        // VMamba Table 5's scan-pattern diagnostic: VMamba-T (s2l5) with each alternative route pattern, and the same
+        // patterns on the small-image vmamba_nano (docs/analysis.md "Scan patterns").
+        ["vmamba_tiny_s2l5_unidi"] = new(Dims(96), [2, 2, 5, 2], SsmRatio: 2.0, DropPathRate: 0.2, ScanPattern: ScanPattern.Unidirectional),
+        ["vmamba_tiny_s2l5_bidi"] = new(Dims(96), [2, 2, 5, 2], SsmRatio: 2.0, DropPathRate: 0.2, ScanPattern: ScanPattern.Bidirectional),
+        ["vmamba_tiny_s2l5_cascade"] = new(Dims(96), [2, 2, 5, 2], SsmRatio: 2.0, DropPathRate: 0.2, ScanPattern: ScanPattern.Cascade),
+        ["vmamba_nano_unidi"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.05, StemStride: 2, ScanPattern: ScanPattern.Unidirectional),
+        ["vmamba_nano_bidi"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.05, StemStride: 2, ScanPattern: ScanPattern.Bidirectional),
+        ["vmamba_nano_cascade"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.05, StemStride: 2, ScanPattern: ScanPattern.Cascade),
     };
+
+    const string Table5 = "VMamba paper Table 5";
 
     public IEnumerable<ModelEntry> Entries =>
     [
@@ -254,6 +265,12 @@ public sealed class VMambaFamily : IModelFamily
         Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1, ssm_ratio 1) for 28²/32² inputs"),
         Entry("vmamba_nano_s1", 28, null, "vmamba_nano with a stride-1 stem: stage maps 28, 14, 7, 4 for 28² inputs"),
         Entry("vmamba_micro", 28, null, "vmamba_nano at 1.5× width (dims 48-96-192-384) for the longer small-image recipe"),
+        Entry("vmamba_tiny_s2l5_unidi", 224, new(30.70, 4.86, 82.2, Table5), "VMamba-T [s2l5] with Unidi-Scan: all four routes row-major"),
+        Entry("vmamba_tiny_s2l5_bidi", 224, new(30.70, 4.86, 74.8, Table5), "VMamba-T [s2l5] with Bidi-Scan: row-major forward and reversed"),
+        Entry("vmamba_tiny_s2l5_cascade", 224, new(30.70, 4.86, null, Table5), "VMamba-T [s2l5] with Cascade-Scan: rows both ways, then columns both ways"),
+        Entry("vmamba_nano_unidi", 28, null, "vmamba_nano with Unidi-Scan (VMamba Table 5)"),
+        Entry("vmamba_nano_bidi", 28, null, "vmamba_nano with Bidi-Scan (VMamba Table 5)"),
+        Entry("vmamba_nano_cascade", 28, null, "vmamba_nano with Cascade-Scan (VMamba Table 5)"),
     ];
 
     static ModelEntry Entry(string name, int size, ReportedFigures? reported, string description) =>

@@ -26,7 +26,9 @@ public static class SelectiveScan
 
     static (Tensor y, Tensor lastState) Run(ScanArguments a)
     {
-        return SelectiveScanCpu.Supports(a) ? SelectiveScanCpu.Apply(a) : SelectiveScanChunked.Apply(a);
+        var result = SelectiveScanCpu.Supports(a) ? SelectiveScanCpu.Apply(a) : SelectiveScanChunked.Apply(a);
+        ScanCapture.Record(a, result.y);   // no-op unless an analysis opened a capture
+        return result;
     }
 
     /// <summary>
