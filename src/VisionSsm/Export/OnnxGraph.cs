@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using Google.Protobuf;
 using Onnx;
 using static TorchSharp.torch;
@@ -351,10 +352,10 @@ public sealed class OnnxGraph
     public OnnxValue Linear(OnnxValue x, Tensor weight, Tensor? bias, string hint, double scale = 1.0)
     {
         using var wt = weight.detach().t().contiguous();
-        using var scaled = scale == 1.0 ? wt.alias() : wt * scale;
+        using var scaled = scale == 1.0 ? wt.alias() : wt.Times(scale);
         var y = MatMul(x, Weight(scaled, hint + ".weight"));
         if (bias is null) return y;
-        using var bs = scale == 1.0 ? bias.detach().alias() : bias.detach() * scale;
+        using var bs = scale == 1.0 ? bias.detach().alias() : bias.detach().Times(scale);
         return Add(y, Weight(bs, hint + ".bias"));
     }
 

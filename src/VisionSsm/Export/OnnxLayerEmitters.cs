@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp.Modules;
 using VisionSsm.Layers;
 using static TorchSharp.torch;
@@ -40,8 +41,8 @@ public static class OnnxLayerEmitters
     static (Tensor W, Tensor B) Fold(OnnxEmitContext ctx, Tensor w, Tensor? b, string? bnPath, double scale)
     {
         using var scope = NewDisposeScope();
-        var wd = w.to(ScalarType.Float64) * scale;
-        var bd = b is null ? zeros(w.shape[0], dtype: ScalarType.Float64) : b.to(ScalarType.Float64) * scale;
+        var wd = w.to(ScalarType.Float64).Times(scale);
+        var bd = b is null ? zeros(w.shape[0], dtype: ScalarType.Float64) : b.to(ScalarType.Float64).Times(scale);
         if (bnPath is not null)
         {
             var bn = ctx.M<OwnedScalarBatchNorm2d>(bnPath);
@@ -49,12 +50,12 @@ public static class OnnxLayerEmitters
             var beta = ctx.P(bnPath + ".bias").to(ScalarType.Float64);
             var mean = ctx.P(bnPath + ".running_mean").to(ScalarType.Float64);
             var var = ctx.P(bnPath + ".running_var").to(ScalarType.Float64);
-            var k = gamma / sqrt(var + bn.Eps);
+            var k = gamma / sqrt(var.PlusScalar(bn.Eps));
             var shape = new long[w.dim()];
             Array.Fill(shape, 1L);
             shape[0] = -1;
             wd = wd * k.view(shape);
-            bd = (bd - mean) * k + beta;
+            bd = ((bd - mean) * k).Plus(beta);
         }
         return (wd.MoveToOuterDisposeScope(), bd.MoveToOuterDisposeScope());
     }

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp.Modules;
 using VisionSsm.Layers;
 using VisionSsm.Models;
@@ -84,7 +85,7 @@ public static class OnnxResNetEmitter
         var flat = g.Reshape(x, -1, c, np);                                                        // (B, c, Np)
         if (cell.Options.PositionalEmbedding)
         {
-            using var pos = (ctx.P(path + ".rel_h") + ctx.P(path + ".rel_w")).reshape(1, c, np);
+            using var pos = ctx.P(path + ".rel_h").Plus(ctx.P(path + ".rel_w")).reshape(1, c, np);
             flat = g.Add(flat, g.Weight(pos, path + ".pos"));
         }
         var t = g.Transpose(flat, 0, 2, 1);                                                        // (B, Np, c)
@@ -108,12 +109,12 @@ public static class OnnxResNetEmitter
         long dim = mhsa.Dim, heads = mhsa.Heads, d = dim / heads, side = mhsa.Side, np = side * side;
         // ScaleLogits multiplies both terms by 1/√d: folded into K's weights (k only meets q) and into r.
         double scale = mhsa.ScaleLogits ? 1.0 / Math.Sqrt(d) : 1.0;
-        using var w = TorchSharp.torch.cat([ctx.P(path + ".Q.weight"), ctx.P(path + ".K.weight") * scale, ctx.P(path + ".V.weight")]);
-        using var b = TorchSharp.torch.cat([ctx.P(path + ".Q.bias"), ctx.P(path + ".K.bias") * scale, ctx.P(path + ".V.bias")]);
+        using var w = TorchSharp.torch.cat([ctx.P(path + ".Q.weight"), ctx.P(path + ".K.weight").Times(scale), ctx.P(path + ".V.weight")]);
+        using var b = TorchSharp.torch.cat([ctx.P(path + ".Q.bias"), ctx.P(path + ".K.bias").Times(scale), ctx.P(path + ".V.bias")]);
         var qkv = g.Conv(x, g.Weight(w, path + ".qkv.weight"), g.Weight(b, path + ".qkv.bias"), [1, 1], [0, 0, 0, 0], 1);
         var parts = g.Split(g.Reshape(qkv, -1, 3 * heads, d, np), 1, heads, heads, heads);        // each (B, h, d, Np)
         var (q, k, v) = (parts[0], parts[1], parts[2]);
-        using var r = ((ctx.P(path + ".rel_h") + ctx.P(path + ".rel_w")).reshape(1, heads, d, np).transpose(2, 3) * scale).contiguous();
+        using var r = ctx.P(path + ".rel_h").Plus(ctx.P(path + ".rel_w")).reshape(1, heads, d, np).transpose(2, 3).Times(scale).contiguous();
         var energy = g.Add(g.MatMul(g.Transpose(q, 0, 1, 3, 2), k), g.MatMul(g.Weight(r, path + ".rel"), q));   // (B, h, Np, Np)
         var attn = g.Softmax(energy, -1);
         var o = g.MatMul(v, g.Transpose(attn, 0, 1, 3, 2));                                       // (B, h, d, Np)

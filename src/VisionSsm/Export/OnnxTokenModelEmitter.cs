@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp.Modules;
 using VisionSsm.Models;
 using static TorchSharp.torch;
@@ -74,7 +75,7 @@ public static class OnnxTokenModelEmitter
         var g = ctx.Graph;
         long n = x[1], c = x[2], d = c / heads;
         using var scale = ones(3 * c, dtype: ScalarType.Float64);
-        scale.narrow(0, 0, c).fill_(1.0 / Math.Sqrt(d));
+        using (var s = TorchSharp.ScalarExtensionMethods.ToScalar(1.0 / Math.Sqrt(d))) scale.narrow(0, 0, c).fill_(s);
         using var w = (ctx.P(path + ".qkv.weight").to(ScalarType.Float64) * scale.unsqueeze(1)).to(ScalarType.Float32);
         using var b = (ctx.P(path + ".qkv.bias").to(ScalarType.Float64) * scale).to(ScalarType.Float32);
         var qkv = g.Add(g.MatMul(x, g.Weight(w.t(), path + ".qkv.weight")), g.Weight(b, path + ".qkv.bias"));

@@ -1,3 +1,4 @@
+using VisionSsm.Runtime;
 using TorchSharp;
 using VisionSsm.Ops;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ public class GemmTests
     static Tensor Reference(Tensor x, Tensor w, Tensor? b)
     {
         var y = matmul(x.to_type(ScalarType.Float64), w.to_type(ScalarType.Float64).t());
-        return b is null ? y : y + b.to_type(ScalarType.Float64);
+        return b is null ? y : y.Plus(b.to_type(ScalarType.Float64));
     }
 
     static void AssertClose(Tensor expected, Tensor actual, long k)
