@@ -21,7 +21,7 @@ log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 dotnet build bench/VisionSsm.Bench -c Release -v q -nologo >/dev/null || { echo "build failed" >&2; exit 1; }
 ./vssm models >/dev/null   # builds the CLI once, so the timed runs below are only training
 bench soak subset --from /usr/share/datasets/fashion-mnist --to "$work/data" --train 1024 --test 256 || exit 1
-args=(--data "$work/data" --epochs 2 --batch-size 32 --threads 1 --checkpoint-every 1 --seed 7 --log-interval 8)
+args=(--kernels choice=ours --data "$work/data" --epochs 2 --batch-size 32 --threads 1 --checkpoint-every 1 --seed 7 --log-interval 8)
 
 log "uninterrupted reference run"
 start=$SECONDS
@@ -35,7 +35,7 @@ while (( ! done )); do
   sessions=$((sessions + 1))
   slog="$work/session-$sessions.log"
   if [[ -f "$run/last.ckpt" ]]; then
-    ./vssm train --resume "$run" --threads 1 > "$slog" 2>&1 &
+    ./vssm train --resume "$run" --threads 1 --kernels choice=ours > "$slog" 2>&1 &
   else
     rm -rf "$run"
     ./vssm train "${args[@]}" --output "$run" > "$slog" 2>&1 &
