@@ -7,36 +7,29 @@ namespace VisionSsm.Tests.Cli;
 [Collection(SerialTrainingCollection.Name)]
 public class AnalysisCliTests
 {
-    static void Fails(CliHarness.Outcome r, params string[] fragments)
-    {
-        Assert.True(r.ExitCode != 0, r.ToString());
-        foreach (var f in fragments) Assert.True(r.Error.Contains(f), $"expected '{f}' in:\n{r}");
-        Assert.DoesNotContain("   at ", r.Error);
-    }
-
     static CliHarness.Outcome Run(params string[] args) => CliHarness.Run([.. args, "--threads", "1"]);
 
     [Fact]
     public void BadInput()
     {
         string dir = CliHarness.TempDir("analysis-bad");
-        Fails(Run("erf", "--model", "nope", "-o", dir), "Unknown model 'nope'");
-        Fails(Run("cam", "--model", "nope", "-o", dir), "Unknown model 'nope'");
-        Fails(Run("erf", "--models", "resnet_nano,nope", "-o", dir), "Unknown model 'nope'");
-        Fails(Run("cam", "--model", "resnet_nano", "--layer", "7", "-o", dir), "--layer 7", "0..3");
-        Fails(Run("cam", "--model", "resnet_nano", "--class", "1000", "-o", dir), "--class 1000");
-        Fails(Run("cam", "--model", "resnet_nano", "--method", "scorecam", "-o", dir), "--method", "gradcam or hirescam");
-        Fails(Run("erf", "--model", "deit_nano", "--size", "10", "-o", dir), "--size 10", "deit_nano");
-        Fails(Run("cam", "--model", "vgamba_nano", "--size", "0", "-o", dir), "--size 0");
-        Fails(Run("erf", "--model", "resnet_nano", "--count", "-1", "-o", dir), "--count");
+        CliHarness.Fails(Run("erf", "--model", "nope", "-o", dir), "Unknown model 'nope'");
+        CliHarness.Fails(Run("cam", "--model", "nope", "-o", dir), "Unknown model 'nope'");
+        CliHarness.Fails(Run("erf", "--models", "resnet_nano,nope", "-o", dir), "Unknown model 'nope'");
+        CliHarness.Fails(Run("cam", "--model", "resnet_nano", "--layer", "7", "-o", dir), "--layer 7", "0..3");
+        CliHarness.Fails(Run("cam", "--model", "resnet_nano", "--class", "1000", "-o", dir), "--class 1000");
+        CliHarness.Fails(Run("cam", "--model", "resnet_nano", "--method", "scorecam", "-o", dir), "--method", "gradcam or hirescam");
+        CliHarness.Fails(Run("erf", "--model", "deit_nano", "--size", "10", "-o", dir), "--size 10", "deit_nano");
+        CliHarness.Fails(Run("cam", "--model", "vgamba_nano", "--size", "0", "-o", dir), "--size 0");
+        CliHarness.Fails(Run("erf", "--model", "resnet_nano", "--count", "-1", "-o", dir), "--count");
         string garbage = Path.Combine(dir, "broken.png");
         File.WriteAllText(garbage, "not an image");
-        Fails(Run("cam", "--model", "resnet_nano", "--image", garbage, "-o", dir), "broken.png", "not a decodable image");
-        Fails(Run("erf", "--model", "resnet_nano", "--image", garbage, "-o", dir), "broken.png");
-        Fails(Run("cam", "--model", "resnet_nano", "--image", Path.Combine(dir, "missing.png"), "-o", dir), "missing.png", "does not exist");
-        Fails(Run("erf", "--model", "resnet_nano", "--images", Path.Combine(dir, "nowhere"), "-o", dir), "--images", "does not exist");
-        Fails(Run("erf", "--model", "resnet_nano", "--checkpoint", Path.Combine(dir, "x.ckpt"), "-o", dir), "x.ckpt", "does not exist");
-        Fails(Run("erf", "--model", "resnet_nano", "--checkpoint-before", "init", "-o", dir), "--checkpoint-after");
+        CliHarness.Fails(Run("cam", "--model", "resnet_nano", "--image", garbage, "-o", dir), "broken.png", "not a decodable image");
+        CliHarness.Fails(Run("erf", "--model", "resnet_nano", "--image", garbage, "-o", dir), "broken.png");
+        CliHarness.Fails(Run("cam", "--model", "resnet_nano", "--image", Path.Combine(dir, "missing.png"), "-o", dir), "missing.png", "does not exist");
+        CliHarness.Fails(Run("erf", "--model", "resnet_nano", "--images", Path.Combine(dir, "nowhere"), "-o", dir), "--images", "does not exist");
+        CliHarness.Fails(Run("erf", "--model", "resnet_nano", "--checkpoint", Path.Combine(dir, "x.ckpt"), "-o", dir), "x.ckpt", "does not exist");
+        CliHarness.Fails(Run("erf", "--model", "resnet_nano", "--checkpoint-before", "init", "-o", dir), "--checkpoint-after");
         Assert.Empty(Directory.GetFiles(dir, "*.json"));
     }
 
@@ -65,7 +58,7 @@ public class AnalysisCliTests
         var again = Run("erf", "--replot", dir);
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.True(File.Exists(Path.Combine(dir, "erf.png")));
-        Fails(Run("erf", "--replot", CliHarness.TempDir("empty")), "--replot", "erf.json");
+        CliHarness.Fails(Run("erf", "--replot", CliHarness.TempDir("empty")), "--replot", "erf.json");
     }
 
     [Fact]

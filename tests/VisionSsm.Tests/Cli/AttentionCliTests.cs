@@ -3,13 +3,6 @@ namespace VisionSsm.Tests.Cli;
 [Collection(SerialTrainingCollection.Name)]
 public class AttentionCliTests
 {
-    static void Fails(CliHarness.Outcome r, params string[] fragments)
-    {
-        Assert.True(r.ExitCode != 0, r.ToString());
-        foreach (var f in fragments) Assert.True(r.Error.Contains(f), $"expected '{f}' in:\n{r}");
-        Assert.DoesNotContain("   at ", r.Error);
-    }
-
     [Fact]
     public void Attention_writes_its_figures()
     {
@@ -27,17 +20,17 @@ public class AttentionCliTests
     [Fact]
     public void Attention_bad_input()
     {
-        Fails(CliHarness.Run("attention", "--model", "vmamba_nano", "--block", "9", "--threads", "1"), "--block", "0..4");
-        Fails(CliHarness.Run("attention", "--model", "vmamba_nano", "--query", "3", "--threads", "1"), "--query '3'", "row,col");
-        Fails(CliHarness.Run("attention", "--model", "resnet_nano", "--threads", "1"), "no selective-scan mixer");
-        Fails(CliHarness.Run("attention", "--model", "vmamba_nano_diagonal", "--threads", "1"), "Unknown model 'vmamba_nano_diagonal'", "vmamba_nano_bidi");
-        Fails(CliHarness.Run("attention", "--threads", "1"), "--model");
+        CliHarness.Fails(CliHarness.Run("attention", "--model", "vmamba_nano", "--block", "9", "--threads", "1"), "--block", "0..4");
+        CliHarness.Fails(CliHarness.Run("attention", "--model", "vmamba_nano", "--query", "3", "--threads", "1"), "--query '3'", "row,col");
+        CliHarness.Fails(CliHarness.Run("attention", "--model", "resnet_nano", "--threads", "1"), "no selective-scan mixer");
+        CliHarness.Fails(CliHarness.Run("attention", "--model", "vmamba_nano_diagonal", "--threads", "1"), "Unknown model 'vmamba_nano_diagonal'", "vmamba_nano_bidi");
+        CliHarness.Fails(CliHarness.Run("attention", "--threads", "1"), "--model");
     }
 
     [Fact]
     public void Eval_size_bad_input()
     {
-        Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt", "--size", "28,x"), "--size", "integers");
-        Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt", "--size", "28,0"), "--size 0", "positive");
+        CliHarness.Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt", "--size", "28,x"), "--size", "integers");
+        CliHarness.Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt", "--size", "28,0"), "--size 0", "positive");
     }
 }

@@ -3,73 +3,66 @@ namespace VisionSsm.Tests.Cli;
 [Collection(SerialTrainingCollection.Name)]
 public class BadInputCliTests
 {
-    static void Fails(CliHarness.Outcome r, params string[] fragments)
-    {
-        Assert.True(r.ExitCode != 0, r.ToString());
-        foreach (var f in fragments) Assert.True(r.Error.Contains(f), $"expected '{f}' in:\n{r}");
-        Assert.DoesNotContain("   at ", r.Error); // a message, not a stack trace
-    }
-
     [Fact]
     public void UnknownModel() =>
-        Fails(CliHarness.Run("train", "--model", "no_such_model", "--data", CliHarness.WriteIdx(CliHarness.TempDir("idx"))),
+        CliHarness.Fails(CliHarness.Run("train", "--model", "no_such_model", "--data", CliHarness.WriteIdx(CliHarness.TempDir("idx"))),
             "Unknown model 'no_such_model'", "vmamba_nano");
 
     [Fact]
     public void UnknownModelInFlopsAndBench()
     {
-        Fails(CliHarness.Run("flops", "--model", "nope"), "Unknown model 'nope'");
-        Fails(CliHarness.Run("bench", "--models", "deit_nano,nope", "--sizes", "8"), "Unknown model 'nope'");
-        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8,x"), "--sizes", "integers");
+        CliHarness.Fails(CliHarness.Run("flops", "--model", "nope"), "Unknown model 'nope'");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", "deit_nano,nope", "--sizes", "8"), "Unknown model 'nope'");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8,x"), "--sizes", "integers");
     }
 
     [Fact]
     public void BadBenchArguments()
     {
-        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8", "--batch", "0"), "--batch", "≥ 1");
-        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "0"), "--sizes", "positive");
-        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8", "--seconds", "0"), "--seconds");
-        Fails(CliHarness.Run("bench", "--models", ",", "--sizes", "8"), "--models");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8", "--batch", "0"), "--batch", "≥ 1");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "0"), "--sizes", "positive");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "8", "--seconds", "0"), "--seconds");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", ",", "--sizes", "8"), "--models");
         // A size the model rejects is found by the child; the run stops there, naming the model and size.
-        Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "10,16", "--seconds", "0.01"), "deit_nano", "cannot take 3×10×10");
+        CliHarness.Fails(CliHarness.Run("bench", "--models", "deit_nano", "--sizes", "10,16", "--seconds", "0.01"), "deit_nano", "cannot take 3×10×10");
     }
 
     [Fact]
     public void MissingDataDirectory() =>
-        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", "/nonexistent/vssm-data"), "--data", "/nonexistent/vssm-data", "does not exist");
+        CliHarness.Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", "/nonexistent/vssm-data"), "--data", "/nonexistent/vssm-data", "does not exist");
 
     [Fact]
     public void DirectoryWithoutData() =>
-        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", CliHarness.TempDir("empty")), "no recognised data set", "idx");
+        CliHarness.Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", CliHarness.TempDir("empty")), "no recognised data set", "idx");
 
     [Fact]
     public void ImageSizeTheModelCannotTake() =>
-        Fails(CliHarness.Run("train", "--model", "deit_nano", "--img-size", "10", "--batch-size", "16", "--data", CliHarness.WriteIdx(CliHarness.TempDir("idx"))),
+        CliHarness.Fails(CliHarness.Run("train", "--model", "deit_nano", "--img-size", "10", "--batch-size", "16", "--data", CliHarness.WriteIdx(CliHarness.TempDir("idx"))),
             "deit_nano", "1×10×10", "default size is 28");
 
     [Fact]
     public void BadOptionValues()
     {
         string data = CliHarness.WriteIdx(CliHarness.TempDir("idx"));
-        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--epochs", "0"), "--epochs");
-        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--batch-size", "1000"), "--batch-size 1000", "64 images");
-        Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--device", "cuda"), "--device", "CUDA");
-        Fails(CliHarness.Run("train", "--epochs", "abc"), "abc");
+        CliHarness.Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--epochs", "0"), "--epochs");
+        CliHarness.Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--batch-size", "1000"), "--batch-size 1000", "64 images");
+        CliHarness.Fails(CliHarness.Run("train", "--model", "deit_nano", "--data", data, "--device", "cuda"), "--device", "CUDA");
+        CliHarness.Fails(CliHarness.Run("train", "--epochs", "abc"), "abc");
     }
 
     [Fact]
     public void MissingAndUnreadableCheckpoints()
     {
-        Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt"), "/nonexistent/x.ckpt", "does not exist");
+        CliHarness.Fails(CliHarness.Run("eval", "--checkpoint", "/nonexistent/x.ckpt"), "/nonexistent/x.ckpt", "does not exist");
         string garbage = Path.Combine(CliHarness.TempDir("ckpt"), "garbage.ckpt");
         File.WriteAllText(garbage, "this is not a checkpoint");
-        Fails(CliHarness.Run("eval", "--checkpoint", garbage), garbage, "not a VisionSsm checkpoint");
-        Fails(CliHarness.Run("predict", "--checkpoint", garbage, garbage), "not a VisionSsm checkpoint");
+        CliHarness.Fails(CliHarness.Run("eval", "--checkpoint", garbage), garbage, "not a VisionSsm checkpoint");
+        CliHarness.Fails(CliHarness.Run("predict", "--checkpoint", garbage, garbage), "not a VisionSsm checkpoint");
     }
 
     [Fact]
     public void MissingImageForPredict() =>
-        Fails(CliHarness.Run("predict", "--checkpoint", "/nonexistent/x.ckpt", "/nonexistent/cat.jpg"), "/nonexistent/cat.jpg");
+        CliHarness.Fails(CliHarness.Run("predict", "--checkpoint", "/nonexistent/x.ckpt", "/nonexistent/cat.jpg"), "/nonexistent/cat.jpg");
 }
 
 [Collection(SerialTrainingCollection.Name)]

@@ -6,6 +6,14 @@ namespace VisionSsm.Tests.Cli;
 /// <summary>Runs the real `vssm` command tree in-process and writes tiny data sets for it.</summary>
 public static class CliHarness
 {
+    /// <summary>Asserts a clean failure: non-zero exit, each fragment in the error, a message rather than a stack trace.</summary>
+    public static void Fails(Outcome r, params string[] fragments)
+    {
+        Assert.True(r.ExitCode != 0, r.ToString());
+        foreach (var f in fragments) Assert.True(r.Error.Contains(f), $"expected '{f}' in:\n{r}");
+        Assert.DoesNotContain("   at ", r.Error);
+    }
+
     public sealed record Outcome(int ExitCode, string Out, string Error)
     {
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Out}\n--- stderr\n{Error}";
