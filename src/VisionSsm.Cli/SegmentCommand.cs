@@ -6,7 +6,7 @@ using VisionSsm.Runtime;
 using VisionSsm.Segmentation.Data;
 using VisionSsm.Segmentation.Models;
 using VisionSsm.Segmentation.Training;
-using VisionSsm.Segmentation.Visualization;
+using VisionSsm.Segmentation.Inference;
 using VisionSsm.Training;
 
 namespace VisionSsm.Cli;
@@ -203,7 +203,7 @@ static class SegmentCommand
                 string stem = Path.GetFileNameWithoutExtension(f);
                 string maskPath = Path.Combine(dir, stem + "_mask.png"), overlayPath = Path.Combine(dir, stem + "_overlay.png");
                 LabelPng.Write(maskPath, labels, image.Height, image.Width);
-                SegmentationImages.WriteOverlay(overlayPath, sample, labels);
+                MaskImages.SaveOverlay(overlayPath, sample, labels);
                 var present = labels.GroupBy(l => l).OrderByDescending(g => g.Count())
                     .Select(g => $"{(g.Key < net.Classes.Count ? net.Classes[g.Key] : g.Key.ToString())} {100.0 * g.Count() / labels.Length:F1}%");
                 ctx.Out.WriteLine($"{f}: {maskPath}, {overlayPath} ({string.Join(", ", present)})");

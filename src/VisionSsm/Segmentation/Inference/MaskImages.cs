@@ -97,6 +97,20 @@ public static class MaskImages
         return new ImageSample(px, 3, h, w, 0);
     }
 
+    /// <summary>The picture scaled up by an integer <paramref name="factor"/> (nearest neighbour).</summary>
+    public static ImageSample Zoom(ImageSample p, int factor)
+    {
+        if (factor < 1) throw new ArgumentOutOfRangeException(nameof(factor), factor, "expected a factor of at least 1.");
+        if (factor == 1) return p;
+        int h = p.Height * factor, w = p.Width * factor, hw = h * w, phw = p.Height * p.Width;
+        var px = new float[p.Channels * hw];
+        for (int c = 0; c < p.Channels; c++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    px[c * hw + y * w + x] = p.Pixels[c * phw + (y / factor) * p.Width + x / factor];
+        return new ImageSample(px, p.Channels, h, w, p.Label);
+    }
+
     static void CheckSize(int n, int height, int width)
     {
         if (height <= 0 || width <= 0 || n != height * width)

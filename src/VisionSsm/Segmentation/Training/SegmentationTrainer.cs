@@ -7,7 +7,7 @@ using VisionSsm.Data;
 using VisionSsm.Runtime;
 using VisionSsm.Segmentation.Data;
 using VisionSsm.Segmentation.Models;
-using VisionSsm.Segmentation.Visualization;
+using VisionSsm.Segmentation.Inference;
 using VisionSsm.Training;
 using static TorchSharp.torch;
 
@@ -257,7 +257,14 @@ public sealed class SegmentationTrainer : IDisposable
         var samples = Enumerable.Range(0, Math.Min(count, data.Test.Count)).Select(data.Test.Get).ToList();
         var predictor = SegmentationPredictor.For(model, Config.TestMode, crop, Config.SlideStride);
         var labels = SegmentationPredictor.Labels(model, samples, data.Mean, data.Std, predictor, device);
-        SegmentationImages.WriteGrid(path, samples, labels);
+        const int zoom = 3;   // the 64-px canvases are too small to read at 1:1
+        var rows = samples.Select((s, r) => (IReadOnlyList<ImageSample>)
+        [
+            MaskImages.Zoom(new ImageSample(s.Pixels, s.Channels, s.Height, s.Width, 0), zoom),
+            MaskImages.Zoom(MaskImages.Colorize(s.Mask, s.Height, s.Width), zoom),
+            MaskImages.Zoom(MaskImages.Colorize(labels[r], s.Height, s.Width), zoom),
+        ]).ToList();
+        ImageDecoder.Save(MaskImages.Tile(rows), path);
     }
 
     CheckpointInfo Info() => new()
