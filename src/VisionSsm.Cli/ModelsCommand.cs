@@ -12,7 +12,7 @@ static class ModelsCommand
         var cmd = new Command("models", "List the model zoo: params, GFLOPs at the default size, and the paper's reported figures.");
         var flops = new Option<bool>("--flops") { Description = "also count GFLOPs (one forward pass per model at its default size; slow for the big ones)" };
         var filter = new Option<string>("--filter") { Description = "only names containing this text" };
-        var task = new Option<string>("--task") { Description = "classification (default) or segmentation (the UperNet models, FLOPs at 512×2048)" };
+        var task = new Option<string>("--task") { Description = "classification (default), segmentation (the UperNet models, FLOPs at 512×2048) or detection (Mask R-CNN, FLOPs at 1280×800)" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
         cmd.Options.Add(flops);
@@ -26,7 +26,8 @@ static class ModelsCommand
             string? f = p.GetValue(filter);
             if (p.GetValue(task) is { } t && t != "classification")
                 return t == "segmentation" ? SegmentCommand.ListModels(ctx, withFlops, f)
-                    : throw new ArgumentException($"--task '{t}': expected classification or segmentation.", "task");
+                    : t == "detection" ? DetectionModelsListing.List(ctx, withFlops, f)
+                    : throw new ArgumentException($"--task '{t}': expected classification, segmentation or detection.", "task");
             var entries = ModelZoo.Entries.Where(e => f is null || e.Name.Contains(f, StringComparison.OrdinalIgnoreCase)).ToList();
             if (withFlops) ctx.Error.WriteLine($"counting FLOPs of {entries.Count} models at their default sizes (one forward pass each)…");
             ctx.Out.WriteLine($"| {"model",-28} | {"family",-8} | size | params (M) | paper params (M) | GFLOPs | paper GFLOPs | paper top-1 | description |");

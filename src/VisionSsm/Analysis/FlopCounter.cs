@@ -132,6 +132,14 @@ public sealed class FlopCounter
                 MarkVisible(module);
                 return;
             }
+            case ConvTranspose2d:
+            {
+                // fvcore's transposed conv: numel(input) · (Cout/groups) · kernel area (weight is Cin × Cout/groups × kh × kw).
+                var w = module.get_parameter("weight")!;
+                Add("conv", input.numel() * w.shape.Skip(1).Aggregate(1L, (x, y) => x * y));
+                MarkVisible(module);
+                return;
+            }
             case Linear:
             {
                 var w = module.get_parameter("weight")!;

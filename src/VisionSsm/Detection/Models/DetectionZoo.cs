@@ -59,10 +59,12 @@ public static class DetectionZoo
             "Mask R-CNN + FPN on VMamba-B [s2l15]"),
         // mmdet configs/_base_/models/mask-rcnn_r50_fpn.py (mmdet's ResNet: no fc; torchvision layout, docs/detection.md §6).
         new("maskrcnn_resnet50", Hierarchical("resnet50", false), 1280, new(44, 260, 38.2, 34.7, VMambaT2), "Mask R-CNN + FPN on ResNet-50"),
-        new("maskrcnn_vgamba_b", Hierarchical("vgamba_b", false), 1280, new(49, 225, 44.9, 42.0, VGambaT4),
-            "Mask R-CNN + FPN on vGamba-B (faithful to model.py; its positional parameters depend on the 1280² side it is built for)"),
-        new("maskrcnn_vgamba_l", Hierarchical("vgamba_l", false), 1280, new(71, 254, 49.8, 45.3, VGambaT4),
-            "Mask R-CNN + FPN on vGamba-L (built for 1280²)"),
+        // vGamba's positional and register parameters grow with the square of the side it is built for (about 0.6 G
+        // parameters at 1280²), so these are built for 512² inputs as the segmentation variant; docs/detection.md §6.
+        new("maskrcnn_vgamba_b", Hierarchical("vgamba_b", false), 512, new(49, 225, 44.9, 42.0, VGambaT4),
+            "Mask R-CNN + FPN on vGamba-B (faithful to model.py; built for 512² inputs, its positional parameters depend on the side)"),
+        new("maskrcnn_vgamba_l", Hierarchical("vgamba_l", false), 512, new(71, 254, 49.8, 45.3, VGambaT4),
+            "Mask R-CNN + FPN on vGamba-L (built for 512² inputs)"),
         // Small images: canvases of 128² (objects of 28–64 px). vmamba_nano's stride-2 stem gives levels at 2/4/8/16.
         new("maskrcnn_vmamba_nano", SmallHead(Hierarchical("vmamba_nano", true)) with { DropPathRate = 0.0 }, 128, null,
             "small-image Mask R-CNN: vmamba_nano + out norms, FPN 64, box FCs 256, 2 mask convs; for 128² canvases"),

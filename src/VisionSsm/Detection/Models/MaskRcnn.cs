@@ -70,6 +70,16 @@ public sealed class MaskRcnn : Module<Tensor, Tensor>, IDetector
         if (options.Device is not null) this.to(options.Device);
     }
 
+    /// <summary>
+    /// Draws the RPN's and the RoI head's training samples from <paramref name="generator"/> (null = libtorch's global
+    /// generator), so a run is repeatable whatever else uses the global one.
+    /// </summary>
+    public void UseSamplingGenerator(Generator? generator)
+    {
+        rpn_head.Sampler = rpn_head.Sampler with { Generator = generator };
+        roi_head.Sampler = roi_head.Sampler with { Generator = generator };
+    }
+
     /// <summary>The FPN levels (finest first, plus the extra level) of a batch.</summary>
     public IReadOnlyList<Tensor> ExtractFeatures(Tensor images)
     {

@@ -6,10 +6,13 @@ namespace VisionSsm.Detection.Models;
 /// mmdetection's <c>RandomSampler</c> (<c>mmdet/models/task_modules/samplers/random_sampler.py</c>, <c>neg_pos_ub = −1</c>):
 /// from an assignment (−1 ignored, 0 negative, k + 1 positive) draws at most ⌊num · fraction⌋ positives uniformly without
 /// replacement, then fills the rest of <c>num</c> with negatives the same way. Randomness comes from libtorch's generator
-/// (<c>torch.randperm</c>), so <c>torch.manual_seed</c> makes it repeatable.
+/// (<c>torch.randperm</c>): <see cref="Generator"/> when set, else the global one (<c>torch.manual_seed</c>).
 /// </summary>
 public sealed record RandomSampler(int Num, double PositiveFraction)
 {
+    /// <summary>The random generator of the draws; null = libtorch's default generator.</summary>
+    public Generator? Generator { get; init; }
+
     /// <summary>Indices of the sampled positives and negatives (each in ascending order of the draw).</summary>
     public (long[] Positive, long[] Negative) Sample(long[] assigned)
     {
@@ -22,11 +25,11 @@ public sealed record RandomSampler(int Num, double PositiveFraction)
     }
 
     /// <summary>All of <paramref name="pool"/> when it has at most <paramref name="count"/> items, else a uniform random subset.</summary>
-    static long[] Choose(long[] pool, int count)
+    long[] Choose(long[] pool, int count)
     {
         if (count <= 0) return [];
         if (pool.Length <= count) return pool;
-        using var perm = randperm(pool.Length, dtype: ScalarType.Int64);
+        using var perm = randperm(pool.Length, dtype: ScalarType.Int64, generator: Generator);
         var order = perm.data<long>().ToArray();
         var result = new long[count];
         for (int i = 0; i < count; i++) result[i] = pool[order[i]];

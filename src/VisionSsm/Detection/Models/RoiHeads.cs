@@ -28,7 +28,7 @@ public sealed class RoiHeads : Module
     public MultiLevelRoiAlign MaskRoiAlign { get; }
     public DeltaXywhCoder Coder { get; } = DeltaXywhCoder.Rcnn;
     public MaxIouAssigner Assigner { get; }
-    public RandomSampler Sampler { get; }
+    public RandomSampler Sampler { get; set; }
     public MaskRcnnConfig Config { get; }
     public int NumClasses { get; }
     public Shared2FcBoxHead BoxHead => bbox_head;

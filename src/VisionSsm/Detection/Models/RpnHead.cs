@@ -27,7 +27,7 @@ public sealed class RpnHead : Module
     public AnchorGenerator Anchors { get; }
     public DeltaXywhCoder Coder { get; } = DeltaXywhCoder.Rpn;
     public MaxIouAssigner Assigner { get; }
-    public RandomSampler Sampler { get; }
+    public RandomSampler Sampler { get; set; }
     public int InChannels { get; }
     public int FeatChannels { get; }
 

@@ -41,11 +41,13 @@ public class MaskRcnnTests(ITestOutputHelper output)
         model.train();
         using var opt = optim.SGD(model.parameters(), 0.01);
         var totals = new List<double>();
+        using var gen = new Generator(10);
         for (int step = 0; step < 8; step++)
         {
             using var scope = NewDisposeScope();
             opt.zero_grad();
-            manual_seed(10);   // the same anchor/RoI draws every step: only the weights change
+            gen.manual_seed(10);   // the same anchor/RoI draws every step: only the weights change
+            model.UseSamplingGenerator(gen);
             var losses = model.Losses(img, [meta], [target]);
             Assert.Equal(["loss_bbox", "loss_cls", "loss_mask", "loss_rpn_bbox", "loss_rpn_cls"], losses.Keys.Order().ToArray());
             var total = losses.Values.Aggregate((a, b) => a + b);
