@@ -22,7 +22,7 @@ public sealed record DetectionEntry(string Name, MaskRcnnConfig Config, int Imag
 }
 
 /// <summary>
-/// The Mask R-CNN variants by name (docs/detection.md §6), with the COCO figures of VMamba's README/Table 2 and vGamba's
+/// The Mask R-CNN variants by name (docs/detection.md §8), with the COCO figures of VMamba's README/Table 2 and vGamba's
 /// Table 4 beside them. <c>DetectionZoo.Create("maskrcnn_vmamba_tiny_s1l8", 80)</c>.
 /// </summary>
 public static class DetectionZoo
@@ -57,10 +57,10 @@ public static class DetectionZoo
             "Mask R-CNN + FPN on VMamba-S [s2l15]"),
         new("maskrcnn_vmamba_base_s2l15", Hierarchical("vmamba_base_s2l15", true), 1280, new(108, 485, 49.2, 44.1, VMambaReadme),
             "Mask R-CNN + FPN on VMamba-B [s2l15]"),
-        // mmdet configs/_base_/models/mask-rcnn_r50_fpn.py (mmdet's ResNet: no fc; torchvision layout, docs/detection.md §6).
+        // mmdet configs/_base_/models/mask-rcnn_r50_fpn.py (mmdet's ResNet: no fc; torchvision layout, docs/detection.md §8).
         new("maskrcnn_resnet50", Hierarchical("resnet50", false), 1280, new(44, 260, 38.2, 34.7, VMambaT2), "Mask R-CNN + FPN on ResNet-50"),
-        // vGamba's positional and register parameters grow with the square of the side it is built for (about 0.6 G
-        // parameters at 1280²), so these are built for 512² inputs as the segmentation variant; docs/detection.md §6.
+        // vGamba's positional and register parameters grow with the square of the side it is built for (about 0.9 G
+        // parameters at 1280²), so these are built for 512² inputs as the segmentation variant; docs/detection.md §8.
         new("maskrcnn_vgamba_b", Hierarchical("vgamba_b", false), 512, new(49, 225, 44.9, 42.0, VGambaT4),
             "Mask R-CNN + FPN on vGamba-B (faithful to model.py; built for 512² inputs, its positional parameters depend on the side)"),
         new("maskrcnn_vgamba_l", Hierarchical("vgamba_l", false), 512, new(71, 254, 49.8, 45.3, VGambaT4),

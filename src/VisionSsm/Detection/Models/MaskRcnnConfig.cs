@@ -1,7 +1,7 @@
 namespace VisionSsm.Detection.Models;
 
 /// <summary>
-/// One Mask R-CNN variant (docs/detection.md §6): the zoo backbone and the levels the FPN reads, the widths of the FPN and
+/// One Mask R-CNN variant (docs/detection.md §8): the zoo backbone and the levels the FPN reads, the widths of the FPN and
 /// heads, the anchors, the samplers and assigners of training, and the test-time thresholds. The defaults are mmdetection's
 /// <c>configs/_base_/models/mask-rcnn_r50_fpn.py</c> (the base of <c>configs/swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py</c>
 /// that VMamba's and vGamba's detection configs inherit); a small-image variant is the same record with other numbers.
