@@ -28,8 +28,7 @@ public sealed class SegmentationModel : Module<Tensor, Tensor>
     private readonly MultiLevelNeck? neck;
     private readonly UPerHead decode_head;
     private readonly FcnHead? auxiliary_head;
-    private readonly LayerNorm2d[] outNorms;
-    private readonly PyramidNeck? pyramid;
+    readonly BackboneLevels levels;
 
     public SegmentationConfig Config { get; }
     public int NumClasses { get; }
@@ -50,44 +49,22 @@ public sealed class SegmentationModel : Module<Tensor, Tensor>
         Config = config;
         NumClasses = options.NumClasses;
         InChannels = options.InChannels;
-        backbone = ModelZoo.Create(config.Backbone, options with
-        {
-            NumClasses = 0, DropPathRate = options.DropPathRate ?? config.DropPathRate, Dtype = null, Device = null,
-        });
-        var info = backbone.FeatureInfo;
-        foreach (int i in config.FeatureIndices)
-            if (i < 0 || i >= info.Count)
-                throw new ArgumentException($"backbone '{config.Backbone}' has feature levels 0..{info.Count - 1}; the config asks for {i}.", nameof(config));
-        FixedInputSide = backbone switch
-        {
-            Vim v => v.Config.ImageSize,
-            Vit vit => vit.Config.ImageSize,
-            ResNet r when r.FixedInputSize => r.Config.ImageSize,
-            _ => null,
-        };
-        foreach (var name in config.DropChildren ?? []) backbone.register_module(name, null!);   // TorchSharp unregisters a child given null
-
-        var levels = config.FeatureIndices.Select(i => info[i]).ToArray();
-        int[] widths = levels.Select(l => l.Channels).ToArray();
-        outNorms = [];
-        if (config.OutNorms)
-        {
-            outNorms = config.FeatureIndices.Select(i => new LayerNorm2d(info[i].Channels)).ToArray();
-            for (int k = 0; k < outNorms.Length; k++) backbone.register_module($"outnorm{config.FeatureIndices[k]}", outNorms[k]);
-        }
-        OutputStride = levels[0].Reduction;
+        levels = new BackboneLevels(config.Backbone, config.FeatureIndices, config.OutNorms, config.Neck == SegmentationNeck.Pyramid,
+            config.DropChildren, options, options.DropPathRate ?? config.DropPathRate);
+        backbone = levels.Backbone;
+        FixedInputSide = levels.FixedInputSide;
+        int firstReduction = backbone.FeatureInfo[config.FeatureIndices[0]].Reduction;
+        int[] widths = levels.Channels.ToArray();
+        OutputStride = firstReduction;
         switch (config.Neck)
         {
             case SegmentationNeck.Pyramid:
-                if (widths.Distinct().Count() != 1) throw new ArgumentException("the pyramid neck needs levels of one width.", nameof(config));
-                pyramid = new PyramidNeck(widths[0]);
-                pyramid.RegisterOn(backbone);
-                OutputStride = Math.Max(1, levels[0].Reduction / 4);
+                OutputStride = Math.Max(1, firstReduction / 4);
                 break;
             case SegmentationNeck.MultiLevel:
                 neck = new MultiLevelNeck(widths, config.NeckChannels);
                 widths = Enumerable.Repeat(config.NeckChannels, widths.Length).ToArray();
-                OutputStride = Math.Max(1, levels[0].Reduction / 4);
+                OutputStride = Math.Max(1, firstReduction / 4);
                 break;
         }
         decode_head = new UPerHead(widths, config.Channels, NumClasses, config.DropoutRatio);
@@ -104,9 +81,7 @@ public sealed class SegmentationModel : Module<Tensor, Tensor>
     public IReadOnlyList<Tensor> ExtractFeatures(Tensor x)
     {
         using var scope = NewDisposeScope();
-        IReadOnlyList<Tensor> maps = backbone.ForwardIntermediates(x, Config.FeatureIndices);
-        if (outNorms.Length > 0) maps = maps.Select((m, k) => outNorms[k].call(m)).ToList();
-        if (pyramid is not null) maps = pyramid.Forward(maps);
+        var maps = levels.Forward(x);
         if (neck is not null) maps = neck.call(maps);
         foreach (var m in maps) m.MoveToOuterDisposeScope();
         return maps;
@@ -155,11 +130,7 @@ public sealed class SegmentationModel : Module<Tensor, Tensor>
                                         $"{x.shape[2]}×{x.shape[3]}. Use sliding-window inference with a {s}-px crop, or build it with ModelOptions.ImageSize.", nameof(x));
     }
 
-    Tensor PadToFixedSide(Tensor x)
-    {
-        if (FixedInputSide is not { } s || (x.shape[2] == s && x.shape[3] == s)) return x;
-        return functional.pad(x, [0, s - x.shape[3], 0, s - x.shape[2]]);
-    }
+    Tensor PadToFixedSide(Tensor x) => levels.PadToFixedSide(x);
 
     /// <summary>Crops logits computed on a padded input back to the part that covers the original ⌈h/r⌉×⌈w/r⌉.</summary>
     static Tensor CropToInput(Tensor logits, Tensor padded, long h, long w)
@@ -208,11 +179,5 @@ public sealed class SegmentationModel : Module<Tensor, Tensor>
     }
 
     /// <summary>Backbone keys a classification checkpoint cannot hold: the output norms and the pyramid's.</summary>
-    HashSet<string> SegmentationOnlyKeys()
-    {
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, _) in backbone.state_dict())
-            if (name.StartsWith("outnorm", StringComparison.Ordinal) || name.StartsWith("fpn", StringComparison.Ordinal)) keys.Add(name);
-        return keys;
-    }
+    HashSet<string> SegmentationOnlyKeys() => levels.DenseOnlyKeys();
 }
