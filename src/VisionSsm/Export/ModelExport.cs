@@ -3,6 +3,8 @@ using System.Text.Json;
 using VisionSsm.Interop;
 using VisionSsm.Models;
 using VisionSsm.Runtime;
+using VisionSsm.Segmentation.Models;
+using VisionSsm.Segmentation.Training;
 using VisionSsm.Training;
 using static TorchSharp.torch;
 
@@ -16,7 +18,7 @@ public enum ExportFormat { Onnx, Safetensors, Pth }
 /// <param name="Size">input side; null: the checkpoint's, else the zoo default</param>
 public sealed record ExportRequest(string Model, string? Checkpoint, ExportFormat Format, string Output, int? Size = null,
     bool DynamicBatch = false, int Opset = OnnxExportOptions.DefaultOpset, int Batch = 1, int Seed = 0,
-    int ScanChunkLength = OnnxExportOptions.DefaultScanChunkLength)
+    int ScanChunkLength = OnnxExportOptions.DefaultScanChunkLength, bool DynamicSize = false)
 {
     public static ExportFormat ParseFormat(string text) => text.Trim().ToLowerInvariant() switch
     {
@@ -40,18 +42,35 @@ public static class ModelExport
 {
     /// <summary>Metadata keys of our ONNX files (read back by <see cref="OnnxClassifier"/>).</summary>
     public const string ModelKey = "vssm.model", PreprocessingKey = "vssm.preprocessing", ClassesKey = "vssm.classes";
+    /// <summary>Metadata of segmentation exports: the task ("segmentation") and the input normalisation (JSON mean/std).</summary>
+    public const string TaskKey = "vssm.task", NormalizationKey = "vssm.normalization";
 
+    /// <summary>
+    /// Exports the model named in <paramref name="request"/>: a classification zoo name (<see cref="ModelZoo"/>) first,
+    /// then a segmentation one (<see cref="SegmentationZoo"/>); any other name is an error listing both.
+    /// </summary>
     public static ExportReport Run(ExportRequest request, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrEmpty(request.Output);
-        var entry = ModelZoo.Get(request.Model);
+        ArgumentException.ThrowIfNullOrEmpty(request.Model);
+        bool classification = ModelZoo.Names.Contains(request.Model, StringComparer.Ordinal);
+        if (!classification && !SegmentationZoo.Names.Contains(request.Model, StringComparer.Ordinal))
+            throw new ArgumentException($"--model '{request.Model}': not a zoo model. Classification: {string.Join(", ", ModelZoo.Names)}. " +
+                                        $"Segmentation: {string.Join(", ", SegmentationZoo.Names)}.", "model");
         if (request.Size is < 1) throw new ArgumentException($"--size {request.Size}: expected a positive image size.", "size");
         if (request.Batch < 1) throw new ArgumentException($"--batch {request.Batch}: expected ≥ 1.", "batch");
         if (request.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
             throw new ArgumentException($"--opset {request.Opset}: expected {OnnxExportOptions.MinOpset}–{OnnxExportOptions.MaxOpset} " +
                                         "(LayerNormalization needs 17).", "opset");
+        if (request.DynamicSize && request.Format != ExportFormat.Onnx)
+            throw new ArgumentException("--dynamic-size applies to --format onnx only.", "dynamic-size");
         CheckWritable(request.Output);
+        return classification ? RunClassification(request, ModelZoo.Get(request.Model), log) : RunSegmentation(request, log);
+    }
+
+    static ExportReport RunClassification(ExportRequest request, ModelEntry entry, Action<string>? log)
+    {
         var clock = Stopwatch.StartNew();
         using var loaded = Load(request, entry);
         var model = loaded.Net;
@@ -67,31 +86,79 @@ public static class ModelExport
                 return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
         }
         var pre = loaded.Preprocessing;
-        var options = new OnnxExportOptions(request.Batch, pre.ImageSize, request.DynamicBatch, request.Opset, request.ScanChunkLength);
-        log?.Invoke($"building the ONNX graph (opset {options.Opset}, batch {(options.DynamicBatch ? "dynamic" : options.Batch.ToString())})…");
+        var options = new OnnxExportOptions(request.Batch, pre.ImageSize, request.DynamicBatch, request.Opset, request.ScanChunkLength, request.DynamicSize);
+        log?.Invoke($"building the ONNX graph (opset {options.Opset}, batch {(options.DynamicBatch ? "dynamic" : options.Batch.ToString())}" +
+                    $"{(options.DynamicSize ? ", dynamic size" : "")})…");
         var onnx = OnnxExporter.Export(model, pre.Channels, pre.ImageSize, options, Metadata(loaded));
+        return VerifyAndWrite(request, loaded.ModelName, onnx, model, model.forward, clock, log);
+    }
+
+    static ExportReport RunSegmentation(ExportRequest request, Action<string>? log)
+    {
+        var clock = Stopwatch.StartNew();
+        var entry = SegmentationZoo.Get(request.Model);
+        using var loaded = LoadSegmentation(request, entry);
+        var model = loaded.Model;
+        model.eval();
+        int size = request.Size ?? loaded.CropSize;
+        log?.Invoke($"{loaded.Name}: {model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters, input {model.InChannels}×{size}², {model.NumClasses} classes");
+        switch (request.Format)
+        {
+            case ExportFormat.Pth:
+                PyTorchCheckpoint.SaveStateDict(request.Output, model.state_dict());
+                return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
+            case ExportFormat.Safetensors:
+                Safetensors.Save(request.Output, model.state_dict(), new Dictionary<string, string> { ["model"] = loaded.Name });
+                return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
+        }
+        var options = new OnnxExportOptions(request.Batch, size, request.DynamicBatch, request.Opset, request.ScanChunkLength, request.DynamicSize);
+        log?.Invoke($"building the ONNX graph (opset {options.Opset}, batch {(options.DynamicBatch ? "dynamic" : options.Batch.ToString())})…");
+        var meta = new Dictionary<string, string>
+        {
+            [ModelKey] = loaded.Name,
+            [TaskKey] = "segmentation",
+            [NormalizationKey] = JsonSerializer.Serialize(new { loaded.Mean, loaded.Std }),
+            [ClassesKey] = JsonSerializer.Serialize(loaded.Classes),
+        };
+        var onnx = OnnxExporter.Export(model, size, options, meta);
+        return VerifyAndWrite(request, loaded.Name, onnx, model, model.Predict, clock, log);
+    }
+
+    /// <summary>Runs the graph in ONNX Runtime against <paramref name="forward"/>; writes it atomically only when every check passes.</summary>
+    static ExportReport VerifyAndWrite(ExportRequest request, string name, OnnxModelBytes onnx, TorchSharp.torch.nn.Module model, Func<Tensor, Tensor> forward,
+        Stopwatch clock, Action<string>? log)
+    {
         var bytes = onnx.Bytes;
         log?.Invoke($"{onnx.NodeCount} nodes, {bytes.Length / 1e6:F1} MB; verifying in ONNX Runtime…");
-        var parity = Verify(bytes, model, onnx.InputShape, request.DynamicBatch, request.Seed);
+        var parity = Verify(bytes, model, forward, onnx.InputShape, request.DynamicBatch, onnx.DynamicSize, request.Seed);
         foreach (var p in parity)
-            log?.Invoke($"batch {p.Batch}: max |onnx − ours| = {p.MaxAbsError:E2}, relative {p.MaxRelativeError:E2} (tolerance {OnnxParity.Tolerance:E0})");
+            log?.Invoke($"batch {p.Batch}, {p.Size}²: max |onnx − ours| = {p.MaxAbsError:E2}, relative {p.MaxRelativeError:E2} (tolerance {OnnxParity.Tolerance:E0})");
         var worst = parity.MaxBy(p => p.MaxRelativeError)!;
         if (!worst.Passed)
-            throw new InvalidDataException($"the ONNX export of {loaded.ModelName} differs from our forward by {worst.MaxRelativeError:E2} relative " +
-                                           $"(batch {worst.Batch}), above the tolerance {OnnxParity.Tolerance:E0}; nothing was written to '{request.Output}'.");
+            throw new InvalidDataException($"the ONNX export of {name} differs from our forward by {worst.MaxRelativeError:E2} relative " +
+                                           $"(batch {worst.Batch}, {worst.Size}²), above the tolerance {OnnxParity.Tolerance:E0}; nothing was written to '{request.Output}'.");
         AtomicFile.Write(request.Output, fs => fs.Write(bytes));
         return new ExportReport(request.Output, request.Format, bytes.Length, onnx.NodeCount, parity, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Parity at the export batch and, for a dynamic batch, at one more.</summary>
-    static List<OnnxParity> Verify(byte[] bytes, VisionModel model, long[] inputShape, bool dynamicBatch, int seed)
+    /// <summary>Parity at the export batch and size; for a dynamic batch also at one more; for a dynamic size also at <see cref="SecondSize"/>.</summary>
+    static List<OnnxParity> Verify(byte[] bytes, TorchSharp.torch.nn.Module model, Func<Tensor, Tensor> forward, long[] inputShape, bool dynamicBatch,
+        bool dynamicSize, int seed)
     {
         using var session = new OnnxRuntimeSession(bytes, TorchRuntime.Threads);
-        var result = new List<OnnxParity> { OnnxVerifier.Compare(session, model, inputShape, seed) };
+        var result = new List<OnnxParity> { OnnxVerifier.Compare(session, model, forward, inputShape, seed) };
         if (dynamicBatch)
-            result.Add(OnnxVerifier.Compare(session, model, [inputShape[0] + 1, .. inputShape[1..]], seed + 1));
+            result.Add(OnnxVerifier.Compare(session, model, forward, [inputShape[0] + 1, .. inputShape[1..]], seed + 1));
+        if (dynamicSize)
+        {
+            long s = SecondSize(inputShape[2]);
+            result.Add(OnnxVerifier.Compare(session, model, forward, [inputShape[0], inputShape[1], s, s], seed + 2));
+        }
         return result;
     }
+
+    /// <summary>The second size a dynamic-size export is checked at: about half the first and odd (⌊S/2⌋ + 1), so padding paths run too.</summary>
+    public static long SecondSize(long size) => size / 2 + 1;
 
     /// <summary>Fails early, before any work, when the output folder cannot be created or written.</summary>
     static void CheckWritable(string output)
@@ -131,6 +198,35 @@ public static class ModelExport
         }
         var loaded = CheckpointModel.Open(request.Checkpoint, entry.Name);
         return request.Size is { } s ? loaded with { Preprocessing = loaded.Preprocessing with { ImageSize = s } } : loaded;
+    }
+
+    sealed record LoadedSegmentation(SegmentationModel Model, string Name, IReadOnlyList<string> Classes, float[] Mean, float[] Std, int CropSize) : IDisposable
+    {
+        public void Dispose() => Model.Dispose();
+    }
+
+    /// <summary>
+    /// A segmentation model: at its initialisation (150 classes as ADE20K, 3 channels, built for --size or the entry's
+    /// crop), or from our segmentation <c>.ckpt</c> (which must hold this model) or an official mmseg <c>.pth</c>.
+    /// </summary>
+    static LoadedSegmentation LoadSegmentation(ExportRequest request, SegmentationEntry entry)
+    {
+        if (request.Checkpoint is null)
+        {
+            int size = request.Size ?? entry.CropSize;
+            var model = entry.Create(new ModelOptions(NumClasses: 150, InChannels: 3, ImageSize: size));
+            var classes = Enumerable.Range(0, model.NumClasses).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            return new LoadedSegmentation(model, entry.Name, classes, Models.Preprocessing.ImageNetMean, Models.Preprocessing.ImageNetStd, size);
+        }
+        if (!File.Exists(request.Checkpoint)) throw new FileNotFoundException($"--checkpoint '{request.Checkpoint}' does not exist.", request.Checkpoint);
+        bool official = PretrainedWeights.IsWeightsFile(request.Checkpoint);
+        var opened = SegmentationPredictor.Open(request.Checkpoint, official ? entry.Name : null);
+        if (opened.Name != entry.Name)
+        {
+            opened.Dispose();
+            throw new ArgumentException($"--checkpoint '{request.Checkpoint}' holds the model '{opened.Name}', not '{entry.Name}'.", "checkpoint");
+        }
+        return new LoadedSegmentation(opened.Model, opened.Name, opened.Classes, opened.Mean, opened.Std, opened.CropSize);
     }
 
     /// <summary>The model name, preprocessing and class names, recorded in the ONNX metadata so predict needs no flags.</summary>

@@ -21,6 +21,9 @@ public sealed class OnnxClassifier : IDisposable
         try
         {
             var meta = session.Metadata;
+            if (meta.TryGetValue(ModelExport.TaskKey, out var task) && task != "classification")
+                throw new ArgumentException($"'{path}' is a {task} model ({meta.GetValueOrDefault(ModelExport.ModelKey, "?")}); " +
+                                            "predict --onnx runs classifiers. Run it in ONNX Runtime directly: input (B, C, H, W), output logits (B, K, H, W).", "onnx");
             if (meta.TryGetValue(ModelExport.PreprocessingKey, out var pre) && meta.TryGetValue(ModelExport.ClassesKey, out var classes))
             {
                 Preprocessing = JsonSerializer.Deserialize<Training.Preprocessing>(pre) ?? throw new InvalidDataException($"'{path}': empty preprocessing metadata.");

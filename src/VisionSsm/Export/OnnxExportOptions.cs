@@ -2,10 +2,11 @@ namespace VisionSsm.Export;
 
 /// <summary>
 /// How <see cref="OnnxExporter"/> builds a graph: the input batch and size, whether the batch is a symbolic dimension,
-/// the opset, and the chunk length of the loop-free selective scan (docs/export.md §3).
+/// the opset, the chunk length of the loop-free selective scan (docs/export.md §3), and whether height and width are
+/// symbolic (<see cref="DynamicSize"/>: only for models whose graph does not depend on the size, docs/export.md §5).
 /// </summary>
 public sealed record OnnxExportOptions(int Batch = 1, int? ImageSize = null, bool DynamicBatch = false, int Opset = OnnxExportOptions.DefaultOpset,
-    int ScanChunkLength = OnnxExportOptions.DefaultScanChunkLength)
+    int ScanChunkLength = OnnxExportOptions.DefaultScanChunkLength, bool DynamicSize = false)
 {
     /// <summary>LayerNormalization, the one operator we need that is newest, arrived in opset 17.</summary>
     public const int MinOpset = 17;

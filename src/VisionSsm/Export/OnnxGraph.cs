@@ -49,26 +49,42 @@ public sealed class OnnxGraph
     // ---- graph inputs, outputs, initializers ----------------------------------------------------------------------
 
     /// <summary>A float32 graph input; <paramref name="shape"/> −1 marks the batch dimension, named "batch".</summary>
-    public OnnxValue Input(string name, long[] shape, bool dynamicBatch, long batch)
+    public OnnxValue Input(string name, long[] shape, bool dynamicBatch, long batch) =>
+        Input(name, shape, BatchSymbols(shape, dynamicBatch), batch);
+
+    /// <summary>
+    /// A float32 graph input whose −1 dimensions are symbolic where <paramref name="symbols"/> names them (e.g. "batch",
+    /// "height") and fixed to <paramref name="batch"/> where it does not (a static batch).
+    /// </summary>
+    public OnnxValue Input(string name, long[] shape, IReadOnlyList<string?> symbols, long batch)
     {
         names.Add(name);
-        graph.Input.Add(ValueInfo(name, shape, dynamicBatch, batch));
+        graph.Input.Add(ValueInfo(name, shape, symbols, batch));
         return new OnnxValue(name, shape);
     }
 
-    public void Output(OnnxValue value, string name, bool dynamicBatch, long batch)
+    public void Output(OnnxValue value, string name, bool dynamicBatch, long batch) =>
+        Output(value, name, BatchSymbols(value.Shape, dynamicBatch), batch);
+
+    public void Output(OnnxValue value, string name, IReadOnlyList<string?> symbols, long batch)
     {
         var v = Node("Identity", [value.Name], value.Shape, name: name);
-        graph.Output.Add(ValueInfo(v.Name, v.Shape, dynamicBatch, batch));
+        graph.Output.Add(ValueInfo(v.Name, v.Shape, symbols, batch));
     }
 
-    static ValueInfoProto ValueInfo(string name, long[] shape, bool dynamicBatch, long batch)
+    static string?[] BatchSymbols(long[] shape, bool dynamicBatch) => shape.Select(d => d < 0 && dynamicBatch ? "batch" : null).ToArray();
+
+    static ValueInfoProto ValueInfo(string name, long[] shape, IReadOnlyList<string?> symbols, long batch)
     {
         var tensorShape = new TensorShapeProto();
-        foreach (long d in shape)
+        for (int i = 0; i < shape.Length; i++)
+        {
+            long d = shape[i];
+            string? symbol = i < symbols.Count ? symbols[i] : null;
             tensorShape.Dim.Add(d >= 0 ? new TensorShapeProto.Types.Dimension { DimValue = d }
-                : dynamicBatch ? new TensorShapeProto.Types.Dimension { DimParam = "batch" }
+                : symbol is not null ? new TensorShapeProto.Types.Dimension { DimParam = symbol }
                 : new TensorShapeProto.Types.Dimension { DimValue = batch });
+        }
         return new ValueInfoProto
         {
             Name = name,
@@ -334,7 +350,8 @@ public sealed class OnnxGraph
         for (int i = 0; i < spatial; i++)
         {
             long k = w.Shape[2 + i];
-            shape[2 + i] = (x.Shape[2 + i] + pads[i] + pads[i + spatial] - dilations[i] * (k - 1) - 1) / strides[i] + 1;
+            shape[2 + i] = x.Shape[2 + i] < 0 ? -1   // a symbolic (dynamic) spatial size stays symbolic
+                : (x.Shape[2 + i] + pads[i] + pads[i + spatial] - dilations[i] * (k - 1) - 1) / strides[i] + 1;
         }
         var inputs = b is null ? new[] { x.Name, w.Name } : [x.Name, w.Name, b.Name];
         return Node("Conv", inputs, shape, [Attr("strides", strides), Attr("pads", pads), Attr("group", groups), Attr("dilations", dilations),
@@ -344,9 +361,45 @@ public sealed class OnnxGraph
     public OnnxValue Pool(string op, OnnxValue x, long[] kernel, long[] strides, long[] pads)
     {
         var shape = (long[])x.Shape.Clone();
-        for (int i = 0; i < 2; i++) shape[2 + i] = (x.Shape[2 + i] + pads[i] + pads[i + 2] - kernel[i]) / strides[i] + 1;
+        for (int i = 0; i < 2; i++) shape[2 + i] = x.Shape[2 + i] < 0 ? -1 : (x.Shape[2 + i] + pads[i] + pads[i + 2] - kernel[i]) / strides[i] + 1;
         return Node(op, [x.Name], shape, [Attr("kernel_shape", kernel), Attr("strides", strides), Attr("pads", pads)]);
     }
+
+    /// <summary>2-D transposed convolution (NCHW), no padding: W (C_in, C_out, k, k) as PyTorch stores it; out = (in − 1)·stride + k.</summary>
+    public OnnxValue ConvTranspose(OnnxValue x, OnnxValue w, OnnxValue? b, long[] strides)
+    {
+        var shape = (long[])x.Shape.Clone();
+        shape[1] = w[1];
+        for (int i = 0; i < 2; i++) shape[2 + i] = x.Shape[2 + i] < 0 ? -1 : (x.Shape[2 + i] - 1) * strides[i] + w.Shape[2 + i];
+        var inputs = b is null ? new[] { x.Name, w.Name } : [x.Name, w.Name, b.Name];
+        return Node("ConvTranspose", inputs, shape, [Attr("strides", strides), Attr("kernel_shape", w.Shape[2..])]);
+    }
+
+    /// <summary>
+    /// Bilinear resize of the last two axes of NCHW <paramref name="x"/> to <paramref name="height"/>×<paramref name="width"/>
+    /// as PyTorch's <c>interpolate(mode='bilinear', align_corners=False)</c> with an explicit size: source coordinate
+    /// (dst + ½)·in/out − ½, clamped at the edges, no antialiasing — ONNX <c>Resize</c> with <c>half_pixel</c> and
+    /// <c>linear</c>. The target is given as <c>sizes</c>, so the output size is exact (scales would round).
+    /// </summary>
+    public OnnxValue Resize(OnnxValue x, long height, long width)
+    {
+        if (x.Rank != 4) throw new InvalidOperationException($"Resize of a rank-{x.Rank} value; expected NCHW");
+        if (x[2] == height && x[3] == width) return x;
+        if (Opset >= 18)   // the axes attribute: sizes name only H and W
+            return Node("Resize", [x.Name, "", "", Ints(height, width)], [x[0], x[1], height, width],
+                [Attr("mode", "linear"), Attr("coordinate_transformation_mode", "half_pixel"), Attr("axes", 2L, 3L)]);
+        string sizes = x[0] >= 0 && x[1] >= 0 ? Ints(x[0], x[1], height, width)
+            : Node("Concat", [Node("Shape", [x.Name], [2], [Attr("start", 0L), Attr("end", 2L)]).Name, Ints(height, width)], [4], [Attr("axis", 0L)]).Name;
+        return ResizeNode(x, sizes, [x[0], x[1], height, width]);
+    }
+
+    /// <summary>The bilinear Resize node (as <see cref="Resize(OnnxValue, long, long)"/>) to a run-time <paramref name="sizes"/> (int64[4]).</summary>
+    public OnnxValue ResizeNode(OnnxValue x, string sizes, long[] shape) =>
+        Node("Resize", [x.Name, "", "", sizes], shape,
+            [Attr("mode", "linear"), Attr("coordinate_transformation_mode", "half_pixel")]);
+
+    public static AttributeProto Attr(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
 
     /// <summary>y = x·Wᵀ + b over the last axis, W (out, in) as PyTorch stores it; Wᵀ is stored pre-transposed.</summary>
     public OnnxValue Linear(OnnxValue x, Tensor weight, Tensor? bias, string hint, double scale = 1.0)

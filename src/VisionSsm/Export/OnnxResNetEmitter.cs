@@ -16,14 +16,26 @@ public static class OnnxResNetEmitter
     public static OnnxValue Model(OnnxEmitContext ctx, ResNet model, OnnxValue x)
     {
         var g = ctx.Graph;
+        var y = Stages(ctx, x, 4)[^1];
+        var pooled = g.ReduceMean(y, keepDims: false, 2, 3);                                     // avgpool + flatten
+        return OnnxLayerEmitters.Linear(ctx, "fc", pooled);
+    }
+
+    /// <summary>The outputs of the first <paramref name="count"/> stages (the <c>FeatureInfo</c> levels), NCHW.</summary>
+    public static IReadOnlyList<OnnxValue> Stages(OnnxEmitContext ctx, OnnxValue x, int count)
+    {
+        var g = ctx.Graph;
         var y = g.Unary("Relu", OnnxLayerEmitters.Conv(ctx, "conv1", x, bnPath: "bn1"));
         if (ctx.TryM("maxpool") is MaxPool2d pool)
             y = g.Pool("MaxPool", y, pool.kernel_size, pool.stride ?? pool.kernel_size, [.. pool.padding ?? [0, 0], .. pool.padding ?? [0, 0]]);
-        for (int s = 1; s <= 4; s++)
+        var levels = new List<OnnxValue>();
+        for (int s = 1; s <= count; s++)
+        {
             foreach (var (name, _) in ctx.Children($"layer{s}"))
                 y = Bottleneck(ctx, $"layer{s}.{name}", y);
-        var pooled = g.ReduceMean(y, keepDims: false, 2, 3);                                     // avgpool + flatten
-        return OnnxLayerEmitters.Linear(ctx, "fc", pooled);
+            levels.Add(y);
+        }
+        return levels;
     }
 
     /// <summary>torchvision Bottleneck v1.5: 1×1 → 3×3 (or mixer [→ AvgPool 2×2]) → 1×1, each with BN; shortcut; ReLU.</summary>

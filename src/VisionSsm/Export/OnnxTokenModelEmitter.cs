@@ -15,21 +15,42 @@ public static class OnnxTokenModelEmitter
     public static OnnxValue Vit(OnnxEmitContext ctx, Vit model, OnnxValue x)
     {
         var g = ctx.Graph;
+        var t = VitBlocks(ctx, model, x, ctx.Children("blocks").Count(), null);
+        var cls = g.Select(LayerNorm(ctx, "norm", t), 1, 0);
+        return OnnxLayerEmitters.Linear(ctx, "head", cls);
+    }
+
+    /// <summary>Embedding and the first <paramref name="count"/> blocks; each block's output (B, N+1, D) is added to <paramref name="outputs"/>.</summary>
+    public static OnnxValue VitBlocks(OnnxEmitContext ctx, Vit model, OnnxValue x, int count, List<OnnxValue>? outputs)
+    {
+        var g = ctx.Graph;
         var t = PatchEmbed(ctx, x);
         t = g.Add(g.Concat(1, ClassToken(ctx, t), t), ctx.W("pos_embed"));
-        foreach (var (name, _) in ctx.Children("blocks"))
+        foreach (var (name, _) in ctx.Children("blocks").Take(count))
         {
             string p = "blocks." + name;
             t = g.Add(t, Attention(ctx, p + ".attn", model.Config.Heads, LayerNorm(ctx, p + ".norm1", t)));
             var hidden = g.Gelu(OnnxLayerEmitters.Linear(ctx, p + ".mlp.fc1", LayerNorm(ctx, p + ".norm2", t)));
             t = g.Add(t, OnnxLayerEmitters.Linear(ctx, p + ".mlp.fc2", hidden));
+            outputs?.Add(t);
         }
-        var cls = g.Select(LayerNorm(ctx, "norm", t), 1, 0);
-        return OnnxLayerEmitters.Linear(ctx, "head", cls);
+        return t;
     }
 
     /// <summary>Vim (docs/models/vim.md §2–§5): r = r + h, h = mixer(RMSNorm(r)) per layer; norm_f(r + h); head on the middle token.</summary>
     public static OnnxValue Vim(OnnxEmitContext ctx, Vim model, OnnxValue x)
+    {
+        var g = ctx.Graph;
+        var (hidden, residual) = VimLayers(ctx, model, x, ctx.Children("layers").Count(), null);
+        var final = OnnxLayerEmitters.RmsNorm(ctx, "norm_f", residual is null ? hidden : g.Add(residual, hidden));
+        return OnnxLayerEmitters.Linear(ctx, "head", g.Select(final, 1, model.Config.ClsIndex));
+    }
+
+    /// <summary>
+    /// Embedding and the first <paramref name="count"/> Vim layers; each layer's residual stream r + h (B, M+1, D) is
+    /// added to <paramref name="streams"/> (the <c>FeatureInfo</c> levels). Returns the last (hidden, residual).
+    /// </summary>
+    public static (OnnxValue Hidden, OnnxValue? Residual) VimLayers(OnnxEmitContext ctx, Vim model, OnnxValue x, int count, List<OnnxValue>? streams)
     {
         var g = ctx.Graph;
         var t = PatchEmbed(ctx, x);
@@ -38,15 +59,27 @@ public static class OnnxTokenModelEmitter
         t = g.Add(g.Concat(1, g.Slice(t, 1, 0, mid), ClassToken(ctx, t), g.Slice(t, 1, mid, m)), ctx.W("pos_embed"));
         OnnxValue hidden = t;
         OnnxValue? residual = null;
-        foreach (var (name, _) in ctx.Children("layers"))
+        foreach (var (name, _) in ctx.Children("layers").Take(count))
         {
             string p = "layers." + name;
             var r = residual is null ? hidden : g.Add(residual, hidden);
             hidden = OnnxMambaEmitters.BiMamba(ctx, p + ".mixer", OnnxLayerEmitters.RmsNorm(ctx, p + ".norm", r));
             residual = r;
+            streams?.Add(g.Add(r, hidden));
         }
-        var final = OnnxLayerEmitters.RmsNorm(ctx, "norm_f", residual is null ? hidden : g.Add(residual, hidden));
-        return OnnxLayerEmitters.Linear(ctx, "head", g.Select(final, 1, mid));
+        return (hidden, residual);
+    }
+
+    /// <summary>
+    /// A token sequence (B, M+1, D) with the class token at <paramref name="classIndex"/> → the patch tokens as a
+    /// (B, D, grid, grid) map (<c>ClassTokenModel.TokensToMap</c>).
+    /// </summary>
+    public static OnnxValue TokensToMap(OnnxGraph g, OnnxValue tokens, int classIndex, long grid)
+    {
+        long n = tokens[1], d = tokens[2];
+        var patches = classIndex == 0 ? g.Slice(tokens, 1, 1, n)
+            : g.Concat(1, g.Slice(tokens, 1, 0, classIndex), g.Slice(tokens, 1, classIndex + 1, n));
+        return g.Reshape(g.Transpose(patches, 0, 2, 1), -1, d, grid, grid);
     }
 
     /// <summary>patch_embed.proj (p×p, stride p) → flatten → (B, M, D).</summary>

@@ -18,18 +18,31 @@ public static class OnnxVMambaEmitter
     public static OnnxValue Model(OnnxEmitContext ctx, VMamba model, OnnxValue input)
     {
         var g = ctx.Graph;
+        var x = Stages(ctx, input, model.Config.Dims.Length, null);
+        // classifier: norm (LN2d) → avgpool → flatten → head.
+        var features = LayerNorm2d(ctx, "classifier.norm", x);
+        var pooled = g.ReduceMean(features, keepDims: false, 1, 2);                              // (B, C)
+        return OnnxLayerEmitters.Linear(ctx, "classifier.head", pooled);
+    }
+
+    /// <summary>
+    /// The stem and the first <paramref name="count"/> stages; each stage's block output (a <c>FeatureInfo</c> level,
+    /// before downsampling) is added to <paramref name="levels"/> in NHWC (B, H, W, C). Returns the last stage's
+    /// downsampled output, NHWC.
+    /// </summary>
+    public static OnnxValue Stages(OnnxEmitContext ctx, OnnxValue input, int count, List<OnnxValue>? levels)
+    {
+        var g = ctx.Graph;
         var x = Walk(ctx, "patch_embed", new Map(input, false));
-        for (int i = 0; i < model.Config.Dims.Length; i++)
+        for (int i = 0; i < count; i++)
         {
             var blocks = $"layers.{i}.blocks";
             foreach (var (name, _) in ctx.Children(blocks))
                 x = new Map(VssBlock(ctx, OnnxEmitContext.Join(blocks, name), Nhwc(g, x)), true);
+            levels?.Add(Nhwc(g, x));
             x = Walk(ctx, $"layers.{i}.downsample", x);
         }
-        // classifier: norm (LN2d) → avgpool → flatten → head.
-        var features = LayerNorm2d(ctx, "classifier.norm", Nhwc(g, x));
-        var pooled = g.ReduceMean(features, keepDims: false, 1, 2);                              // (B, C)
-        return OnnxLayerEmitters.Linear(ctx, "classifier.head", pooled);
+        return Nhwc(g, x);
     }
 
     /// <summary>A stem or downsample: a Sequential (or one module) of Conv2d, LayerNorm2d, GELU, Identity, PatchMerging2d.</summary>

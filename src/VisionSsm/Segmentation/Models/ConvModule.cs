@@ -23,6 +23,8 @@ public sealed class ConvModule : Module<Tensor, Tensor>
     public int OutChannels { get; }
     public int KernelSize { get; }
     public bool Norm => bn is not null;
+    /// <summary>Whether a ReLU follows (the exporter reads it).</summary>
+    public bool Act => relu;
 
     public ConvModule(int inChannels, int outChannels, int kernelSize, bool norm = true, bool act = true) : base(nameof(ConvModule))
     {
