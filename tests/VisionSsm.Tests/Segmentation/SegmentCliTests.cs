@@ -140,7 +140,7 @@ public class SegmentCliTests
         Assert.Contains("upernet_resnet50", r.Out);
         Assert.Contains("| 67 |", r.Out);
         Assert.Contains("953", r.Out);
-        var bad = CliHarness.Run("models", "--task", "detection");
+        var bad = CliHarness.Run("models", "--task", "bogus");
         Assert.Equal(1, bad.ExitCode);
     }
 }

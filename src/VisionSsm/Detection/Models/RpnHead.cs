@@ -23,6 +23,7 @@ public sealed class RpnHead : Module
     private readonly Conv2d rpn_cls;
     private readonly Conv2d rpn_reg;
     readonly Dictionary<(int, long, long, ScalarType), Tensor> anchorCache = new();
+    const int MaxCachedAnchorSets = 40;
 
     public AnchorGenerator Anchors { get; }
     public DeltaXywhCoder Coder { get; } = DeltaXywhCoder.Rpn;
@@ -81,10 +82,22 @@ public sealed class RpnHead : Module
         return t;
     }
 
+    /// <summary>
+    /// Empties the anchor cache when it holds many sizes (multi-scale training; a 1333×800 level 0 is 4 MB). Called at
+    /// the start of <see cref="Loss"/> and <see cref="Proposals"/>, never while their anchors are in use.
+    /// </summary>
+    void TrimAnchorCache()
+    {
+        if (anchorCache.Count < MaxCachedAnchorSets) return;
+        foreach (var old in anchorCache.Values) old.Dispose();
+        anchorCache.Clear();
+    }
+
     /// <summary><c>loss_rpn_cls</c> and <c>loss_rpn_bbox</c> of a batch.</summary>
     public (Tensor Cls, Tensor Box) Loss((Tensor Logits, Tensor Deltas)[] outputs, IReadOnlyList<(long H, long W)> sizes,
         IReadOnlyList<ImageMeta> metas, IReadOnlyList<DetectionTarget> targets)
     {
+        TrimAnchorCache();
         using var scope = NewDisposeScope();
         var logits = cat(outputs.Select(o => o.Logits).ToArray(), 1);            // (B, N)
         var deltas = cat(outputs.Select(o => o.Deltas).ToArray(), 1);            // (B, N, 4)
@@ -145,6 +158,7 @@ public sealed class RpnHead : Module
     public List<(Tensor Boxes, Tensor Scores)> Proposals((Tensor Logits, Tensor Deltas)[] outputs, IReadOnlyList<(long H, long W)> sizes,
         IReadOnlyList<ImageMeta> metas, int preNms, double nmsIou, int maxProposals)
     {
+        TrimAnchorCache();
         var result = new List<(Tensor, Tensor)>();
         using var noGrad = no_grad();
         for (int b = 0; b < metas.Count; b++)
