@@ -61,7 +61,8 @@ static class AttentionCommand
             var files = AttentionFigures.Save(result, s, outDir, $"{loaded.ModelName}");
             var b = result.Block;
             ctx.Out.WriteLine($"block {blockIndex} = {b.Mixer.Name} ({b.Mixer.Kind}) on a {b.Height}×{b.Width} grid, query {result.Query.Row},{result.Query.Col}; " +
-                              $"roll-out over blocks {string.Join(", ", result.RolloutMixers.Select(m => m.Index))}");
+                              $"roll-out over blocks {string.Join(", ", result.RolloutMixers.Select(m => m.Index))}; " +
+                              $"‖M u‖ / ‖D u‖ = {b.MixingRatio.ToString("G3", CultureInfo.InvariantCulture)}");
             foreach (var f in files) ctx.Out.WriteLine($"wrote {f}");
             return 0;
         }));

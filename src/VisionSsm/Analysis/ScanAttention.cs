@@ -24,6 +24,9 @@ public sealed class MixerAttention : IDisposable
     public required IReadOnlyList<(string Name, Tensor Map)> Routes { get; init; }
     /// <summary>The routes' mapped (unnormalised) matrices summed, then min-max normalised (the official "all" map).</summary>
     public required Tensor Combined { get; init; }
+    /// <summary>‖M u‖ / ‖D ⊙ u‖ over the mixer's scan calls on this input (<see cref="ScanMatrix.MixingNorms"/>); NaN when
+    /// not computed.</summary>
+    public double MixingRatio { get; init; } = double.NaN;
 
     public void Dispose()
     {
@@ -179,7 +182,21 @@ public static class ScanAttention
                     rollout?.Dispose();
                     rollout = next.MoveToOuterDisposeScope();
                 }
-                if (i == block) chosen = att;
+                if (i == block)
+                {
+                    double mix = 0, skip = 0;
+                    for (int c = calls[i].Start; c < calls[i].End; c++)
+                    {
+                        var (m, d) = ScanMatrix.MixingNorms(scans[c]);
+                        mix += m * m;
+                        skip += d * d;
+                    }
+                    chosen = new MixerAttention
+                    {
+                        Mixer = att.Mixer, Height = att.Height, Width = att.Width, Routes = att.Routes, Combined = att.Combined,
+                        MixingRatio = Math.Sqrt(mix) / Math.Sqrt(skip),
+                    };
+                }
                 else att.Dispose();
             }
             progress?.Invoke(1, "done");
