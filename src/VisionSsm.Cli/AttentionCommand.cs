@@ -61,7 +61,8 @@ static class AttentionCommand
             var files = AttentionFigures.Save(result, s, outDir, $"{loaded.ModelName}");
             var b = result.Block;
             ctx.Out.WriteLine($"block {blockIndex} = {b.Mixer.Name} ({b.Mixer.Kind}) on a {b.Height}×{b.Width} grid, query {result.Query.Row},{result.Query.Col}; " +
-                              $"roll-out over blocks {string.Join(", ", result.RolloutMixers.Select(m => m.Index))}");
+                              $"roll-out over blocks {string.Join(", ", result.RolloutMixers.Select(m => m.Index))}; " +
+                              $"‖M u‖ / ‖D u‖ = {b.MixingRatio.ToString("G3", CultureInfo.InvariantCulture)}");
             foreach (var f in files) ctx.Out.WriteLine($"wrote {f}");
             return 0;
         }));
@@ -74,7 +75,12 @@ static class AttentionCommand
         if (model is null) throw new ArgumentException("--model: name a zoo model (or give --checkpoint).", "model");
         var entry = ModelZoo.Get(model);
         int channels = entry.Preprocessing.Mean.Length;
-        var net = ModelZoo.Create(model, new ModelOptions(10, channels, size ?? entry.DefaultImageSize, 0, dev));
+        VisionModel net;
+        try { net = ModelZoo.Create(model, new ModelOptions(10, channels, size ?? entry.DefaultImageSize, 0, dev)); }
+        catch (Exception e) when (size is not null && e is ArgumentException or InvalidOperationException)
+        {
+            throw new ArgumentException($"--size {size}: model '{model}' cannot be built for {size}×{size} inputs: {e.Message}", "size", e);
+        }
         var classes = Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
         return new InferenceModel(net, model, classes, Training.Preprocessing.FromZoo(entry.Preprocessing, channels), null);
     }
@@ -92,7 +98,8 @@ static class AttentionCommand
         if (image is not null)
         {
             if (!File.Exists(image)) throw new FileNotFoundException($"--image '{image}' does not exist.", image);
-            return (ImageDecoder.Decode(image), image);
+            try { return (ImageDecoder.Decode(image), image); }
+            catch (ImageReadException e) { throw new InvalidDataException($"--image: {e.Message}", e); }
         }
         var (_, test) = RunData.OpenSplits(data);
         if (index < 0 || index >= test.Count) throw new ArgumentOutOfRangeException(nameof(index), index, $"--index: expected 0..{test.Count - 1}");

@@ -67,8 +67,24 @@ static class EvalCommand
     static int Resolution(CliContext ctx, InferenceModel loaded, Data.IImageDataset test, int[] sizes, int batch, TorchSharp.torch.Device dev, string plot)
     {
         ctx.Out.WriteLine($"{loaded.ModelName} trained at {loaded.Preprocessing.ImageSize}², evaluated on {test.Count} test images at {string.Join(", ", sizes)}");
+        int lastTenth = -1;
         var rows = Analysis.ResolutionStudy.Run(loaded, test, sizes, batch, dev,
-            r => ctx.Error.WriteLine($"  {r.Size}²: top-1 {r.Top1:F2} %"));
+            r =>
+            {
+                if (ctx.Interactive) ctx.Error.Write("\r");
+                ctx.Error.WriteLine($"  {r.Size}²: top-1 {r.Top1:F2} %            ");
+                lastTenth = -1;
+            },
+            images: (size, done, total) =>
+            {
+                // A line per tenth of the test set when the output is a log; a line redrawn in place on a terminal.
+                if (ctx.Interactive) ctx.Error.Write($"\r  {size}²: {done}/{total} images");
+                else if (done * 10 / total is var tenth && tenth > lastTenth && done < total)
+                {
+                    ctx.Error.WriteLine($"  {size}²: {done}/{total} images");
+                    lastTenth = tenth;
+                }
+            });
         ctx.Out.Write(Analysis.ResolutionStudy.Format(rows));
         Analysis.ResolutionStudy.SavePlot(rows, plot, $"{loaded.ModelName}: accuracy vs input size (trained at {loaded.Preprocessing.ImageSize}²)");
         ctx.Out.WriteLine($"wrote {plot}");

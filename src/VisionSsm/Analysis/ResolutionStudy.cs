@@ -62,10 +62,12 @@ public static class ResolutionStudy
 
     /// <summary>
     /// Evaluates <paramref name="model"/> on <paramref name="test"/> at each of <paramref name="sizes"/>.
-    /// <paramref name="progress"/> gets (size, row) as each size finishes.
+    /// <paramref name="progress"/> gets (size, row) as each size finishes; <paramref name="images"/> gets (size, images
+    /// done, images in all) after each batch.
     /// </summary>
     public static IReadOnlyList<ResolutionRow> Run(InferenceModel model, IImageDataset test, IReadOnlyList<int> sizes, int batchSize = 256,
-        Device? device = null, Action<ResolutionRow>? progress = null, CancellationToken cancel = default)
+        Device? device = null, Action<ResolutionRow>? progress = null, CancellationToken cancel = default,
+        Action<int, int, int>? images = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(test);
@@ -77,7 +79,8 @@ public static class ResolutionStudy
             bool trained = size == model.Preprocessing.ImageSize;
             using var net = trained ? null : AtSize(model, size, device);
             var pre = model.Preprocessing with { ImageSize = size };
-            var metrics = Evaluation.Evaluate(net ?? model.Net, test, pre.EvalTransform(), batchSize, device, model.Classes, cancel);
+            var metrics = Evaluation.Evaluate(net ?? model.Net, test, pre.EvalTransform(), batchSize, device, model.Classes, cancel,
+                progress: images is null ? null : (done, total) => images(size, done, total));
             var row = new ResolutionRow(size, metrics.Top1, metrics.Top5, metrics.MeanLoss, trained);
             rows.Add(row);
             progress?.Invoke(row);

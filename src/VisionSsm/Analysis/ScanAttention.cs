@@ -24,6 +24,9 @@ public sealed class MixerAttention : IDisposable
     public required IReadOnlyList<(string Name, Tensor Map)> Routes { get; init; }
     /// <summary>The routes' mapped (unnormalised) matrices summed, then min-max normalised (the official "all" map).</summary>
     public required Tensor Combined { get; init; }
+    /// <summary>‖M u‖ / ‖D ⊙ u‖ over the mixer's scan calls on this input (<see cref="ScanMatrix.MixingNorms"/>); NaN when
+    /// not computed.</summary>
+    public double MixingRatio { get; init; } = double.NaN;
 
     public void Dispose()
     {
@@ -103,9 +106,6 @@ public static class ScanAttention
         if (image.dim() != 4 || image.shape[0] != 1)
             throw new ArgumentException($"image must be (1, C, H, W); got {ScanArguments.Fmt(image.shape)}.", nameof(image));
         var mixer = mixers[block];
-        if (mixer.Module is SS2D { Config.Pattern: ScanPattern.Cascade })
-            throw new NotSupportedException($"--block {block}: {mixer.Name} uses the cascade scan pattern, whose two passes with a " +
-                                            "normalisation between them have no single scan matrix; choose a one-pass pattern.");
 
         var calls = new (int Start, int End, long[] Shape)[mixers.Count];
         var hooks = new List<Action>();
@@ -151,14 +151,16 @@ public static class ScanAttention
             var (h, w) = GridOf(model, mixer.Module, calls[block].Shape);
             // The roll-out: mixers of the same grid up to the chosen one (one stage of VMamba; all blocks of Vim).
             var group = Enumerable.Range(0, block + 1)
-                .Where(i => calls[i].Shape is not null && !(mixers[i].Module is SS2D { Config.Pattern: ScanPattern.Cascade })
-                            && GridOf(model, mixers[i].Module, calls[i].Shape) == (h, w))
+                .Where(i => calls[i].Shape is not null && GridOf(model, mixers[i].Module, calls[i].Shape) == (h, w))
                 .ToList();
             var q = query ?? (h / 2, w / 2);
             if (q.Item1 < 0 || q.Item1 >= h || q.Item2 < 0 || q.Item2 >= w)
                 throw new ArgumentOutOfRangeException(nameof(query), $"--query {q.Item1},{q.Item2}: expected a row 0..{h - 1} and a column 0..{w - 1} on block {block}'s {h}×{w} grid.");
 
-            long totalChannels = group.Sum(i => Routes(model, mixers[i].Module, calls[i], scans, h, w).Sum(r => r.ChannelCount));
+            // Progress in channels of M formed (a cascade mixer: its four routes, then the composite's channels).
+            long Work(int i) => IsCascade(mixers[i].Module, out var di) ? 5 * di
+                : Routes(model, mixers[i].Module, calls[i], scans, h, w).Sum(r => r.ChannelCount);
+            long totalChannels = group.Sum(Work);
             long done = 0;
             Tensor? rollout = null;
             MixerAttention? chosen = null;
@@ -166,9 +168,11 @@ public static class ScanAttention
             {
                 var info = new ScanMixer(i, mixers[i].Name, mixers[i].Kind);
                 long before = done;
-                var att = Maps(info, Routes(model, mixers[i].Module, calls[i], scans, h, w), scans, h, w,
-                    c => progress?.Invoke((double)(before + c) / totalChannels, $"block {i} ({mixers[i].Name})"));
-                done = before + Routes(model, mixers[i].Module, calls[i], scans, h, w).Sum(r => r.ChannelCount);
+                void Report(long c) => progress?.Invoke((double)(before + c) / totalChannels, $"block {i} ({mixers[i].Name})");
+                var att = IsCascade(mixers[i].Module, out _)
+                    ? CascadeMaps(info, calls[i], scans, h, w, Report)
+                    : Maps(info, Routes(model, mixers[i].Module, calls[i], scans, h, w), scans, h, w, Report);
+                done = before + Work(i);
                 using (var scope = NewDisposeScope())
                 {
                     long p = (long)h * w;
@@ -178,7 +182,21 @@ public static class ScanAttention
                     rollout?.Dispose();
                     rollout = next.MoveToOuterDisposeScope();
                 }
-                if (i == block) chosen = att;
+                if (i == block)
+                {
+                    double mix = 0, skip = 0;
+                    for (int c = calls[i].Start; c < calls[i].End; c++)
+                    {
+                        var (m, d) = ScanMatrix.MixingNorms(scans[c]);
+                        mix += m * m;
+                        skip += d * d;
+                    }
+                    chosen = new MixerAttention
+                    {
+                        Mixer = att.Mixer, Height = att.Height, Width = att.Width, Routes = att.Routes, Combined = att.Combined,
+                        MixingRatio = Math.Sqrt(mix) / Math.Sqrt(skip),
+                    };
+                }
                 else att.Dispose();
             }
             progress?.Invoke(1, "done");
@@ -206,6 +224,35 @@ public static class ScanAttention
             case BiMamba when model is Vim vim: return (vim.Config.GridSize, vim.Config.GridSize);
             default: throw new NotSupportedException($"{mixer.GetType().Name} inside {model.GetType().Name}: no known token-to-pixel layout.");
         }
+    }
+
+    static bool IsCascade(nn.Module mixer, out long di)
+    {
+        bool cascade = mixer is SS2D { Config.Pattern: ScanPattern.Cascade };
+        di = cascade ? ((SS2D)mixer).Config.DInner : 0;
+        return cascade;
+    }
+
+    /// <summary>A cascade SS2D's maps (<see cref="CascadeAttention"/>): its two calls (rows, then columns) give the four
+    /// routes' matrices; the combined map is the channel mean of the two passes' composite, min-max normalised.</summary>
+    static MixerAttention CascadeMaps(ScanMixer mixer, (int Start, int End, long[] Shape) call, List<CapturedScan> scans,
+        int h, int w, Action<long> progress)
+    {
+        if (call.End - call.Start != 2)
+            throw new InvalidOperationException($"cascade SS2D {mixer.Name} made {call.End - call.Start} selective-scan calls; expected 2.");
+        var (rows, cols) = (scans[call.Start], scans[call.Start + 1]);
+        long di = rows.Channels / 2;
+        string[] names = ["route 0: rows", "route 1: rows reversed", "route 2: columns", "route 3: columns reversed"];
+        var maps = new List<(string, Tensor)>();
+        for (int k = 0; k < 4; k++)
+        {
+            int route = k;
+            long lines = route < 2 ? rows.Batch : cols.Batch;
+            using var mean = CascadeAttention.RouteMean(rows, cols, route, n => progress(route * di + di * n / lines));
+            maps.Add((names[route], MinMax(mean)));
+        }
+        using var composite = CascadeAttention.CompositeMean(rows, cols, c => progress(4 * di + c));
+        return new MixerAttention { Mixer = mixer, Height = h, Width = w, Routes = maps, Combined = MinMax(composite) };
     }
 
     /// <summary>The routes of one mixer's scan calls (docs/analysis.md "Implicit attention of the scan").</summary>

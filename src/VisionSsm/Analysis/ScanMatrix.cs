@@ -93,6 +93,22 @@ public static class ScanMatrix
     static long ChunkChannels(CapturedScan s) => Math.Max(1, (8L << 20) / Math.Max(1, s.States * s.Length * s.Length));
 
     /// <summary>
+    /// How much the scan mixes positions, relative to its skip: ‖y − D ⊙ u‖ and ‖D ⊙ u‖ over the whole call (both
+    /// times SiLU(z) when gated), i.e. the norms of <c>M u</c> and <c>D u</c> (docs/analysis.md "Implicit attention of
+    /// the scan"). A small ratio means the block acts almost pixel by pixel, whatever its routes.
+    /// </summary>
+    public static (double Mixing, double Skip) MixingNorms(CapturedScan s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        using var scope = NewDisposeScope();
+        var u = s.U.to(ScalarType.Float64);
+        var skip = s.D is null ? zeros_like(u) : s.D.to(ScalarType.Float64).view(1, -1, 1) * u;
+        if (s.Z is not null) skip = skip * nn.functional.silu(s.Z.to(ScalarType.Float64));
+        var mixing = s.Y.to(ScalarType.Float64) - skip;
+        return (mixing.norm().item<double>(), skip.norm().item<double>());
+    }
+
+    /// <summary>
     /// Reconstructs the scan's output of batch item <paramref name="batch"/> from M: <c>M u + D ⊙ u</c>, times SiLU(z)
     /// when the scan was gated. (batch item) (D, L) float64; equals <see cref="CapturedScan.Y"/> up to rounding.
     /// </summary>

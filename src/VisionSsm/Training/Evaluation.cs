@@ -11,7 +11,8 @@ public static class Evaluation
     /// <param name="flipTta">Test-time augmentation: score each image by the mean of the class probabilities of the
     /// image and its horizontal mirror (for models trained with random flips).</param>
     public static ClassificationMetrics Evaluate(Module<Tensor, Tensor> net, IImageDataset data, ISampleTransform transform, int batchSize,
-        Device? device = null, IReadOnlyList<string>? classes = null, CancellationToken cancel = default, bool flipTta = false)
+        Device? device = null, IReadOnlyList<string>? classes = null, CancellationToken cancel = default, bool flipTta = false,
+        Action<int, int>? progress = null)
     {
         var loader = new PrefetchLoader(data, new LoaderOptions { BatchSize = batchSize, Shuffle = false, SampleTransform = transform, Device = device });
         var metrics = new ClassificationMetrics(classes ?? data.Classes);
@@ -20,12 +21,15 @@ public static class Evaluation
         try
         {
             using var _ = no_grad();
+            int done = 0;
             foreach (var host in loader.HostBatches(0, cancel))
             {
                 using var scope = NewDisposeScope();
                 using var batch = loader.ToBatch(host, 0);
                 var logProbs = LogProbabilities(net, batch.Images, flipTta);
                 metrics.Add(logProbs, batch.Labels, functional.nll_loss(logProbs, batch.Labels).item<float>());
+                done += (int)batch.Labels.shape[0];
+                progress?.Invoke(done, data.Count);
             }
         }
         finally { if (wasTraining) net.train(); }

@@ -33,8 +33,16 @@ public class ResolutionStudyTests
     public void Evaluates_at_each_size_with_the_trained_weights()
     {
         using var model = Model("vmamba_nano");
-        var rows = ResolutionStudy.Run(model, new NoiseDataset(), [28, 56], batchSize: 4);
+        var test = new NoiseDataset();
+        var seen = new List<(int Size, int Done, int Total)>();
+        var rows = ResolutionStudy.Run(model, test, [28, 56], batchSize: 4, images: (s, d, t) => seen.Add((s, d, t)));
         Assert.Equal([28, 56], rows.Select(r => r.Size));
+        // Progress after each batch of 4: 4, 8, … up to every test image, at each size.
+        int batches = (test.Count + 3) / 4;
+        Assert.Equal(Enumerable.Range(1, batches).Select(i => Math.Min(4 * i, test.Count)).Concat(Enumerable.Range(1, batches).Select(i => Math.Min(4 * i, test.Count))),
+            seen.Select(p => p.Done));
+        Assert.Equal(Enumerable.Repeat(28, batches).Concat(Enumerable.Repeat(56, batches)), seen.Select(p => p.Size));
+        Assert.All(seen, p => Assert.Equal(test.Count, p.Total));
         Assert.Equal([true, false], rows.Select(r => r.Trained));
         Assert.All(rows, r => Assert.InRange(r.Top1, 0, 100));
         using var big = ResolutionStudy.AtSize(model, 56);

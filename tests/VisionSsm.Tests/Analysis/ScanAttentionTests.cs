@@ -124,7 +124,74 @@ public class ScanAttentionTests
         Assert.Contains("--query", q.Message);
         using var resnet = ModelZoo.Create("resnet_nano", new ModelOptions(4, 1, 28, 0));
         Assert.Contains("no selective-scan mixer", Assert.Throws<ArgumentException>(() => ScanAttention.Compute(resnet, x, 0)).Message);
+    }
+
+    /// <summary>The cascade's two calls: each route's pixel-order M reproduces its pass (M u + D ⊙ u, per route, block
+    /// structure over rows or columns), and the composite reproduces the column pass's output from the row pass's input:
+    /// y_cols = T u_rows − cols · (μ / σ) per channel (the normalisation's shift, the only part T leaves out).</summary>
+    [Fact]
+    public void Cascade_routes_and_composite_reproduce_the_two_passes()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        using var model = ModelZoo.Create("vmamba_nano_cascade", new ModelOptions(4, 1, 28, 0, Dtype: ScalarType.Float64));
+        model.eval();
+        var x = randn(1, 1, 28, 28, dtype: ScalarType.Float64);
+        using var kernels = KernelOptions.Use(KernelOptions.Current with { FusedMamba = false, InterOp = false });
+        using var capture = ScanCapture.Start();
+        using (no_grad()) model.call(x);
+        var rows = capture.Scans[0];
+        var cols = capture.Scans[1];
+        long h = rows.Batch, w = rows.Length, di = rows.Channels / 2, p = h * w;
+        Assert.Equal((w, h), (cols.Batch, cols.Length));
+
+        // Route 0 (rows forward), mean over channels: pixel (r, c) reads only its own row, at columns ≤ c.
+        var r0 = CascadeAttention.RouteMean(rows, cols, 0).view(h, w, h, w);
+        var r3 = CascadeAttention.RouteMean(rows, cols, 3).view(h, w, h, w);
+        var ri = arange(h).view(h, 1, 1, 1); var ci = arange(w).view(1, w, 1, 1);
+        var rj = arange(h).view(1, 1, h, 1); var cj = arange(w).view(1, 1, 1, w);
+        var support0 = ri.eq(rj).logical_and(cj.le(ci));                                // own row, columns ≤ c
+        var support3 = ci.eq(cj).logical_and(rj.ge(ri));                                // own column, rows ≥ r
+        Assert.Equal(0.0, r0.masked_fill(support0, Scalars.Zero).abs().max().item<double>());
+        Assert.Equal(0.0, r3.masked_fill(support3, Scalars.Zero).abs().max().item<double>());
+        Assert.True(r0.masked_select(support0).abs().min().item<double>() > 0);
+        Assert.True(r3.masked_select(support3).abs().min().item<double>() > 0);
+
+        // Row pass: per channel, rows_d u_d = the captured forward output plus the flipped backward output.
+        var rowM = CascadeAttention.PassMatrices(rows, di, 0, di);                      // (Di, H, W, W)
+        var uRows = rows.U.narrow(1, 0, di).permute(1, 0, 2);                           // (Di, H, W): route 0's input
+        var (yRows, mean, sigma) = CascadeAttention.RowOutput(rows, di);
+        Assert.True(ScanInputs.RelErr(einsum("drcx,drx->drc", rowM, uRows), yRows) < 1e-9);
+        // The column pass reads the row result normalised over channels (the captured input of the column call).
+        var uCols = cols.U.narrow(1, 0, di).permute(1, 2, 0);                           // (Di, H, W)
+        Assert.True(ScanInputs.RelErr((yRows - mean) / sigma, uCols) < 1e-9);
+
+        var colM = CascadeAttention.PassMatrices(cols, di, 0, di);                      // (Di, W, H, H)
+        var yc = cols.Y;
+        var yCols = (yc.narrow(1, 0, di) + yc.narrow(1, di, di).flip(-1)).permute(1, 2, 0);   // (Di, H, W)
+        var t = CascadeAttention.Composite(rows, cols, 0, di);                          // (Di, H, W, H, W)
+        var predicted = einsum("drcqx,dqx->drc", t, uRows) - einsum("dcrq,qc->drc", colM, mean / sigma);
+        Assert.True(ScanInputs.RelErr(predicted, yCols) < 1e-9, $"{ScanInputs.RelErr(predicted, yCols)}");
+        var composite = CascadeAttention.CompositeMean(rows, cols);
+        Assert.True(allclose(composite, t.mean([0L]).reshape(p, p), rtol: 1e-12, atol: 1e-14));
+        // Every pixel reaches every pixel: through (r', c), along a row in both directions, then a column.
+        Assert.True(composite.abs().min().item<double>() > 0);
+    }
+
+    [Fact]
+    public void Cascade_maps_have_the_documented_form()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(1);
         using var cascade = ModelZoo.Create("vmamba_nano_cascade", new ModelOptions(4, 1, 28, 0));
-        Assert.Contains("cascade", Assert.Throws<NotSupportedException>(() => ScanAttention.Compute(cascade, x, 0)).Message);
+        using var r = ScanAttention.Compute(cascade, randn(1, 1, 28, 28), 3);
+        Assert.Equal([2, 3], r.RolloutMixers.Select(m => m.Index));
+        Assert.Equal(4, r.Block.Routes.Count);
+        foreach (var map in r.Block.Routes.Select(p => p.Map).Append(r.Block.Combined))
+        {
+            Assert.Equal([16L, 16L], map.shape);
+            Assert.Equal(1.0, map.max().item<double>(), 12);
+        }
+        Assert.True(allclose(r.Rollout.sum(1), ones(16, dtype: ScalarType.Float64), rtol: 1e-12, atol: 1e-12));
     }
 }

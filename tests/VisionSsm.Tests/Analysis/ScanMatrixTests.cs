@@ -101,4 +101,28 @@ public class ScanMatrixTests
         SelectiveScan.Apply(t[0]!, t[1]!, t[2]!, t[3]!, t[4]!, t[5]);
         Assert.Single(capture.Scans);
     }
+    /// <summary>One step of one channel with Δ = 1, N = 1, B = C = 1: M = C·Δ·B = 1, so y = (1 + D) u and the mixing
+    /// part is u against the skip D u; with z the SiLU gate scales both alike.</summary>
+    [Fact]
+    public void Mixing_norms_separate_M_u_from_the_skip()
+    {
+        using var scope = NewDisposeScope();
+        var u = tensor(new[] { 3.0 }, ScalarType.Float64).view(1, 1, 1);
+        var one = ones(1, 1, 1, dtype: ScalarType.Float64);
+        var s = new CapturedScan
+        {
+            U = u, Delta = one, A = -ones(1, 1, dtype: ScalarType.Float64), B = one, C = one,
+            D = tensor(new[] { 2.0 }, ScalarType.Float64), Y = u.Times(3.0),
+        };
+        var (mixing, skip) = ScanMatrix.MixingNorms(s);
+        Assert.Equal(3.0, mixing, 12);
+        Assert.Equal(6.0, skip, 12);
+        Assert.True(ScanInputs.RelErr(ScanMatrix.Reconstruct(s, 0), s.Y[0]) < 1e-12);
+        double gate = 0.5 / (1 + Math.Exp(-0.5));                                       // SiLU(0.5)
+        var z = one.Times(0.5);
+        var gated = new CapturedScan { U = u, Delta = one, A = s.A, B = one, C = one, D = s.D, Z = z, Y = u.Times(3.0 * gate) };
+        var (gm, gs) = ScanMatrix.MixingNorms(gated);
+        Assert.Equal(3.0 * gate, gm, 12);
+        Assert.Equal(6.0 * gate, gs, 12);
+    }
 }

@@ -25,6 +25,11 @@ public class AttentionCliTests
         CliHarness.Fails(CliHarness.Run("attention", "--model", "resnet_nano", "--threads", "1"), "no selective-scan mixer");
         CliHarness.Fails(CliHarness.Run("attention", "--model", "vmamba_nano_diagonal", "--threads", "1"), "Unknown model 'vmamba_nano_diagonal'", "vmamba_nano_bidi");
         CliHarness.Fails(CliHarness.Run("attention", "--threads", "1"), "--model");
+        string broken = Path.Combine(CliHarness.TempDir("attention-bad"), "broken.png");
+        File.WriteAllText(broken, "not a png");
+        CliHarness.Fails(CliHarness.Run("attention", "--model", "vmamba_nano", "--image", broken, "--threads", "1"), "--image", "broken.png", "not a decodable image");
+        // vgamba_nano's strided stages need a side divisible by their total stride.
+        CliHarness.Fails(CliHarness.Run("attention", "--model", "vgamba_nano", "--size", "5", "--threads", "1"), "--size 5", "vgamba_nano");
     }
 
     [Fact]
