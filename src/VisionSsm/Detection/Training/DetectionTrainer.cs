@@ -84,7 +84,7 @@ public sealed class DetectionTrainer : IDisposable
 
     /// <summary>The recipe stored in a detection checkpoint.</summary>
     public static DetectionTrainConfig ConfigOf(Checkpoint ckpt, string path) =>
-        ckpt.Info.TaskConfig is { } json && json.Contains("\"scaleLong\"", StringComparison.Ordinal) ? DetectionTrainConfig.FromJson(json)
+        ckpt.Info.TaskConfig is { } json && json.Contains("\"ScaleLong\"", StringComparison.Ordinal) ? DetectionTrainConfig.FromJson(json)
             : throw new InvalidDataException($"'{path}' is not a detection checkpoint (no detection recipe in it).");
 
     /// <summary>Continues the run in <paramref name="run"/> from last.ckpt; <paramref name="overrides"/> may change only epochs, threads, max steps and logging.</summary>
@@ -164,7 +164,7 @@ public sealed class DetectionTrainer : IDisposable
                 Tensor? loss = null;
                 foreach (var (name, value) in losses)
                 {
-                    loss = loss is null ? value : loss + value;
+                    loss = loss is null ? value : loss.Plus(value);
                     lossSums[name] = lossSums.GetValueOrDefault(name) + value.item<float>();
                 }
                 double v = loss!.item<float>();

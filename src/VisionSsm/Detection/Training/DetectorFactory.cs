@@ -23,11 +23,17 @@ public static class DetectorFactory
 
     public static bool Exists(string name) => Registered.ContainsKey(name);
 
+    /// <summary>Throws the unknown-detector error unless <paramref name="name"/> can be built.</summary>
+    public static void Check(string name)
+    {
+        if (!Exists(name)) throw new ArgumentException($"--model '{name}': unknown detector; known: {string.Join(", ", Names)}.", "model");
+    }
+
     public static IDetector Create(string name, ModelOptions options)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         options.Validate();
-        if (Registered.TryGetValue(name, out var create)) return create(options);
-        throw new ArgumentException($"--model '{name}': unknown detector; known: {string.Join(", ", Names)}.", "model");
+        Check(name);
+        return Registered[name](options);
     }
 }
