@@ -11,14 +11,8 @@ namespace VisionSsm.Cli;
 /// <summary>`vssm detect train|eval|predict`: Mask R-CNN detection and instance segmentation (docs/detection.md).</summary>
 static class DetectCommand
 {
-    public static Command Create(CliContext ctx)
-    {
-        var cmd = new Command("detect", "Object detection and instance segmentation (Mask R-CNN): train, eval, predict (docs/detection.md).");
-        cmd.Subcommands.Add(Train(ctx));
-        cmd.Subcommands.Add(Eval(ctx));
-        cmd.Subcommands.Add(Predict(ctx));
-        return cmd;
-    }
+    public static Command Create(CliContext ctx) =>
+        TaskRuns.Verb("detect", "Object detection and instance segmentation (Mask R-CNN): train, eval, predict (docs/detection.md).", Train(ctx), Eval(ctx), Predict(ctx));
 
     static Command Train(CliContext ctx)
     {
@@ -59,11 +53,7 @@ static class DetectCommand
             void Log(string m) => ctx.Out.WriteLine(m);
             if (p.GetValue(resume) is { } resumePath)
             {
-                var allowed = new Option[] { epochs, maxSteps, logInterval, resume };
-                if (all.Except(allowed).FirstOrDefault(o => p.GetResult(o) is { Implicit: false }) is { } given)
-                    throw new ArgumentException($"{given.Name} cannot change on --resume: the run continues with the recipe in its checkpoint " +
-                                                "(only --epochs, --max-steps, --threads and --log-interval may be given).", given.Name);
-                var run = RunFolder.OpenExisting(resumePath);
+                var run = TaskRuns.ForResume(p, resumePath, all, [epochs, maxSteps, logInterval, resume]);
                 trainer = DetectionTrainer.Resume(run, c => c with
                 {
                     Epochs = p.GetValue(epochs) ?? c.Epochs, MaxSteps = p.GetValue(maxSteps), Threads = p.GetValue(threads),
@@ -90,14 +80,7 @@ static class DetectCommand
                 };
                 config.Validate();
                 DetectorFactory.Check(config.Model);
-                RunFolder run;
-                if (p.GetValue(output) is { } outDir)
-                {
-                    run = new RunFolder(outDir);
-                    if (File.Exists(run.LastCheckpointPath))
-                        throw new ArgumentException($"--output '{outDir}' already holds a run (last.ckpt); continue it with --resume {outDir} or choose another folder.", "output");
-                }
-                else run = RunFolder.CreateNew("runs", "det-" + config.Model);
+                var run = TaskRuns.ForNew(p.GetValue(output), "det-", config.Model);
                 trainer = DetectionTrainer.Start(config, run, Log);
                 ctx.Out.WriteLine($"training {config.Model} ({trainer.Detector.Module.parameters().Sum(t => t.numel()) / 1e6:F3} M params) on {trainer.Data.Train.Count} images " +
                                   $"({config.DataRoot()}), {trainer.Data.Classes.Count} classes, {config.Epochs} epochs × {trainer.StepsPerEpoch} iterations × batch {config.BatchSize}, " +

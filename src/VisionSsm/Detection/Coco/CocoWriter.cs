@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using VisionSsm.Runtime;
 
@@ -12,105 +11,35 @@ namespace VisionSsm.Detection.Coco;
 /// </summary>
 public static class CocoWriter
 {
-    static readonly JsonWriterOptions Compact = new() { Indented = false };
+    static readonly JsonSerializerOptions Options = new() { WriteIndented = false, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     public static void WriteInstances(string path, CocoDataset data) => AtomicFile.WriteAllText(path, InstancesJson(data));
 
-    public static string InstancesJson(CocoDataset data)
+    public static string InstancesJson(CocoDataset data) => JsonSerializer.Serialize(new
     {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, Compact))
+        images = data.Images.Select(im => new { id = im.Id, file_name = im.FileName, width = im.Width, height = im.Height }),
+        annotations = data.Annotations.Select(a => new
         {
-            w.WriteStartObject();
-            w.WriteStartArray("images");
-            foreach (var im in data.Images)
+            id = a.Id, image_id = a.ImageId, category_id = a.CategoryId, bbox = Box(a.Bbox), area = a.Area, iscrowd = a.IsCrowd ? 1 : 0,
+            segmentation = a.Segmentation switch
             {
-                w.WriteStartObject();
-                w.WriteNumber("id", im.Id);
-                w.WriteString("file_name", im.FileName);
-                w.WriteNumber("width", im.Width);
-                w.WriteNumber("height", im.Height);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("annotations");
-            foreach (var a in data.Annotations)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", a.Id);
-                w.WriteNumber("image_id", a.ImageId);
-                w.WriteNumber("category_id", a.CategoryId);
-                WriteBox(w, a.Bbox);
-                w.WriteNumber("area", a.Area);
-                w.WriteNumber("iscrowd", a.IsCrowd ? 1 : 0);
-                switch (a.Segmentation)
-                {
-                    case CocoRleSegmentation r: WriteRle(w, r.Rle); break;
-                    case CocoPolygons p:
-                        w.WriteStartArray("segmentation");
-                        foreach (var poly in p.Polygons)
-                        {
-                            w.WriteStartArray();
-                            foreach (var v in poly) w.WriteNumberValue(v);
-                            w.WriteEndArray();
-                        }
-                        w.WriteEndArray();
-                        break;
-                }
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("categories");
-            foreach (var c in data.Categories)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", c.Id);
-                w.WriteString("name", c.Name);
-                if (c.Supercategory is { } s) w.WriteString("supercategory", s);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(ms.ToArray());
-    }
+                CocoRleSegmentation r => Rle(r.Rle),
+                CocoPolygons p => p.Polygons,
+                _ => null,
+            },
+        }),
+        categories = data.Categories.Select(c => new { id = c.Id, name = c.Name, supercategory = c.Supercategory }),
+    }, Options);
 
     /// <summary>A results list; <see cref="CocoDetection.Bbox"/> and <see cref="CocoDetection.Mask"/> are written when present.</summary>
-    public static void WriteResults(string path, IEnumerable<CocoDetection> detections)
-    {
-        AtomicFile.Write(path, fs =>
+    public static void WriteResults(string path, IEnumerable<CocoDetection> detections) =>
+        AtomicFile.Write(path, fs => JsonSerializer.Serialize(fs, detections.Select(d => new
         {
-            using var w = new Utf8JsonWriter(fs, Compact);
-            w.WriteStartArray();
-            foreach (var d in detections)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("image_id", d.ImageId);
-                w.WriteNumber("category_id", d.CategoryId);
-                if (d.Bbox is { } b) WriteBox(w, b);
-                w.WriteNumber("score", Math.Round(d.Score, 6));
-                if (d.Mask is { } m) WriteRle(w, m);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        });
-    }
+            image_id = d.ImageId, category_id = d.CategoryId, bbox = d.Bbox is { } b ? Box(b) : null, score = Math.Round(d.Score, 6),
+            segmentation = d.Mask is { } m ? Rle(m) : null,
+        }), Options));
 
-    static void WriteBox(Utf8JsonWriter w, double[] box)
-    {
-        w.WriteStartArray("bbox");
-        foreach (var v in box) w.WriteNumberValue(Math.Round(v, 3));
-        w.WriteEndArray();
-    }
+    static double[] Box(double[] box) => box.Select(v => Math.Round(v, 3)).ToArray();
 
-    static void WriteRle(Utf8JsonWriter w, Rle rle)
-    {
-        w.WriteStartObject("segmentation");
-        w.WriteStartArray("size");
-        w.WriteNumberValue(rle.Height);
-        w.WriteNumberValue(rle.Width);
-        w.WriteEndArray();
-        w.WriteString("counts", rle.ToCompressedString());
-        w.WriteEndObject();
-    }
+    static object Rle(Rle rle) => new { size = new[] { rle.Height, rle.Width }, counts = rle.ToCompressedString() };
 }

@@ -17,7 +17,7 @@ public static class DetectionRecipes
     public static DetectionTrainConfig MaskRcnn1x(string model) => new()
     {
         Model = model, Epochs = 12, BatchSize = 16, Lr = 1e-4, WeightDecay = 0.05, WarmupIters = 500, WarmupRatio = 0.001,
-        Milestones = [8, 11], Gamma = 0.1, ScaleLong = 1333, ScaleShort = [800], FlipProbability = 0.5, EvalInterval = 1,
+        Milestones = [8, 11], Gamma = 0.1, ClipGrad = 0, ScaleLong = 1333, ScaleShort = [800], FlipProbability = 0.5, EvalInterval = 1,
         BoxPolicy = Coco.BoxPolicy.Clip,
     };
 

@@ -22,7 +22,7 @@ public sealed record DetectionTrainConfig
     public string? CanvasDirectory { get; init; }
     /// <summary>Recipe preset the run started from (documentation only; its values are the fields below).</summary>
     public string? Recipe { get; init; }
-    public int Epochs { get; init; } = 12;
+    public int Epochs { get; init; } = 4;
     public int BatchSize { get; init; } = 8;
     public double Lr { get; init; } = 1e-3;
     public double WeightDecay { get; init; } = 0.05;
@@ -32,12 +32,12 @@ public sealed record DetectionTrainConfig
     /// <summary>Substrings of parameter names exempt from weight decay; null = 1-D parameters (norms), biases, embeddings.</summary>
     public string[]? NoDecayKeys { get; init; }
     /// <summary>Linear warmup over this many iterations from <see cref="WarmupRatio"/>·lr (mmengine <c>LinearLR</c>, by iteration).</summary>
-    public long WarmupIters { get; init; } = 100;
+    public long WarmupIters { get; init; } = 50;
     public double WarmupRatio { get; init; } = 0.001;
     /// <summary>Epochs at whose start the lr is multiplied by <see cref="Gamma"/> (mmengine <c>MultiStepLR</c>, by epoch).</summary>
-    public int[] Milestones { get; init; } = [8, 11];
+    public int[] Milestones { get; init; } = [3];
     public double Gamma { get; init; } = 0.1;
-    public double ClipGrad { get; init; }
+    public double ClipGrad { get; init; } = 10;
     /// <summary>Keep-ratio resize target (long side, short side); several short sides = multi-scale training (one drawn per image).</summary>
     public int ScaleLong { get; init; } = 96;
     public int[] ScaleShort { get; init; } = [96];
@@ -46,12 +46,12 @@ public sealed record DetectionTrainConfig
     /// <summary>Boxes reaching outside their image: clip (mmdetection) or reject with an error.</summary>
     public BoxPolicy BoxPolicy { get; init; } = BoxPolicy.Reject;
     /// <summary>Evaluate (and checkpoint) every N epochs; the last epoch always evaluates.</summary>
-    public int EvalInterval { get; init; } = 12;
+    public int EvalInterval { get; init; } = 2;
     /// <summary>Test images per evaluation (0 = all).</summary>
     public int EvalLimit { get; init; }
     /// <summary>Canvas counts of the embedded data (train, test).</summary>
-    public int CanvasTrain { get; init; } = 4000;
-    public int CanvasTest { get; init; } = 500;
+    public int CanvasTrain { get; init; } = 1000;
+    public int CanvasTest { get; init; } = 300;
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
     public string Device { get; init; } = "cpu";

@@ -169,16 +169,9 @@ public sealed class DetectionTrainer : IDisposable
                 }
                 double v = loss!.item<float>();
                 if (!double.IsFinite(v)) throw new NonFiniteLossException(step, (int)(step / StepsPerEpoch), (int)(step % StepsPerEpoch), v);
-                optimizer.Optimizer.zero_grad();
-                loss.backward();
-                if (Config.ClipGrad > 0) nn.utils.clip_grad_norm_(parameters, Config.ClipGrad);
-                optimizer.Optimizer.step();
-                lossSum += v;
-                lossCount++;
-                componentCount++;
-                imagesSinceEval += batch.Size;
-                step++;
-                stepsThisSession++;
+                optimizer.Step(loss, parameters, Config.ClipGrad);
+                (lossSum, lossCount, componentCount) = (lossSum + v, lossCount + 1, componentCount + 1);
+                (imagesSinceEval, step, stepsThisSession) = (imagesSinceEval + batch.Size, step + 1, stepsThisSession + 1);
             }
             if (Progress is not null)
             {

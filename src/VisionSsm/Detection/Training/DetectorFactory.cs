@@ -6,7 +6,7 @@ namespace VisionSsm.Detection.Training;
 
 /// <summary>
 /// Builds a detector by name for the trainer, evaluator and CLI: names registered here first (callers add their own
-/// detectors, e.g. test doubles), then the detection zoo. An unknown name is an error listing the known ones.
+/// detectors, e.g. test doubles), then the detection zoo (<see cref="DetectionZoo"/>). An unknown name is an error listing the known ones.
 /// </summary>
 public static class DetectorFactory
 {
@@ -19,9 +19,10 @@ public static class DetectorFactory
         Registered[name] = create;
     }
 
-    public static IReadOnlyList<string> Names => Registered.Keys.Order(StringComparer.Ordinal).ToList();
+    /// <summary>The zoo's names, then the registered ones.</summary>
+    public static IReadOnlyList<string> Names => [.. DetectionZoo.Names, .. Registered.Keys.Order(StringComparer.Ordinal)];
 
-    public static bool Exists(string name) => Registered.ContainsKey(name);
+    public static bool Exists(string name) => Registered.ContainsKey(name) || DetectionZoo.Names.Contains(name);
 
     /// <summary>Throws the unknown-detector error unless <paramref name="name"/> can be built.</summary>
     public static void Check(string name)
@@ -34,6 +35,6 @@ public static class DetectorFactory
         ArgumentException.ThrowIfNullOrEmpty(name);
         options.Validate();
         Check(name);
-        return Registered[name](options);
+        return Registered.TryGetValue(name, out var create) ? create(options) : DetectionZoo.Create(name, options);
     }
 }

@@ -71,5 +71,14 @@ public sealed class SegmentationOptimizer : IDisposable
         foreach (var g in Optimizer.ParamGroups) g.LearningRate = lr * Scales[i++];
     }
 
+    /// <summary>One update: gradients of <paramref name="loss"/>, clipped to total norm <paramref name="clipGrad"/> (0 = off), then the AdamW step.</summary>
+    public void Step(Tensor loss, IList<Parameter> parameters, double clipGrad)
+    {
+        Optimizer.zero_grad();
+        loss.backward();
+        if (clipGrad > 0) nn.utils.clip_grad_norm_(parameters, clipGrad);
+        Optimizer.step();
+    }
+
     public void Dispose() => Optimizer.Dispose();
 }

@@ -168,10 +168,7 @@ public sealed class SegmentationTrainer : IDisposable
                 var loss = SegmentationLoss.Total(main, aux, batch.Masks, Config.AuxWeight);
                 double value = loss.item<float>();
                 if (!double.IsFinite(value)) throw new NonFiniteLossException(step, 0, 0, value);
-                optimizer.Optimizer.zero_grad();
-                loss.backward();
-                if (Config.ClipGrad > 0) nn.utils.clip_grad_norm_(parameters, Config.ClipGrad);
-                optimizer.Optimizer.step();
+                optimizer.Step(loss, parameters, Config.ClipGrad);
                 ema?.Update();
                 lossSum += value;
                 lossCount++;
