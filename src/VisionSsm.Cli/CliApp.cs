@@ -27,6 +27,7 @@ public static class CliApp
         root.Subcommands.Add(FlopsCommand.Create(context));
         root.Subcommands.Add(BenchCommand.Create(context));
         root.Subcommands.Add(SegmentCommand.Create(context));
+        root.Subcommands.Add(DetectCommand.Create(context));
         root.Subcommands.Add(BenchCommand.CreatePointVerb(context));
         root.Subcommands.Add(ErfCommand.Create(context));
         root.Subcommands.Add(CamCommand.Create(context));

@@ -14,14 +14,8 @@ namespace VisionSsm.Cli;
 /// <summary>`vssm segment train|eval|predict`: UperNet semantic segmentation (docs/segmentation.md).</summary>
 static class SegmentCommand
 {
-    public static Command Create(CliContext ctx)
-    {
-        var cmd = new Command("segment", "Semantic segmentation with UperNet on any zoo backbone: train, eval, predict (docs/segmentation.md).");
-        cmd.Subcommands.Add(Train(ctx));
-        cmd.Subcommands.Add(Eval(ctx));
-        cmd.Subcommands.Add(Predict(ctx));
-        return cmd;
-    }
+    public static Command Create(CliContext ctx) =>
+        TaskRuns.Verb("segment", "Semantic segmentation with UperNet on any zoo backbone: train, eval, predict (docs/segmentation.md).", Train(ctx), Eval(ctx), Predict(ctx));
 
     static Command Train(CliContext ctx)
     {
@@ -63,11 +57,7 @@ static class SegmentCommand
             void Log(string m) => ctx.Out.WriteLine(m);
             if (p.GetValue(resume) is { } resumePath)
             {
-                var allowed = new Option[] { iters, maxSteps, logInterval, resume };
-                if (all.Except(allowed).FirstOrDefault(o => p.GetResult(o) is { Implicit: false }) is { } given)
-                    throw new ArgumentException($"{given.Name} cannot change on --resume: the run continues with the recipe in its checkpoint " +
-                                                "(only --iters, --max-steps, --threads and --log-interval may be given).", given.Name);
-                var run = RunFolder.OpenExisting(resumePath);
+                var run = TaskRuns.ForResume(p, resumePath, all, [iters, maxSteps, logInterval, resume]);
                 trainer = SegmentationTrainer.Resume(run, c => c with
                 {
                     Iterations = p.GetValue(iters) ?? c.Iterations, MaxSteps = p.GetValue(maxSteps), Threads = p.GetValue(threads),
@@ -93,14 +83,7 @@ static class SegmentCommand
                 };
                 config.Validate();
                 SegmentationZoo.Get(config.Model);
-                RunFolder run;
-                if (p.GetValue(output) is { } outDir)
-                {
-                    run = new RunFolder(outDir);
-                    if (File.Exists(run.LastCheckpointPath))
-                        throw new ArgumentException($"--output '{outDir}' already holds a run (last.ckpt); continue it with --resume {outDir} or choose another folder.", "output");
-                }
-                else run = RunFolder.CreateNew("runs", "seg-" + config.Model);
+                var run = TaskRuns.ForNew(p.GetValue(output), "seg-", config.Model);
                 trainer = SegmentationTrainer.Start(config, run, Log);
                 ctx.Out.WriteLine($"training {config.Model} ({trainer.Model.parameters().Sum(t => t.numel()) / 1e6:F3} M params) on {trainer.Data.Train.Count} images, " +
                                   $"{trainer.Data.Classes.Count} classes, crop {trainer.CropSize}, {config.Iterations} iterations × batch {config.BatchSize}, " +

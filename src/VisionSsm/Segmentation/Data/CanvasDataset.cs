@@ -46,5 +46,11 @@ public sealed class CanvasDataset : ISegmentationDataset
         return FashionMnistCanvas.Plan(Options, Train, index, source.Count, labelOf);
     }
 
+    /// <summary>The gray canvas <paramref name="index"/> and which item owns each pixel (<see cref="FashionMnistCanvas.Compose"/>).</summary>
+    public (float[] Gray, byte[] Owner) Compose(int index) => FashionMnistCanvas.Compose(Items(index), source.Get, Options);
+
+    /// <summary>Ink pixels of <paramref name="item"/> drawn alone (before any occlusion).</summary>
+    public int InkPixels(CanvasItem item) => FashionMnistCanvas.Compose([item], source.Get, Options).Owner.Count(o => o != 0);
+
     public SegmentationSample Get(int index) => FashionMnistCanvas.Render(Items(index), source.Get, Options);
 }

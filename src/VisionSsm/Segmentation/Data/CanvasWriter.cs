@@ -25,16 +25,8 @@ public static class CanvasWriter
     {
         options ??= new CanvasOptions();
         options.Validate();
-        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));   // "out/" names the folder out
         string settings = SettingsJson(options);
-        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
-        {
-            string manifest = Path.Combine(full, ManifestName);
-            if (File.Exists(manifest) && SameSettings(manifest, settings)) { log?.Invoke($"{full} already holds these canvases"); return false; }
-            throw new IOException($"{full} is not empty and holds no canvases made with these settings; choose a new folder or delete it.");
-        }
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".tmp-{Guid.NewGuid():N}-{Path.GetFileName(full)}");
-        try
+        bool wrote = AtomicFolder.WriteOnce(directory, ManifestName, settings, temp =>
         {
             var splits = new JsonObject();
             foreach (bool train in new[] { true, false })
@@ -48,15 +40,9 @@ public static class CanvasWriter
             root["splits"] = splits;
             AtomicFile.WriteAllLines(Path.Combine(temp, SegmentationFolders.ClassesFile), FashionMnistCanvas.ClassNames);
             AtomicFile.WriteAllText(Path.Combine(temp, ManifestName), root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            if (Directory.Exists(full)) Directory.Delete(full); // empty (checked above)
-            Directory.Move(temp, full);
-            log?.Invoke($"wrote {options.TrainCount} train and {options.TestCount} test canvases to {full}");
-            return true;
-        }
-        finally
-        {
-            try { if (Directory.Exists(temp)) Directory.Delete(temp, true); } catch (IOException) { }
-        }
+        }, log);
+        if (wrote) log?.Invoke($"wrote {options.TrainCount} train and {options.TestCount} test canvases to {Path.GetFullPath(directory)}");
+        return wrote;
     }
 
     public static string SplitName(bool train) => train ? "train" : "test";
@@ -94,15 +80,4 @@ public static class CanvasWriter
         ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["inkThreshold"] = o.InkThreshold,
         ["channels"] = o.Channels, ["seed"] = o.Seed, ["trainCount"] = o.TrainCount, ["testCount"] = o.TestCount,
     }.ToJsonString();
-
-    static bool SameSettings(string manifestPath, string settings)
-    {
-        try
-        {
-            var m = JsonNode.Parse(File.ReadAllText(manifestPath))!.AsObject();
-            var s = JsonNode.Parse(settings)!.AsObject();
-            return s.All(kv => m.TryGetPropertyValue(kv.Key, out var v) && JsonNode.DeepEquals(v, kv.Value));
-        }
-        catch (JsonException) { return false; }
-    }
 }

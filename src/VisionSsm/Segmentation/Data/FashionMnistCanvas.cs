@@ -52,14 +52,29 @@ public static class FashionMnistCanvas
     /// </summary>
     public static SegmentationSample Render(IReadOnlyList<CanvasItem> items, Func<int, ImageSample> source, CanvasOptions o)
     {
+        var (gray, owner) = Compose(items, source, o);
+        var mask = new byte[owner.Length];
+        for (int p = 0; p < owner.Length; p++)
+            if (owner[p] != 0) mask[p] = (byte)(items[owner[p] - 1].ClassIndex + 1);
+        return new SegmentationSample(ToChannels(gray, o.Channels), o.Channels, o.Size, o.Size, mask);
+    }
+
+    /// <summary>
+    /// The drawing behind <see cref="Render"/>: the gray canvas and, per pixel, which item's ink is visible there
+    /// (k + 1 for <c>items[k]</c>, 0 for background); later items overwrite earlier ones. Instance masks after
+    /// occlusion are the pixels owned by each item.
+    /// </summary>
+    public static (float[] Gray, byte[] Owner) Compose(IReadOnlyList<CanvasItem> items, Func<int, ImageSample> source, CanvasOptions o)
+    {
+        if (items.Count > byte.MaxValue) throw new ArgumentOutOfRangeException(nameof(items), items.Count, "expected at most 255 items per canvas.");
         int size = o.Size;
         var gray = new float[size * size];
-        var mask = new byte[size * size];
-        foreach (var item in items)
+        var owner = new byte[size * size];
+        for (int k = 0; k < items.Count; k++)
         {
+            var item = items[k];
             var img = source(item.SourceIndex);
             var scaled = Resampler.Resize(img.Pixels, 1, img.Height, img.Width, item.Side, item.Side, Interpolation.Bilinear);
-            byte label = (byte)(item.ClassIndex + 1);
             for (int i = 0; i < item.Side; i++)
             for (int j = 0; j < item.Side; j++)
             {
@@ -67,12 +82,18 @@ public static class FashionMnistCanvas
                 if (v < o.InkThreshold) continue;
                 int p = (item.Y + i) * size + item.X + j;
                 gray[p] = Math.Min(v, 1f);
-                mask[p] = label;
+                owner[p] = (byte)(k + 1);
             }
         }
-        if (o.Channels == 1) return new SegmentationSample(gray, 1, size, size, mask);
-        var rgb = new float[3 * size * size];
-        for (int c = 0; c < 3; c++) gray.CopyTo(rgb, c * size * size);
-        return new SegmentationSample(rgb, 3, size, size, mask);
+        return (gray, owner);
+    }
+
+    /// <summary>The gray canvas as it is (1 channel) or replicated to R, G and B (3 channels).</summary>
+    public static float[] ToChannels(float[] gray, int channels)
+    {
+        if (channels == 1) return gray;
+        var rgb = new float[channels * gray.Length];
+        for (int c = 0; c < channels; c++) gray.CopyTo(rgb, c * gray.Length);
+        return rgb;
     }
 }

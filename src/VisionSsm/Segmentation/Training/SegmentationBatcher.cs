@@ -38,35 +38,9 @@ public sealed class SegmentationBatcher
     }
 
     /// <summary>The dataset indices of training iteration <paramref name="step"/>: consecutive slices of seeded permutations.</summary>
-    public int[] Indices(long step)
-    {
-        int n = dataset.Count, b = config.BatchSize;
-        var result = new int[b];
-        for (int k = 0; k < b; k++)
-        {
-            long flat = step * b + k;
-            long pass = flat / n;
-            result[k] = Permutation(pass)[(int)(flat % n)];
-        }
-        return result;
-    }
+    public int[] Indices(long step) => (order ??= new SeededOrder(dataset.Count, config.Seed, 11)).Indices(step, config.BatchSize);
 
-    long cachedPass = -1;
-    int[] cachedPermutation = [];
-
-    int[] Permutation(long pass)
-    {
-        if (pass == cachedPass) return cachedPermutation;
-        var rng = SeedMixer.Rng(config.Seed, pass, 0, 11);
-        var p = Enumerable.Range(0, dataset.Count).ToArray();
-        for (int i = p.Length - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (p[i], p[j]) = (p[j], p[i]);
-        }
-        (cachedPass, cachedPermutation) = (pass, p);
-        return p;
-    }
+    SeededOrder? order;
 
     /// <summary>The training batch of iteration <paramref name="step"/> (samples prepared in parallel, tensors on the caller's thread).</summary>
     public SegmentationBatch Train(long step, Device? device = null)

@@ -26,7 +26,10 @@ public sealed class SegmentationOptimizer : IDisposable
     SegmentationOptimizer(AdamW optimizer, IReadOnlyList<double> scales) => (Optimizer, Scales) = (optimizer, scales);
 
     /// <summary>True when <paramref name="name"/> (with <paramref name="shape"/>) is exempt from weight decay under <paramref name="config"/>.</summary>
-    public static bool IsNoDecay(string name, ReadOnlySpan<long> shape, SegmentationTrainConfig config) =>
+    public static bool IsNoDecay(string name, ReadOnlySpan<long> shape, SegmentationTrainConfig config) => IsNoDecay(name, shape, config.AdamW());
+
+    /// <summary>True when <paramref name="name"/> (with <paramref name="shape"/>) is exempt from weight decay under <paramref name="config"/>.</summary>
+    public static bool IsNoDecay(string name, ReadOnlySpan<long> shape, AdamWSettings config) =>
         config.NoDecayKeys is { } keys ? keys.Any(k => name.Contains(k, StringComparison.Ordinal))
             : config.LayerDecay is not null ? shape.Length == 1 || name.EndsWith(".bias", StringComparison.Ordinal) || name.EndsWith("pos_embed", StringComparison.Ordinal) || name.EndsWith("cls_token", StringComparison.Ordinal)
             : OptimizerFactory.IsNoDecay(name, shape);
@@ -39,7 +42,9 @@ public sealed class SegmentationOptimizer : IDisposable
         return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + 1 : layers + 1;
     }
 
-    public static SegmentationOptimizer Create(nn.Module model, SegmentationTrainConfig config)
+    public static SegmentationOptimizer Create(nn.Module model, SegmentationTrainConfig config) => Create(model, config.AdamW());
+
+    public static SegmentationOptimizer Create(nn.Module model, AdamWSettings config)
     {
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         int layers = config.LayerDecay is null ? 0
@@ -64,6 +69,15 @@ public sealed class SegmentationOptimizer : IDisposable
     {
         int i = 0;
         foreach (var g in Optimizer.ParamGroups) g.LearningRate = lr * Scales[i++];
+    }
+
+    /// <summary>One update: gradients of <paramref name="loss"/>, clipped to total norm <paramref name="clipGrad"/> (0 = off), then the AdamW step.</summary>
+    public void Step(Tensor loss, IList<Parameter> parameters, double clipGrad)
+    {
+        Optimizer.zero_grad();
+        loss.backward();
+        if (clipGrad > 0) nn.utils.clip_grad_norm_(parameters, clipGrad);
+        Optimizer.step();
     }
 
     public void Dispose() => Optimizer.Dispose();

@@ -44,18 +44,21 @@ public static class SegmentationRunData
     }
 
     /// <summary>Per-channel mean and standard deviation over up to 256 training images.</summary>
-    public static (float[] Mean, float[] Std) Measure(ISegmentationDataset data, int channels)
+    public static (float[] Mean, float[] Std) Measure(ISegmentationDataset data, int channels) =>
+        Measure(data.Count, i => data.Get(i) is var s && s.Channels == channels ? s.Pixels : null, channels);
+
+    /// <summary>Per-channel mean and standard deviation of the (C, H, W) pixels of items 0..min(256, count) − 1 (null = skip the item).</summary>
+    public static (float[] Mean, float[] Std) Measure(int count, Func<int, float[]?> pixelsOf, int channels)
     {
         var sum = new double[channels];
         var sq = new double[channels];
         long n = 0;
-        for (int i = 0; i < Math.Min(256, data.Count); i++)
+        for (int i = 0; i < Math.Min(256, count); i++)
         {
-            var s = data.Get(i);
-            if (s.Channels != channels) continue;
-            int plane = s.Height * s.Width;
+            if (pixelsOf(i) is not { } px) continue;
+            int plane = px.Length / channels;
             for (int c = 0; c < channels; c++)
-                for (int k = 0; k < plane; k++) { double v = s.Pixels[c * plane + k]; sum[c] += v; sq[c] += v * v; }
+                for (int k = 0; k < plane; k++) { double v = px[c * plane + k]; sum[c] += v; sq[c] += v * v; }
             n += plane;
         }
         var mean = new float[channels];

@@ -64,6 +64,9 @@ public sealed record SegmentationTrainConfig
     /// <summary>Stop (and checkpoint) after this many iterations in total; null = run to <see cref="Iterations"/>.</summary>
     public long? MaxSteps { get; init; }
 
+    /// <summary>The optimiser part of the recipe.</summary>
+    public AdamWSettings AdamW() => new(Lr, WeightDecay, Beta1, Beta2, Eps, NoDecayKeys, LayerDecay);
+
     public string ToJson() => JsonSerializer.Serialize(this, TrainConfig.Json);
 
     public static SegmentationTrainConfig FromJson(string json) =>

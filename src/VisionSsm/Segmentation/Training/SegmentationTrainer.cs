@@ -135,16 +135,7 @@ public sealed class SegmentationTrainer : IDisposable
 
     string MetricsJsonl => Path.Combine(Folder.Path, "metrics.jsonl");
 
-    /// <summary>One JSON object per line (metrics.jsonl).</summary>
-    static readonly JsonSerializerOptions JsonLines = new(TrainConfig.Json) { WriteIndented = false };
-
-    public static IReadOnlyList<SegmentationMetricsRow> ReadMetrics(RunFolder run)
-    {
-        string path = Path.Combine(run.Path, "metrics.jsonl");
-        return File.Exists(path)
-            ? File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SegmentationMetricsRow>(l, JsonLines)!).ToList()
-            : [];
-    }
+    public static IReadOnlyList<SegmentationMetricsRow> ReadMetrics(RunFolder run) => JsonLines.Read<SegmentationMetricsRow>(run.MetricsJsonlPath);
 
     /// <summary>Trains to <c>Iterations</c> (or <c>MaxSteps</c>, or cancellation: then last.ckpt is saved and the run can resume).</summary>
     public SegmentationTrainResult Run(CancellationToken cancel = default)
@@ -177,10 +168,7 @@ public sealed class SegmentationTrainer : IDisposable
                 var loss = SegmentationLoss.Total(main, aux, batch.Masks, Config.AuxWeight);
                 double value = loss.item<float>();
                 if (!double.IsFinite(value)) throw new NonFiniteLossException(step, 0, 0, value);
-                optimizer.Optimizer.zero_grad();
-                loss.backward();
-                if (Config.ClipGrad > 0) nn.utils.clip_grad_norm_(parameters, Config.ClipGrad);
-                optimizer.Optimizer.step();
+                optimizer.Step(loss, parameters, Config.ClipGrad);
                 ema?.Update();
                 lossSum += value;
                 lossCount++;
@@ -231,7 +219,7 @@ public sealed class SegmentationTrainer : IDisposable
     void WriteOutputs()
     {
         AtomicFile.WriteAllLines(Folder.MetricsCsvPath, history.Select(r => r.ToCsv()).Prepend(string.Join(",", SegmentationMetricsRow.Columns)));
-        AtomicFile.WriteAllLines(MetricsJsonl, history.Select(r => JsonSerializer.Serialize(r, JsonLines)));
+        JsonLines.Write(MetricsJsonl, history);
         try
         {
             var series = new List<CurveSeries>
