@@ -28,7 +28,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     readonly bool v512 = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && Runtime.KernelOptions.Current.ScanVector512;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
-    // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks); padded lanes are 0
+    // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks), A·log2 e for the float exp (blocks, N); padded lanes are 0
     readonly Vector256<T>* aV, dV, biasV, a2V;
     readonly void* prepared;
 
