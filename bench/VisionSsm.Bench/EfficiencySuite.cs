@@ -152,7 +152,7 @@ public static class EfficiencySuite
         }
         foreach (var remove in handles) remove();
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(c, $"{name}, {size}², batch {batch}, {Runtime.TorchRuntime.Threads} threads: forward {total / rounds:F1} ms (mean of {rounds}, hooks on), {flops.GFlops * batch:F2} GFLOPs (fvcore)"));
+        Console.WriteLine(string.Create(c, $"{name}, {size}², batch {batch}, {Runtime.TorchRuntime.Threads} threads: forward {total / rounds:F1} ms (mean of {rounds}, hooks on), {flops.GFlops:F2} GFLOPs for the batch (fvcore)"));
         Console.WriteLine("| module type | ms | share |");
         Console.WriteLine("|---|---|---|");
         double sum = 0;

@@ -23,6 +23,22 @@ public class FastMathTests
         Assert.True(FastMath.ExpF(Vector256.Create(-200f)).GetElement(0) < 1e-37f);   // clamped, not garbage
     }
 
+    [Fact]
+    public void FloatExp2IsAccurateToAFewUlp()
+    {
+        // 2^x of the lane scan's exp(dt·A) = 2^(dt·A·log2 e): the degree-5 minimax polynomial's 7.5e-8 plus float rounding.
+        foreach (double x in Grid(-125, 127, 20001).Concat(Grid(-1e-3, 1e-3, 101)).Concat(Grid(-0.5, 0.5, 1001)))
+        {
+            float got = FastMath.Exp2F(Vector256.Create((float)x)).GetElement(5);
+            double want = Math.Pow(2, (float)x);
+            Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"2^{x} = {got}, expected {want}");
+        }
+        // Outside [-125, 127] the input is clamped (a normal number, never a wrapped exponent).
+        Assert.Equal(1, FastMath.Exp2F(Vector256.Create(-300f)).GetElement(0) / Math.Pow(2, -125), 3e-7);
+        Assert.Equal(1, FastMath.Exp2F(Vector256.Create(1000f)).GetElement(0) / Math.Pow(2, 127), 3e-7);
+        Assert.Equal(1, FastMath.Exp2F(Vector256<float>.Zero).GetElement(0), 3e-7);
+    }
+
     [SkippableFact]
     public void Float512ExpIsAccurateToAFewUlp()
     {
