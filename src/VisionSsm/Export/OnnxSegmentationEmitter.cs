@@ -45,14 +45,20 @@ public static class OnnxSegmentationEmitter
     }
 
     /// <summary>The pyramid the decode head reads (<see cref="SegmentationModel.ExtractFeatures"/>), NCHW maps, finest first.</summary>
-    static IReadOnlyList<OnnxValue> Levels(OnnxEmitContext bctx, SegmentationModel model, OnnxValue x)
+    static IReadOnlyList<OnnxValue> Levels(OnnxEmitContext bctx, SegmentationModel model, OnnxValue x) =>
+        Levels(bctx, model.Backbone, model.Config.FeatureIndices, model.Config.Neck == SegmentationNeck.Pyramid, x);
+
+    /// <summary>
+    /// The levels of <see cref="BackboneLevels.Forward"/> (shared with the detectors): backbone intermediates at
+    /// <paramref name="indices"/>, the <c>outnorm{i}</c> norms when the backbone has them, Vim's pyramid when asked; NCHW, finest first.
+    /// </summary>
+    internal static IReadOnlyList<OnnxValue> Levels(OnnxEmitContext bctx, VisionModel backbone, IReadOnlyList<int> indices, bool pyramid, OnnxValue x)
     {
         var g = bctx.Graph;
-        var indices = model.Config.FeatureIndices;
         int count = indices.Max() + 1;
         var all = new List<OnnxValue>();
         bool nhwc = false;
-        switch (model.Backbone)
+        switch (backbone)
         {
             case VMamba:
                 OnnxVMambaEmitter.Stages(bctx, x, count, all);
@@ -73,7 +79,7 @@ public static class OnnxSegmentationEmitter
                 all.AddRange(outputs.Select(t => OnnxTokenModelEmitter.TokensToMap(g, t, 0, grid)));
                 break;
             default:
-                throw new NotSupportedException($"ONNX export: no level emitter for the backbone type {model.Backbone.GetType().Name}.");
+                throw new NotSupportedException($"ONNX export: no level emitter for the backbone type {backbone.GetType().Name}.");
         }
         var maps = new List<OnnxValue>();
         foreach (int i in indices)
@@ -87,7 +93,7 @@ public static class OnnxSegmentationEmitter
             }
             else maps.Add(nhwc ? g.Transpose(m, 0, 3, 1, 2) : m);
         }
-        if (model.Config.Neck == SegmentationNeck.Pyramid)
+        if (pyramid)
         {
             if (maps.Count != 4) throw new NotSupportedException($"ONNX export: the pyramid neck takes 4 maps; got {maps.Count}.");
             maps = maps.Select((m, k) => Walk(bctx, $"fpn{k + 1}", m)).ToList();
@@ -114,7 +120,7 @@ public static class OnnxSegmentationEmitter
         return x;
     }
 
-    static OnnxValue ConvTranspose(OnnxEmitContext ctx, string path, ConvTranspose2d m, OnnxValue x)
+    internal static OnnxValue ConvTranspose(OnnxEmitContext ctx, string path, ConvTranspose2d m, OnnxValue x)
     {
         if ((m.padding ?? [0, 0]).Any(p => p != 0) || (m.output_padding ?? [0, 0]).Any(p => p != 0) || m.groups != 1 || m.dilation.Any(d => d != 1))
             throw new NotSupportedException($"ONNX export: the transposed convolution at '{path}' has padding, groups or dilation; only the pyramid's plain 2×2/2 form is supported.");
@@ -137,7 +143,7 @@ public static class OnnxSegmentationEmitter
     }
 
     /// <summary>mmcv ConvModule: conv (BatchNorm folded in when present) → ReLU when present.</summary>
-    static OnnxValue ConvModule(OnnxEmitContext ctx, string path, OnnxValue x)
+    internal static OnnxValue ConvModule(OnnxEmitContext ctx, string path, OnnxValue x)
     {
         var m = ctx.M<ConvModule>(path);
         var y = OnnxLayerEmitters.Conv(ctx, path + ".conv", x, m.Norm ? path + ".bn" : null);
