@@ -50,16 +50,17 @@ public static class OnnxExporter
         ArgumentNullException.ThrowIfNull(model);
         int inChannels = model.InChannels;
         options = Check(model, inChannels, imageSize, options);
-        if (options.DynamicSize)
-            throw new NotSupportedException("ONNX export: segmentation models take a fixed spatial size (the PPM's adaptive-pooling bins and the resizes " +
-                                            "are computed for it, docs/export.md §5); export at the --size you will run.");
+        if (options.DynamicSize && !(model.Backbone is ResNet { FixedInputSize: false } && model.Config.Neck == SegmentationNeck.None))
+            throw new NotSupportedException("ONNX export: this segmentation model takes a fixed spatial size (its backbone's graph depends on the size, " +
+                                            "docs/export.md §5; only UperNet on a plain ResNet computes the PPM's adaptive-pooling bins and the resizes " +
+                                            "at run time); export at the --size you will run.");
         var graph = new OnnxGraph(options.Opset);
         using var ctx = new OnnxEmitContext(graph, model, options);
         using var backboneCtx = new OnnxEmitContext(graph, model.Backbone, options);
         using var _ = no_grad();
-        var (input, _) = Input(graph, inChannels, imageSize, options);
+        var (input, symbols) = Input(graph, inChannels, imageSize, options);
         var output = OnnxSegmentationEmitter.Model(ctx, backboneCtx, model, input);
-        graph.Output(output, "logits", options.DynamicBatch, options.Batch);
+        graph.Output(output, "logits", symbols, options.Batch);                                   // (B, K, H, W): H, W as the input's
         return Finish(graph, model.GetType().Name, inChannels, imageSize, options, metadata);
     }
 
