@@ -8,8 +8,9 @@ namespace VisionSsm.Export;
 /// <summary>
 /// How a detector's export compares with <see cref="MaskRcnn.Predict"/> on one image. The criterion (docs/export.md §7):
 /// the same detections — the same count, and at each rank (both lists are by decreasing score) the same label — with
-/// boxes, scores and mask probabilities each within <see cref="OnnxParity.Tolerance"/> relative to their scale
-/// (max |onnx − ours| / max |ours|).
+/// boxes and scores within <see cref="OnnxParity.Tolerance"/> relative to their scale (max |onnx − ours| / max |ours|),
+/// and mask probabilities within it as the logit error they imply, relative to the logits' scale
+/// (max Δp / (σ′(z)·max |z|), beyond one float32 ulp of p).
 /// </summary>
 public sealed record DetectionParity(int Detections, int OnnxDetections, int LabelMismatches, double BoxError, double ScoreError, double MaskError, long Size)
 {
@@ -50,11 +51,11 @@ public static class OnnxDetectionVerifier
         var x = image.to(p.dtype, p.device);
         int h = (int)image.shape[2], w = (int)image.shape[3];
         var det = model.Predict(x, [new ImageMeta(h, w, h, w)])[0];
-        Tensor? probs = null;
+        Tensor? maskLogits = null;
         if (model.PredictsMasks && det.Boxes.shape[0] > 0)
         {
             var feats = model.ExtractFeatures(x);
-            probs = model.Roi.MaskProbabilities(feats.Take(feats.Count - 1).ToArray(), det.Boxes, det.Labels, 0);
+            maskLogits = model.Roi.MaskLogits(feats.Take(feats.Count - 1).ToArray(), det.Boxes, det.Labels, 0);
         }
         var outputs = session.RunAll(image.contiguous().data<float>().ToArray(), image.shape).ToDictionary(o => o.Name);
         int ours = (int)det.Boxes.shape[0], theirs = (int)outputs["scores"].Shape[0];
@@ -64,8 +65,35 @@ public static class OnnxDetectionVerifier
         int mismatches = labels.Where((l, i) => (long)Math.Round(outputs["labels"].Data[i]) != l).Count();
         double boxes = Error(det.Boxes, outputs["boxes"]);
         double scores = Error(det.Scores, outputs["scores"]);
-        double masks = probs is null ? 0 : Error(probs, outputs["masks"]);
+        double masks = maskLogits is null ? 0 : SigmoidError(maskLogits, outputs["masks"]);
         return new DetectionParity(ours, theirs, mismatches, boxes, scores, masks, h);
+    }
+
+    /// <summary>
+    /// The error of sigmoid outputs measured where it arises, in the logits z: a probability error Δp at a logit z is a
+    /// logit error Δp / σ′(z), and that relative to the logits' scale is max Δp / (σ′(z)·max |z|) — the criterion every
+    /// other export meets (relative to the output's scale). An absolute Δp would instead fail a model with large logits
+    /// on float32 rounding alone (a logit of 10³ carries 10⁻⁴ of rounding, which σ′ ≤ ¼ passes on to p).
+    /// </summary>
+    static double SigmoidError(Tensor ourLogits, (string Name, float[] Data, long[] Shape) onnx)
+    {
+        if (!onnx.Shape.SequenceEqual(ourLogits.shape))
+            throw new InvalidDataException($"the ONNX output '{onnx.Name}' has shape ({string.Join(", ", onnx.Shape)}); ours is ({string.Join(", ", ourLogits.shape)}).");
+        var z = HostArrays.Doubles(ourLogits);
+        double scale = z.Length == 0 ? 0 : z.Max(Math.Abs);
+        if (scale == 0) scale = 1;
+        double worst = 0;
+        for (int i = 0; i < z.Length; i++)
+        {
+            double p = 1 / (1 + Math.Exp(-z[i]));
+            // A float32 probability resolves no better than one ulp at 1 (2⁻²³); only what exceeds it is an error.
+            double dp = Math.Abs(onnx.Data[i] - p) - 1.0 / (1 << 23);
+            if (double.IsNaN(dp)) return double.PositiveInfinity;
+            if (dp <= 0) continue;
+            double slope = Math.Max(p * (1 - p), 1e-300);
+            worst = Math.Max(worst, dp / slope / scale);
+        }
+        return worst;
     }
 
     /// <summary>max |onnx − ours| / max |ours| (NaN counts as infinite).</summary>

@@ -23,7 +23,8 @@ public class OnnxDetectionExportTests(ITestOutputHelper output)
     static MaskRcnn Confident(string backbone, bool outNorms, int[] indices, bool pyramid, int? side)
     {
         manual_seed(31);
-        var cfg = MaskRcnnTests.Tiny(backbone, outNorms) with { FeatureIndices = indices, Pyramid = pyramid, DropChildren = outNorms ? ["classifier"] : null };
+        // FinestScale 8 spreads the RoIs of a 64² image over all four levels (sides under 16, 16–32, 32–64, larger).
+        var cfg = MaskRcnnTests.Tiny(backbone, outNorms) with { FeatureIndices = indices, Pyramid = pyramid, DropChildren = outNorms ? ["classifier"] : null, FinestScale = 8 };
         var model = new MaskRcnn(cfg, new ModelOptions(NumClasses: 3, ImageSize: side));
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())

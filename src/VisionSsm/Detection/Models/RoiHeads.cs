@@ -218,11 +218,18 @@ public sealed class RoiHeads : Module
     /// </summary>
     public Tensor MaskProbabilities(IReadOnlyList<Tensor> levels, Tensor boxes, Tensor labels, int batchIndex)
     {
+        using var logits = MaskLogits(levels, boxes, labels, batchIndex);
+        return logits.sigmoid();
+    }
+
+    /// <summary>The logits behind <see cref="MaskProbabilities"/> (D, M, M): each box's class channel of the mask head.</summary>
+    public Tensor MaskLogits(IReadOnlyList<Tensor> levels, Tensor boxes, Tensor labels, int batchIndex)
+    {
         if (mask_head is null) throw new InvalidOperationException("this model has no mask head (MaskRcnnConfig.WithMask is false).");
         using var scope = NewDisposeScope();
         var mroi = cat([full_like(boxes[.., ..1], Scalars.Zero).PlusScalarInPlace(batchIndex), boxes], 1);
         var logits = mask_head.call(MaskRoiAlign.Apply(levels, mroi));
-        return PickClass(logits, labels).sigmoid().MoveToOuterDisposeScope();
+        return PickClass(logits, labels).MoveToOuterDisposeScope();
     }
 
     /// <summary>The channel <c>labels[i]</c> of each row: (R, K, S, S) → (R, S, S).</summary>
