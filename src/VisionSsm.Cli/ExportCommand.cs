@@ -11,13 +11,13 @@ static class ExportCommand
     {
         var cmd = new Command("export", "Export a model as ONNX (checked against our forward in ONNX Runtime before it is written) or as a " +
                                         "state dict with the official names (.pth / .safetensors).");
-        var model = new Option<string>("--model") { Description = "zoo model name: a classification model, or a segmentation one (upernet_*)", Required = true };
+        var model = new Option<string>("--model") { Description = "zoo model name: a classification model, a segmentation one (upernet_*) or a detector (maskrcnn_*)", Required = true };
         var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "our .ckpt, or a state dict with official names (.pth/.safetensors); default: the model at its initialisation" };
         var format = new Option<string>("--format") { Description = "onnx, safetensors or pth", DefaultValueFactory = _ => "onnx" };
         var output = new Option<string>("--output", "-o") { Description = "file to write", Required = true };
         var size = new Option<int?>("--size") { Description = "input side (default: the checkpoint's, else the model's)" };
         var dynamicBatch = new Option<bool>("--dynamic-batch") { Description = "ONNX: a symbolic batch dimension (checked at two batch sizes)" };
-        var dynamicSize = new Option<bool>("--dynamic-size") { Description = "ONNX: symbolic height and width (plain ResNets only; checked at two sizes)" };
+        var dynamicSize = new Option<bool>("--dynamic-size") { Description = "ONNX: symbolic height and width (plain ResNets and their UperNets only; checked at two sizes)" };
         var batch = new Option<int>("--batch") { Description = "ONNX: the batch of a static graph (and the first one checked)", DefaultValueFactory = _ => 1 };
         var opset = new Option<int>("--opset") { Description = $"ONNX opset, {OnnxExportOptions.MinOpset}–{OnnxExportOptions.MaxOpset}", DefaultValueFactory = _ => OnnxExportOptions.DefaultOpset };
         var chunk = new Option<int>("--scan-chunk") { Description = "chunk length Q of the exported loop-free scan", DefaultValueFactory = _ => OnnxExportOptions.DefaultScanChunkLength };

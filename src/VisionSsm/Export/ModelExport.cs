@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using VisionSsm.Detection.Models;
 using VisionSsm.Interop;
 using VisionSsm.Models;
 using VisionSsm.Runtime;
@@ -55,9 +56,10 @@ public static class ModelExport
         ArgumentException.ThrowIfNullOrEmpty(request.Output);
         ArgumentException.ThrowIfNullOrEmpty(request.Model);
         bool classification = ModelZoo.Names.Contains(request.Model, StringComparer.Ordinal);
-        if (!classification && !SegmentationZoo.Names.Contains(request.Model, StringComparer.Ordinal))
+        bool detection = !classification && DetectionZoo.Names.Contains(request.Model, StringComparer.Ordinal);
+        if (!classification && !detection && !SegmentationZoo.Names.Contains(request.Model, StringComparer.Ordinal))
             throw new ArgumentException($"--model '{request.Model}': not a zoo model. Classification: {string.Join(", ", ModelZoo.Names)}. " +
-                                        $"Segmentation: {string.Join(", ", SegmentationZoo.Names)}.", "model");
+                                        $"Segmentation: {string.Join(", ", SegmentationZoo.Names)}. Detection: {string.Join(", ", DetectionZoo.Names)}.", "model");
         if (request.Size is < 1) throw new ArgumentException($"--size {request.Size}: expected a positive image size.", "size");
         if (request.Batch < 1) throw new ArgumentException($"--batch {request.Batch}: expected ≥ 1.", "batch");
         if (request.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
@@ -65,8 +67,18 @@ public static class ModelExport
                                         "(LayerNormalization needs 17).", "opset");
         if (request.DynamicSize && request.Format != ExportFormat.Onnx)
             throw new ArgumentException("--dynamic-size applies to --format onnx only.", "dynamic-size");
+        if (detection && request.Format == ExportFormat.Onnx)
+        {
+            if (request.DynamicSize)
+                throw new ArgumentException("--dynamic-size: a detector's graph is built for one input size (its anchors are constants for each level's " +
+                                            "map and the RPN's top-k counts follow from it); export at the --size you will run.", "dynamic-size");
+            if (request.DynamicBatch || request.Batch != 1)
+                throw new ArgumentException("--dynamic-batch/--batch: a detector is exported for batch 1 (NMS and the number of detections are per image); " +
+                                            "run images one at a time.", request.DynamicBatch ? "dynamic-batch" : "batch");
+        }
         CheckWritable(request.Output);
-        return classification ? RunClassification(request, ModelZoo.Get(request.Model), log) : RunSegmentation(request, log);
+        return classification ? RunClassification(request, ModelZoo.Get(request.Model), log)
+            : detection ? RunDetection(request, log) : RunSegmentation(request, log);
     }
 
     static ExportReport RunClassification(ExportRequest request, ModelEntry entry, Action<string>? log)
@@ -122,6 +134,79 @@ public static class ModelExport
         };
         var onnx = OnnxExporter.Export(model, size, options, meta);
         return VerifyAndWrite(request, loaded.Name, onnx, model, model.Predict, clock, log);
+    }
+
+    /// <summary>
+    /// A Mask R-CNN (<see cref="DetectionZoo"/>): at its initialisation (80 classes, 3 channels) or from our detection
+    /// <c>.ckpt</c>; ONNX for one image of --size (default: the zoo entry's side), verified against
+    /// <see cref="MaskRcnn.Predict"/> on a seeded image (<see cref="OnnxDetectionVerifier"/>) before it is written.
+    /// </summary>
+    static ExportReport RunDetection(ExportRequest request, Action<string>? log)
+    {
+        var clock = Stopwatch.StartNew();
+        var entry = DetectionZoo.Get(request.Model);
+        MaskRcnn model;
+        string name = entry.Name;
+        IReadOnlyList<string> classes;
+        float[] mean = Models.Preprocessing.ImageNetMean, std = Models.Preprocessing.ImageNetStd;
+        int size = request.Size ?? entry.ImageSize;
+        if (request.Checkpoint is null)
+        {
+            model = entry.Create(new ModelOptions(NumClasses: 80, InChannels: 3, ImageSize: size));
+            classes = Enumerable.Range(0, 80).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        }
+        else
+        {
+            if (!File.Exists(request.Checkpoint)) throw new FileNotFoundException($"--checkpoint '{request.Checkpoint}' does not exist.", request.Checkpoint);
+            if (PretrainedWeights.IsWeightsFile(request.Checkpoint))
+                throw new ArgumentException($"--checkpoint '{request.Checkpoint}': detectors are exported from our detection .ckpt (vssm detect train); " +
+                                            "an official mmdet state dict is not read here.", "checkpoint");
+            var opened = Detection.Inference.DetectionPredictor.Open(request.Checkpoint);
+            if (opened.Name != entry.Name || opened.Detector is not MaskRcnn rcnn)
+            {
+                opened.Dispose();
+                throw new ArgumentException($"--checkpoint '{request.Checkpoint}' holds the model '{opened.Name}', not '{entry.Name}'.", "checkpoint");
+            }
+            (model, classes, mean, std) = (rcnn, opened.Classes, opened.Mean, opened.Std);
+        }
+        using var _ = model;
+        model.eval();
+        log?.Invoke($"{name}: {model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters, input {model.InChannels}×{size}², {model.NumClasses} classes");
+        switch (request.Format)
+        {
+            case ExportFormat.Pth:
+                PyTorchCheckpoint.SaveStateDict(request.Output, model.state_dict());
+                return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
+            case ExportFormat.Safetensors:
+                Safetensors.Save(request.Output, model.state_dict(), new Dictionary<string, string> { ["model"] = name });
+                return new ExportReport(request.Output, request.Format, new FileInfo(request.Output).Length, null, [], clock.Elapsed.TotalSeconds);
+        }
+        var options = new OnnxExportOptions(1, size, false, request.Opset, request.ScanChunkLength);
+        log?.Invoke($"building the ONNX graph (opset {options.Opset}, one image of {size}²)…");
+        var meta = new Dictionary<string, string>
+        {
+            [ModelKey] = name,
+            [TaskKey] = "detection",
+            [NormalizationKey] = JsonSerializer.Serialize(new { Mean = mean, Std = std }),
+            [ClassesKey] = JsonSerializer.Serialize(classes),
+        };
+        var onnx = OnnxExporter.Export(model, size, options, meta);
+        var bytes = onnx.Bytes;
+        log?.Invoke($"{onnx.NodeCount} nodes, {bytes.Length / 1e6:F1} MB; verifying in ONNX Runtime…");
+        DetectionParity parity;
+        using (var session = new OnnxRuntimeSession(bytes, TorchRuntime.Threads))
+        using (var image = OnnxDetectionVerifier.SeededImage(model.InChannels, size, request.Seed))
+            parity = OnnxDetectionVerifier.Compare(session, model, image);
+        log?.Invoke($"seeded image {size}²: {parity} (tolerance {OnnxParity.Tolerance:E0})");
+        if (parity.Detections == 0)
+            log?.Invoke("warning: no detections on the seeded image (an untrained head scores every class below the threshold), so only the empty result was compared; " +
+                        "export a trained --checkpoint to check boxes, scores and masks.");
+        if (!parity.Passed)
+            throw new InvalidDataException($"the ONNX export of {name} does not reproduce our Predict ({parity}; tolerance {OnnxParity.Tolerance:E0}); " +
+                                           $"nothing was written to '{request.Output}'.");
+        AtomicFile.Write(request.Output, fs => fs.Write(bytes));
+        var summary = new OnnxParity(1, double.NaN, parity.MaxRelativeError, size);
+        return new ExportReport(request.Output, request.Format, bytes.Length, onnx.NodeCount, [summary], clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Runs the graph in ONNX Runtime against <paramref name="forward"/>; writes it atomically only when every check passes.</summary>

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using VisionSsm.Detection.Models;
 using VisionSsm.Models;
 using VisionSsm.Segmentation.Models;
 using static TorchSharp.torch;
@@ -49,16 +50,49 @@ public static class OnnxExporter
         ArgumentNullException.ThrowIfNull(model);
         int inChannels = model.InChannels;
         options = Check(model, inChannels, imageSize, options);
+        if (options.DynamicSize && !(model.Backbone is ResNet { FixedInputSize: false } && model.Config.Neck == SegmentationNeck.None))
+            throw new NotSupportedException("ONNX export: this segmentation model takes a fixed spatial size (its backbone's graph depends on the size, " +
+                                            "docs/export.md §5; only UperNet on a plain ResNet computes the PPM's adaptive-pooling bins and the resizes " +
+                                            "at run time); export at the --size you will run.");
+        var graph = new OnnxGraph(options.Opset);
+        using var ctx = new OnnxEmitContext(graph, model, options);
+        using var backboneCtx = new OnnxEmitContext(graph, model.Backbone, options);
+        using var _ = no_grad();
+        var (input, symbols) = Input(graph, inChannels, imageSize, options);
+        var output = OnnxSegmentationEmitter.Model(ctx, backboneCtx, model, input);
+        graph.Output(output, "logits", symbols, options.Batch);                                   // (B, K, H, W): H, W as the input's
+        return Finish(graph, model.GetType().Name, inChannels, imageSize, options, metadata);
+    }
+
+    /// <summary>
+    /// A Mask R-CNN detector (<see cref="MaskRcnn"/>) for one image of <paramref name="imageSize"/>²: input (1, C, S, S) →
+    /// "boxes" (D, 4) in the input's pixels, "scores" (D), "labels" (D, int64) and, with a mask head, "masks" (D, M, M)
+    /// mask probabilities of each box's class (docs/export.md §7). Batch 1 and a fixed size only.
+    /// </summary>
+    public static OnnxModelBytes Export(MaskRcnn model, int imageSize, OnnxExportOptions? options = null,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        int inChannels = model.InChannels;
+        options = Check(model, inChannels, imageSize, options);
         if (options.DynamicSize)
-            throw new NotSupportedException("ONNX export: segmentation models take a fixed spatial size (the PPM's adaptive-pooling bins and the resizes " +
-                                            "are computed for it, docs/export.md §5); export at the --size you will run.");
+            throw new NotSupportedException("ONNX export: a detector takes a fixed spatial size (the anchors are constants for each level's map, and the " +
+                                            "RPN's top-k counts follow from it, docs/export.md §7); export at the --size you will run.");
+        if (options.DynamicBatch || options.Batch != 1)
+            throw new NotSupportedException("ONNX export: a detector is exported for batch 1 (its NMS and its number of detections are per image, " +
+                                            "docs/export.md §7); run images one at a time.");
         var graph = new OnnxGraph(options.Opset);
         using var ctx = new OnnxEmitContext(graph, model, options);
         using var backboneCtx = new OnnxEmitContext(graph, model.Backbone, options);
         using var _ = no_grad();
         var (input, _) = Input(graph, inChannels, imageSize, options);
-        var output = OnnxSegmentationEmitter.Model(ctx, backboneCtx, model, input);
-        graph.Output(output, "logits", options.DynamicBatch, options.Batch);
+        var o = OnnxDetectionEmitter.Model(ctx, backboneCtx, model, input);
+        string?[] det = ["detections", null, null];
+        graph.Output(o.Boxes, "boxes", det, 1);
+        graph.Output(o.Scores, "scores", det, 1);
+        graph.Output(o.Labels, "labels", det, 1);
+        OnnxDetectionEmitter.DeclareInt64(graph, "labels");
+        if (o.Masks is { } masks) graph.Output(masks, "masks", det, 1);
         return Finish(graph, model.GetType().Name, inChannels, imageSize, options, metadata);
     }
 

@@ -272,7 +272,8 @@ public sealed class OnnxGraph
         return Node("Gather", [x.Name, idx], shape, [Attr("axis", (long)ax)]);
     }
 
-    string IntScalar(long value)
+    /// <summary>A 0-D int64 constant (shared by value), e.g. a Gather index or a Range bound.</summary>
+    public string IntScalar(long value)
     {
         string key = "is:" + value;
         if (constants.TryGetValue(key, out var existing)) return existing;

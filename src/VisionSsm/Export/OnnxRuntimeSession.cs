@@ -63,5 +63,27 @@ public sealed class OnnxRuntimeSession : IDisposable
         return (output.GetTensorDataAsSpan<float>().ToArray(), info.Shape);
     }
 
+    /// <summary>
+    /// Runs the model and returns every output by name, in the graph's order, as float32 (int64 outputs such as a
+    /// detector's labels are converted; they are small integers).
+    /// </summary>
+    public IReadOnlyList<(string Name, float[] Data, long[] Shape)> RunAll(float[] data, long[] shape)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(data, shape);
+        var names = session.OutputMetadata.Keys.ToArray();
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, [inputName], [input], names);
+        var list = new List<(string, float[], long[])>();
+        for (int i = 0; i < names.Length; i++)
+        {
+            var info = results[i].GetTensorTypeAndShape();
+            var values = info.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64
+                ? results[i].GetTensorDataAsSpan<long>().ToArray().Select(v => (float)v).ToArray()
+                : results[i].GetTensorDataAsSpan<float>().ToArray();
+            list.Add((names[i], values, info.Shape));
+        }
+        return list;
+    }
+
     public void Dispose() => session.Dispose();
 }

@@ -41,18 +41,36 @@ public static class OnnxSegmentationEmitter
             long r = model.FixedInputSide!.Value / logits[2];
             logits = g.Slice(g.Slice(logits, 2, 0, (h + r - 1) / r), 3, 0, (w + r - 1) / r);
         }
-        return g.Resize(logits, h, w);
+        return ResizeTo(g, logits, input);
+    }
+
+    /// <summary>
+    /// Bilinear resize of <paramref name="x"/> to the spatial size of <paramref name="like"/>: constant sizes when it is known
+    /// at export, else read from <paramref name="like"/>'s Shape at run time (a dynamic-size graph, docs/export.md §5).
+    /// </summary>
+    static OnnxValue ResizeTo(OnnxGraph g, OnnxValue x, OnnxValue like)
+    {
+        if (like[2] >= 0 && like[3] >= 0) return g.Resize(x, like[2], like[3]);
+        var sizes = g.Node("Concat", [g.Node("Shape", [x.Name], [2], [OnnxGraph.Attr("start", 0L), OnnxGraph.Attr("end", 2L)]).Name,
+            g.Node("Shape", [like.Name], [2], [OnnxGraph.Attr("start", 2L), OnnxGraph.Attr("end", 4L)]).Name], [4], [OnnxGraph.Attr("axis", 0L)]);
+        return g.ResizeNode(x, sizes.Name, [x[0], x[1], like[2], like[3]]);
     }
 
     /// <summary>The pyramid the decode head reads (<see cref="SegmentationModel.ExtractFeatures"/>), NCHW maps, finest first.</summary>
-    static IReadOnlyList<OnnxValue> Levels(OnnxEmitContext bctx, SegmentationModel model, OnnxValue x)
+    static IReadOnlyList<OnnxValue> Levels(OnnxEmitContext bctx, SegmentationModel model, OnnxValue x) =>
+        Levels(bctx, model.Backbone, model.Config.FeatureIndices, model.Config.Neck == SegmentationNeck.Pyramid, x);
+
+    /// <summary>
+    /// The levels of <see cref="BackboneLevels.Forward"/> (shared with the detectors): backbone intermediates at
+    /// <paramref name="indices"/>, the <c>outnorm{i}</c> norms when the backbone has them, Vim's pyramid when asked; NCHW, finest first.
+    /// </summary>
+    internal static IReadOnlyList<OnnxValue> Levels(OnnxEmitContext bctx, VisionModel backbone, IReadOnlyList<int> indices, bool pyramid, OnnxValue x)
     {
         var g = bctx.Graph;
-        var indices = model.Config.FeatureIndices;
         int count = indices.Max() + 1;
         var all = new List<OnnxValue>();
         bool nhwc = false;
-        switch (model.Backbone)
+        switch (backbone)
         {
             case VMamba:
                 OnnxVMambaEmitter.Stages(bctx, x, count, all);
@@ -73,7 +91,7 @@ public static class OnnxSegmentationEmitter
                 all.AddRange(outputs.Select(t => OnnxTokenModelEmitter.TokensToMap(g, t, 0, grid)));
                 break;
             default:
-                throw new NotSupportedException($"ONNX export: no level emitter for the backbone type {model.Backbone.GetType().Name}.");
+                throw new NotSupportedException($"ONNX export: no level emitter for the backbone type {backbone.GetType().Name}.");
         }
         var maps = new List<OnnxValue>();
         foreach (int i in indices)
@@ -87,7 +105,7 @@ public static class OnnxSegmentationEmitter
             }
             else maps.Add(nhwc ? g.Transpose(m, 0, 3, 1, 2) : m);
         }
-        if (model.Config.Neck == SegmentationNeck.Pyramid)
+        if (pyramid)
         {
             if (maps.Count != 4) throw new NotSupportedException($"ONNX export: the pyramid neck takes 4 maps; got {maps.Count}.");
             maps = maps.Select((m, k) => Walk(bctx, $"fpn{k + 1}", m)).ToList();
@@ -114,7 +132,7 @@ public static class OnnxSegmentationEmitter
         return x;
     }
 
-    static OnnxValue ConvTranspose(OnnxEmitContext ctx, string path, ConvTranspose2d m, OnnxValue x)
+    internal static OnnxValue ConvTranspose(OnnxEmitContext ctx, string path, ConvTranspose2d m, OnnxValue x)
     {
         if ((m.padding ?? [0, 0]).Any(p => p != 0) || (m.output_padding ?? [0, 0]).Any(p => p != 0) || m.groups != 1 || m.dilation.Any(d => d != 1))
             throw new NotSupportedException($"ONNX export: the transposed convolution at '{path}' has padding, groups or dilation; only the pyramid's plain 2×2/2 form is supported.");
@@ -137,7 +155,7 @@ public static class OnnxSegmentationEmitter
     }
 
     /// <summary>mmcv ConvModule: conv (BatchNorm folded in when present) → ReLU when present.</summary>
-    static OnnxValue ConvModule(OnnxEmitContext ctx, string path, OnnxValue x)
+    internal static OnnxValue ConvModule(OnnxEmitContext ctx, string path, OnnxValue x)
     {
         var m = ctx.M<ConvModule>(path);
         var y = OnnxLayerEmitters.Conv(ctx, path + ".conv", x, m.Norm ? path + ".bn" : null);
@@ -161,14 +179,14 @@ public static class OnnxSegmentationEmitter
         {
             int s = psp.PoolScales[j];
             var branch = ConvModule(ctx, $"{path}.psp_modules.{j}.1", AdaptiveAvgPool(g, last, s, s, $"{path}.psp_modules.{j}.pool"));
-            ppm.Add(g.Resize(branch, last[2], last[3]));
+            ppm.Add(ResizeTo(g, branch, last));
         }
         laterals[^1] = ConvModule(ctx, path + ".bottleneck", g.Concat(1, [.. ppm]));
-        for (int i = levels - 1; i > 0; i--) laterals[i - 1] = g.Add(laterals[i - 1], g.Resize(laterals[i], laterals[i - 1][2], laterals[i - 1][3]));
+        for (int i = levels - 1; i > 0; i--) laterals[i - 1] = g.Add(laterals[i - 1], ResizeTo(g, laterals[i], laterals[i - 1]));
         var outs = new OnnxValue[levels];
         for (int i = 0; i < levels - 1; i++) outs[i] = ConvModule(ctx, $"{path}.fpn_convs.{i}", laterals[i]);
         outs[^1] = laterals[^1];
-        for (int i = 1; i < levels; i++) outs[i] = g.Resize(outs[i], outs[0][2], outs[0][3]);
+        for (int i = 1; i < levels; i++) outs[i] = ResizeTo(g, outs[i], outs[0]);
         var feats = ConvModule(ctx, path + ".fpn_bottleneck", g.Concat(1, outs));
         return OnnxLayerEmitters.Conv(ctx, path + ".conv_seg", feats);                     // Dropout2d: identity in eval
     }
@@ -181,11 +199,11 @@ public static class OnnxSegmentationEmitter
     public static OnnxValue AdaptiveAvgPool(OnnxGraph g, OnnxValue x, long outH, long outW, string hint)
     {
         long h = x[2], w = x[3];
-        if (h < 1 || w < 1) throw new NotSupportedException("ONNX export: adaptive average pooling needs the spatial size at export (the bins depend on it).");
         if (outH < 1 || outW < 1) throw new ArgumentOutOfRangeException(nameof(outH), $"output size {outH}×{outW} must be positive.");
         if (outH == 1 && outW == 1) return g.ReduceMean(x, keepDims: true, 2, 3);
         var y = x;
-        if (outW != w)
+        if (w < 0) y = g.MatMul(y, g.Transpose(RunTimePoolMatrix(g, x, 3, outW), 1, 0));
+        else if (outW != w)
         {
             var pw = AdaptivePoolMatrix(w, outW);                                              // (outW, W) → stored transposed (W, outW)
             var t = new float[w * outW];
@@ -193,8 +211,27 @@ public static class OnnxSegmentationEmitter
                 for (long j = 0; j < w; j++) t[j * outW + i] = pw[i * w + j];
             y = g.MatMul(y, g.FloatTensor(t, [w, outW], hint + ".w"));
         }
-        if (outH != h) y = g.MatMul(g.FloatTensor(AdaptivePoolMatrix(h, outH), [outH, h], hint + ".h"), y);
+        if (h < 0) y = g.MatMul(RunTimePoolMatrix(g, x, 2, outH), y);
+        else if (outH != h) y = g.MatMul(g.FloatTensor(AdaptivePoolMatrix(h, outH), [outH, h], hint + ".h"), y);
         return y;
+    }
+
+    /// <summary>
+    /// <see cref="AdaptivePoolMatrix"/> for an axis whose length n is known only at run time (a dynamic-size graph): bin
+    /// i covers [⌊i·n/m⌋, ⌈(i+1)·n/m⌉) — integer Div of non-negative values is the floor, ⌈a/m⌉ = ⌊(a + m − 1)/m⌋ —
+    /// and an input j is in it when start ≤ j &lt; end; entries 1/(end − start). An (m, n) float matrix.
+    /// </summary>
+    static OnnxValue RunTimePoolMatrix(OnnxGraph g, OnnxValue x, int axis, long m)
+    {
+        var n = g.Node("Shape", [x.Name], [1], [OnnxGraph.Attr("start", (long)axis), OnnxGraph.Attr("end", (long)axis + 1)]);
+        var bins = g.Node("Reshape", [g.Ints([.. Enumerable.Range(0, (int)m).Select(i => (long)i)]), g.Ints(m, 1)], [m, 1]);
+        var next = g.Node("Add", [bins.Name, g.IntScalar(1)], [m, 1]);
+        var start = g.Node("Div", [g.Node("Mul", [bins.Name, n.Name], [m, 1]).Name, g.IntScalar(m)], [m, 1]);
+        var end = g.Node("Div", [g.Node("Add", [g.Node("Mul", [next.Name, n.Name], [m, 1]).Name, g.IntScalar(m - 1)], [m, 1]).Name, g.IntScalar(m)], [m, 1]);
+        var j = g.Node("Range", [g.IntScalar(0), g.Node("Squeeze", [n.Name, g.Ints(0)], []).Name, g.IntScalar(1)], [-1]);
+        var inBin = g.Node("And", [g.Node("GreaterOrEqual", [j.Name, start.Name], [m, -1]).Name, g.Node("Less", [j.Name, end.Name], [m, -1]).Name], [m, -1]);
+        var width = g.Node("Cast", [g.Node("Sub", [end.Name, start.Name], [m, 1]).Name], [m, 1], [OnnxGraph.Attr("to", 1L)]);
+        return g.Div(g.Node("Cast", [inBin.Name], [m, -1], [OnnxGraph.Attr("to", 1L)]), width);
     }
 
     /// <summary>

@@ -200,10 +200,7 @@ public sealed class RoiHeads : Module
                 if (db.shape[0] == 0) dm = zeros(new long[] { 0, meta.OriginalHeight, meta.OriginalWidth }, dtype: ScalarType.Bool, device: device);
                 else
                 {
-                    var inImage = db * scale;   // mask RoIs in the batch image's frame
-                    var mroi = cat([full_like(inImage[.., ..1], Scalars.Zero).PlusScalarInPlace(b), inImage], 1);
-                    var logits = mask_head.call(MaskRoiAlign.Apply(levels, mroi));
-                    var probs = PickClass(logits, dl).sigmoid();
+                    var probs = MaskProbabilities(levels, db * scale, dl, b);   // mask RoIs in the batch image's frame
                     dm = MaskPaste.Paste(probs, db, meta.OriginalHeight, meta.OriginalWidth, Config.MaskThreshold);
                 }
                 dm.MoveToOuterDisposeScope();
@@ -212,6 +209,27 @@ public sealed class RoiHeads : Module
         }
         clsAll.Dispose(); regAll.Dispose(); rois.Dispose();
         return result;
+    }
+
+    /// <summary>
+    /// The mask head's probabilities (D, M, M) for <paramref name="boxes"/> (D, 4) of image <paramref name="batchIndex"/>
+    /// (in the batch image's pixels): RoIAlign of each box from its level, the mask head, the channel of its label, sigmoid.
+    /// These are what <see cref="Predict"/> pastes; the ONNX export outputs them unpasted.
+    /// </summary>
+    public Tensor MaskProbabilities(IReadOnlyList<Tensor> levels, Tensor boxes, Tensor labels, int batchIndex)
+    {
+        using var logits = MaskLogits(levels, boxes, labels, batchIndex);
+        return logits.sigmoid();
+    }
+
+    /// <summary>The logits behind <see cref="MaskProbabilities"/> (D, M, M): each box's class channel of the mask head.</summary>
+    public Tensor MaskLogits(IReadOnlyList<Tensor> levels, Tensor boxes, Tensor labels, int batchIndex)
+    {
+        if (mask_head is null) throw new InvalidOperationException("this model has no mask head (MaskRcnnConfig.WithMask is false).");
+        using var scope = NewDisposeScope();
+        var mroi = cat([full_like(boxes[.., ..1], Scalars.Zero).PlusScalarInPlace(batchIndex), boxes], 1);
+        var logits = mask_head.call(MaskRoiAlign.Apply(levels, mroi));
+        return PickClass(logits, labels).MoveToOuterDisposeScope();
     }
 
     /// <summary>The channel <c>labels[i]</c> of each row: (R, K, S, S) → (R, S, S).</summary>
