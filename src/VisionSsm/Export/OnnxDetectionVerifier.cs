@@ -70,12 +70,14 @@ public static class OnnxDetectionVerifier
     }
 
     /// <summary>
-    /// The error of sigmoid outputs measured where it arises, in the logits z: a probability error Δp at a logit z is a
-    /// logit error Δp / σ′(z), and that relative to the logits' scale is max Δp / (σ′(z)·max |z|) — the criterion every
-    /// other export meets (relative to the output's scale). An absolute Δp would instead fail a model with large logits
-    /// on float32 rounding alone (a logit of 10³ carries 10⁻⁴ of rounding, which σ′ ≤ ¼ passes on to p).
+    /// The error of sigmoid outputs, element by element the smaller of two readings, each within its own scale: the
+    /// probability error Δp (probabilities have scale 1, the criterion every other export meets), and the logit error it
+    /// implies, Δp / σ′(z), relative to the logits' scale max |z|. Either one small means the element is right to float32
+    /// rounding: a model with large logits carries rounding in z that σ′ ≤ ¼ can pass on to p as more than 1e-4 (a
+    /// logit of 10³ has 10⁻⁴ of it), and a head with tiny logits (an untrained one) has a logit scale that float32
+    /// rounding of its larger inputs dwarfs, while its probabilities agree.
     /// </summary>
-    static double SigmoidError(Tensor ourLogits, (string Name, float[] Data, long[] Shape) onnx)
+    internal static double SigmoidError(Tensor ourLogits, (string Name, float[] Data, long[] Shape) onnx)
     {
         if (!onnx.Shape.SequenceEqual(ourLogits.shape))
             throw new InvalidDataException($"the ONNX output '{onnx.Name}' has shape ({string.Join(", ", onnx.Shape)}); ours is ({string.Join(", ", ourLogits.shape)}).");
@@ -91,7 +93,7 @@ public static class OnnxDetectionVerifier
             if (double.IsNaN(dp)) return double.PositiveInfinity;
             if (dp <= 0) continue;
             double slope = Math.Max(p * (1 - p), 1e-300);
-            worst = Math.Max(worst, dp / slope / scale);
+            worst = Math.Max(worst, Math.Min(dp, dp / slope / scale));
         }
         return worst;
     }

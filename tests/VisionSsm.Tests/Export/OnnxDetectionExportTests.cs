@@ -10,8 +10,8 @@ namespace VisionSsm.Tests.Export;
 
 /// <summary>
 /// Mask R-CNN exports against <see cref="MaskRcnn.Predict"/> in ONNX Runtime: the same detections (count and labels in
-/// rank order) with boxes, scores and mask probabilities within 1e-4 relative, on backbones of two families (a
-/// hierarchical one with output norms, a convolutional one);
+/// rank order) with boxes and scores within 1e-4 relative and masks within 1e-4 (OnnxDetectionVerifier's sigmoid criterion), on backbones of three families (a
+/// hierarchical one with output norms, a convolutional one, a plain one with Vim's pyramid padded to its built side);
 /// and the refusals of a dynamic size and batch. Runs in the serial collection: the seeded weights must be the ones <see cref="Confident"/> draws, which parallel tests
 /// drawing from libtorch's global generator would change (and a model with near-tied scores may rank them differently).
 /// </summary>
@@ -40,8 +40,8 @@ public class OnnxDetectionExportTests(ITestOutputHelper output)
     [Theory]
     [InlineData("vmamba_nano", true, new[] { 0, 1, 2, 3 }, false, 64, null, 8.0)]
     [InlineData("resnet_nano", false, new[] { 0, 1, 2, 3 }, false, 64, null, 8.0)]
-    // Vim's padded pyramid is left out: its mask logits differ by 5e-4 relative while boxes and scores agree (open,
-    // docs/export.md §7).
+    // Vim's pyramid, padded from 40² to its built side 48², RoIs on its finer levels (level rule at 28 px).
+    [InlineData("vim_nano", false, new[] { 1, 2, 4, 5 }, true, 40, 48, 28.0)]
     public void DetectorMatchesPredict(string backbone, bool outNorms, int[] indices, bool pyramid, int size, int? side, double finestScale)
     {
         using var model = Confident(backbone, outNorms, indices, pyramid, side, finestScale);
@@ -81,5 +81,23 @@ public class OnnxDetectionExportTests(ITestOutputHelper output)
         Assert.False(new DetectionParity(5, 5, 1, 0, 0, 0, 64).Passed);
         Assert.False(new DetectionParity(5, 5, 0, 0, 0, 2e-4, 64).Passed);
         Assert.False(new DetectionParity(5, 5, 0, 2e-4, 0, 0, 64).Passed);
+    }
+
+    /// <summary>
+    /// The mask criterion from σ's calculus: each element passes when either its probability error or the logit error it
+    /// implies (Δp / σ′(z), over the logits' scale) is small, and fails when both are large.
+    /// </summary>
+    [Fact]
+    public void SigmoidCriterion()
+    {
+        static double Sigmoid(double z) => 1 / (1 + Math.Exp(-z));
+        static double Err(double[] z, double[] p) =>
+            OnnxDetectionVerifier.SigmoidError(tensor(z), ("masks", p.Select(v => (float)v).ToArray(), [z.Length]));
+        // Tiny logits (scale 0.01): Δp = 1e-5 is a logit error of 4e-5, 4e-3 of the scale, but the probabilities agree.
+        Assert.True(Err([0.01, -0.005], [Sigmoid(0.01) + 1e-5, Sigmoid(-0.005)]) <= 1.1e-5);
+        // Large logits (scale 1000): Δp = 1e-3 at z = 0 is a logit error of 4e-3, 4e-6 of the scale.
+        Assert.True(Err([1000, 0], [1, 0.5 + 1e-3]) <= 5e-6);
+        // Both large: Δp = 0.1 at z = 0 with logits of scale 1.
+        Assert.True(Err([1, 0], [Sigmoid(1), 0.6]) > 0.09);
     }
 }
