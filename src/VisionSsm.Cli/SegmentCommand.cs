@@ -30,6 +30,7 @@ static class SegmentCommand
         var wd = new Option<double?>("--weight-decay") { Description = $"AdamW weight decay (default {d.WeightDecay})" };
         var warmup = new Option<long?>("--warmup-iters") { Description = $"linear warmup iterations (default {d.WarmupIters})" };
         var layerDecay = new Option<double?>("--layer-decay") { Description = "layer-wise lr decay rate (Vim: 0.92; default off)" };
+        var backboneLrMult = new Option<double?>("--backbone-lr-mult") { Description = $"lr multiplier of the backbone's parameters (default 1; mmseg's lr_mult on 'backbone', e.g. 0.1 to fine-tune a --backbone-checkpoint gently)" };
         var clip = new Option<double?>("--clip-grad") { Description = "max gradient norm (default 0 = off)" };
         var ema = new Option<double?>("--ema-decay") { Description = "EMA decay (default 0 = off)" };
         var dropPath = new Option<double?>("--drop-path") { Description = "backbone drop-path rate (default: the model's)" };
@@ -45,7 +46,7 @@ static class SegmentCommand
         var logInterval = new Option<int?>("--log-interval") { Description = $"progress line every N iterations (default {d.LogInterval})" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        var all = new Option[] { recipe, model, data, iters, batch, lr, wd, warmup, layerDecay, clip, ema, dropPath, crop, evalInterval, evalLimit, canvases,
+        var all = new Option[] { recipe, model, data, iters, batch, lr, wd, warmup, layerDecay, backboneLrMult, clip, ema, dropPath, crop, evalInterval, evalLimit, canvases,
             backboneCkpt, seed, output, resume, maxSteps, logInterval };
         foreach (var o in all) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
@@ -74,7 +75,7 @@ static class SegmentCommand
                     Model = p.GetValue(model) ?? b.Model, Data = p.GetValue(data) ?? b.Data, Iterations = p.GetValue(iters) ?? b.Iterations,
                     BatchSize = p.GetValue(batch) ?? b.BatchSize, Lr = p.GetValue(lr) ?? b.Lr, WeightDecay = p.GetValue(wd) ?? b.WeightDecay,
                     WarmupIters = p.GetValue(warmup) ?? Math.Min(b.WarmupIters, p.GetValue(iters) ?? b.Iterations),
-                    LayerDecay = p.GetValue(layerDecay) ?? b.LayerDecay, ClipGrad = p.GetValue(clip) ?? b.ClipGrad,
+                    LayerDecay = p.GetValue(layerDecay) ?? b.LayerDecay, BackboneLrMult = p.GetValue(backboneLrMult) ?? b.BackboneLrMult, ClipGrad = p.GetValue(clip) ?? b.ClipGrad,
                     EmaDecay = p.GetValue(ema) ?? b.EmaDecay, DropPath = p.GetValue(dropPath) ?? b.DropPath, CropSize = p.GetValue(crop) ?? b.CropSize,
                     EvalInterval = p.GetValue(evalInterval) ?? b.EvalInterval, EvalLimit = p.GetValue(evalLimit) ?? b.EvalLimit,
                     CanvasTrain = ct, CanvasTest = cte, BackboneCheckpoint = p.GetValue(backboneCkpt) ?? b.BackboneCheckpoint,
@@ -127,9 +128,10 @@ static class SegmentCommand
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N images" };
         var useEma = new Option<bool>("--ema") { Description = "use the EMA weights" };
         var tta = new Option<bool>("--tta") { Description = "multi-scale (0.5–1.75) + flip test-time augmentation" };
+        var confusion = new Option<bool>("--confusion") { Description = "also print the confusion matrix (rows: ground truth, % of its pixels per predicted class)" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { checkpoint, model, data, mode, limit, useEma, tta }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, model, data, mode, limit, useEma, tta, confusion }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
@@ -146,6 +148,7 @@ static class SegmentCommand
                 SegmentationPredictor.For(net.Model, testMode, net.CropSize, net.SlideStride, p.GetValue(tta)), dev);
             ctx.Out.WriteLine($"{net.Name}: {result.Images} images, {testMode} inference{(p.GetValue(tta) ? " + multi-scale/flip TTA" : "")}, {result.Seconds:F1} s");
             ctx.Out.WriteLine(result.Scores.Format(net.Classes));
+            if (p.GetValue(confusion)) ctx.Out.WriteLine(result.Confusion.Format(net.Classes));
             return 0;
         }));
         return cmd;

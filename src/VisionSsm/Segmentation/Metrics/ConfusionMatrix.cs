@@ -108,6 +108,37 @@ public sealed class ConfusionMatrix
         return new SegmentationScores(iou, acc, labelSum == 0 ? double.NaN : (double)tpSum / labelSum, NanMean(iou), NanMean(acc));
     }
 
+    /// <summary>
+    /// Row-normalised confusion in percent: entry (t, p) is the share of ground-truth class t's pixels predicted as p
+    /// (NaN for a class absent from the ground truth). Row t's diagonal is class t's accuracy.
+    /// </summary>
+    public double[,] RowPercent()
+    {
+        int k = NumClasses;
+        var r = new double[k, k];
+        for (int t = 0; t < k; t++)
+        {
+            long label = 0;
+            for (int j = 0; j < k; j++) label += this[t, j];
+            for (int j = 0; j < k; j++) r[t, j] = label == 0 ? double.NaN : 100.0 * this[t, j] / label;
+        }
+        return r;
+    }
+
+    /// <summary><see cref="RowPercent"/> as a table (rows: ground truth, columns: prediction, headed by class index).</summary>
+    public string Format(IReadOnlyList<string> classNames)
+    {
+        if (classNames.Count != NumClasses) throw new ArgumentException($"{classNames.Count} class names for {NumClasses} classes.", nameof(classNames));
+        var r = RowPercent();
+        int w = Math.Max(5, classNames.Max(n => n.Length));
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var lines = new List<string> { "truth \\ predicted (% of the row's pixels)".PadRight(w + 4) + string.Concat(Enumerable.Range(0, NumClasses).Select(j => j.ToString(inv).PadLeft(6))) };
+        for (int t = 0; t < NumClasses; t++)
+            lines.Add($"{t,2} {classNames[t].PadRight(w + 1)}" + string.Concat(Enumerable.Range(0, NumClasses).Select(j =>
+                (double.IsNaN(r[t, j]) ? "nan" : r[t, j].ToString("F1", inv)).PadLeft(6))));
+        return string.Join(Environment.NewLine, lines);
+    }
+
     static double NanMean(double[] v)
     {
         double s = 0; int n = 0;

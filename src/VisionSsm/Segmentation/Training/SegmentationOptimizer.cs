@@ -12,8 +12,9 @@ namespace VisionSsm.Segmentation.Training;
 /// <see cref="OptimizerFactory.IsNoDecay"/> — and (b) optionally BEiT/Vim's layer-wise lr decay
 /// (<c>LayerDecayOptimizerConstructor</c>): layer 0 = <c>pos_embed</c>, <c>cls_token</c>, <c>patch_embed</c>; layer i + 1 =
 /// block i (<c>backbone.layers.i</c> / <c>backbone.blocks.i</c>); everything else (norms after the blocks, neck, heads)
-/// layer L + 1; lr scale = decay^(L + 1 − layer). One parameter group per (layer, decay) pair; <see cref="SetLearningRate"/>
-/// applies each group's scale.
+/// layer L + 1; lr scale = decay^(L + 1 − layer); and (c) mmseg's <c>lr_mult</c> for names containing <c>backbone</c>
+/// (<see cref="AdamWSettings.BackboneLrMult"/>), which lets a pretrained backbone fine-tune slower than the new head.
+/// One parameter group per (layer, decay, backbone) triple; <see cref="SetLearningRate"/> applies each group's scale.
 /// </summary>
 public sealed class SegmentationOptimizer : IDisposable
 {
@@ -42,6 +43,9 @@ public sealed class SegmentationOptimizer : IDisposable
         return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + 1 : layers + 1;
     }
 
+    /// <summary>True for the parameters <see cref="AdamWSettings.BackboneLrMult"/> scales: names containing <c>backbone</c> (mmseg's custom_keys match substrings).</summary>
+    public static bool IsBackbone(string name) => name.Contains("backbone", StringComparison.Ordinal);
+
     public static SegmentationOptimizer Create(nn.Module model, SegmentationTrainConfig config) => Create(model, config.AdamW());
 
     public static SegmentationOptimizer Create(nn.Module model, AdamWSettings config)
@@ -49,17 +53,19 @@ public sealed class SegmentationOptimizer : IDisposable
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         int layers = config.LayerDecay is null ? 0
             : named.Select(p => Block.Match(p.name)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + 1).DefaultIfEmpty(0).Max();
-        var groups = new Dictionary<(int Layer, bool Decay), List<Parameter>>();
+        var groups = new Dictionary<(int Layer, bool Decay, bool Backbone), List<Parameter>>();
         foreach (var (name, p) in named)
         {
             int layer = config.LayerDecay is null ? 0 : LayerId(name, layers);
-            var key = (layer, !IsNoDecay(name, p.shape, config));
+            bool backbone = config.BackboneLrMult != 1.0 && IsBackbone(name);
+            var key = (layer, !IsNoDecay(name, p.shape, config), backbone);
             if (!groups.TryGetValue(key, out var list)) groups[key] = list = new List<Parameter>();
             list.Add(p);
         }
-        var ordered = groups.OrderBy(g => g.Key.Layer).ThenByDescending(g => g.Key.Decay).ToList();
+        var ordered = groups.OrderBy(g => g.Key.Layer).ThenByDescending(g => g.Key.Backbone).ThenByDescending(g => g.Key.Decay).ToList();
         var paramGroups = ordered.Select(g => new AdamW.ParamGroup(g.Value, new AdamW.Options { weight_decay = g.Key.Decay ? config.WeightDecay : 0.0 })).ToList();
-        var scales = ordered.Select(g => config.LayerDecay is { } d ? Math.Pow(d, layers + 1 - g.Key.Layer) : 1.0).ToList();
+        var scales = ordered.Select(g => (config.LayerDecay is { } d ? Math.Pow(d, layers + 1 - g.Key.Layer) : 1.0)
+                                         * (g.Key.Backbone ? config.BackboneLrMult : 1.0)).ToList();
         var adamw = new OwnedScalarAdamW(paramGroups, config.Lr, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
         return new SegmentationOptimizer(adamw, scales);
     }

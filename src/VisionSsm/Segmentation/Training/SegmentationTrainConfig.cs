@@ -32,6 +32,9 @@ public sealed record SegmentationTrainConfig
     public double MinLr { get; init; }
     /// <summary>Layer-wise lr decay rate (BEiT/Vim <c>LayerDecayOptimizerConstructor</c>); null = off.</summary>
     public double? LayerDecay { get; init; }
+    /// <summary>lr multiplier of the backbone's parameters (mmseg <c>custom_keys={'backbone': dict(lr_mult=...)}</c>), in
+    /// (0, 1]; 1 = off. Lets a pretrained backbone (<c>--backbone-checkpoint</c>) fine-tune slower than the new head.</summary>
+    public double BackboneLrMult { get; init; } = 1.0;
     /// <summary>Substrings of parameter names exempt from weight decay (mmseg <c>paramwise_cfg.custom_keys</c> with decay_mult 0);
     /// null = the classification rule (1-D parameters, biases, position embeddings, class token, D).</summary>
     public string[]? NoDecayKeys { get; init; }
@@ -65,7 +68,7 @@ public sealed record SegmentationTrainConfig
     public long? MaxSteps { get; init; }
 
     /// <summary>The optimiser part of the recipe.</summary>
-    public AdamWSettings AdamW() => new(Lr, WeightDecay, Beta1, Beta2, Eps, NoDecayKeys, LayerDecay);
+    public AdamWSettings AdamW() => new(Lr, WeightDecay, Beta1, Beta2, Eps, NoDecayKeys, LayerDecay, BackboneLrMult);
 
     public string ToJson() => JsonSerializer.Serialize(this, TrainConfig.Json);
 
@@ -88,6 +91,7 @@ public sealed record SegmentationTrainConfig
         Check(PolyPower > 0, "poly-power", PolyPower, "> 0");
         Check(MinLr >= 0 && MinLr < Lr, "min-lr", MinLr, "0 ≤ min-lr < lr");
         Check(LayerDecay is null or (> 0 and <= 1), "layer-decay", LayerDecay ?? 0, "in (0, 1]");
+        Check(BackboneLrMult is > 0 and <= 1, "backbone-lr-mult", BackboneLrMult, "in (0, 1]");
         Check(ClipGrad >= 0, "clip-grad", ClipGrad, "≥ 0 (0 = off)");
         Check(EmaDecay is >= 0 and < 1, "ema-decay", EmaDecay, "0 (off) or 0 < decay < 1");
         Check(DropPath is null or (>= 0 and < 1), "drop-path", DropPath ?? 0, "0 ≤ p < 1");

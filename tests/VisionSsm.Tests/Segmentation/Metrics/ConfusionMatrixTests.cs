@@ -95,4 +95,24 @@ public class ConfusionMatrixTests
         Assert.Contains("predicted labels span", Assert.Throws<ArgumentException>(() => m.Add(p, t)).Message);
         Assert.Throws<ArgumentException>(() => m.Add(new byte[2], new byte[3]));
     }
+
+    [Fact]
+    public void RowPercentOfTheHandExample()
+    {
+        var m = new ConfusionMatrix(4);
+        m.Add(Pred, Truth);
+        var r = m.RowPercent();
+        // truth 0: 3 of 4 pixels → 0, 1 → 1; truth 1: one → 1, one → 2; classes 2 and 3 have no ground-truth pixels.
+        Assert.Equal(75.0, r[0, 0], 12);
+        Assert.Equal(25.0, r[0, 1], 12);
+        Assert.Equal(50.0, r[1, 1], 12);
+        Assert.Equal(50.0, r[1, 2], 12);
+        Assert.Equal(0.0, r[1, 0], 12);
+        Assert.True(double.IsNaN(r[2, 2]) && double.IsNaN(r[3, 0]));
+        var lines = m.Format(["a", "b", "c", "d"]).Split(Environment.NewLine);
+        Assert.Equal(5, lines.Length);
+        Assert.Contains("75.0", lines[1]);
+        Assert.Contains("nan", lines[3]);
+        Assert.Throws<ArgumentException>(() => m.Format(["a"]));
+    }
 }
