@@ -5,13 +5,20 @@ using System.Text.Json.Serialization;
 
 namespace VisionSsm.Analysis;
 
-/// <summary>One (model, size, batch) point to measure.</summary>
-public sealed record BenchPoint(string Model, int ImageSize, int Batch, string Runtime = ThroughputResult.TorchSharpRuntime);
+/// <summary>One (model, size, batch) point to measure; <paramref name="Width"/> set for a non-square size (ImageSize is then the height).</summary>
+public sealed record BenchPoint(string Model, int ImageSize, int Batch, string Runtime = ThroughputResult.TorchSharpRuntime, int? Width = null)
+{
+    public BenchPoint(string model, BenchSize size, int batch, string runtime = ThroughputResult.TorchSharpRuntime)
+        : this(model, size.Height, batch, runtime, size.IsSquare ? null : size.Width) { }
+
+    /// <summary>The input size, height × width.</summary>
+    public BenchSize Size => new(ImageSize, Width ?? ImageSize);
+}
 
 /// <summary>
 /// Runs every point in its own child process and collects the JSON line each child prints, so each point's peak memory
 /// is that child's own VmHWM and never a high-water mark left by an earlier point. The child is the caller's program
-/// re-invoked (<see cref="Launcher"/>) with a verb that calls <see cref="ThroughputBenchmark.Measure"/> and
+/// re-invoked (<see cref="Launcher"/>) with a verb that calls <see cref="ThroughputBenchmark.Measure(IBenchWorkload, BenchSize, int)"/> and
 /// <see cref="WriteResult"/>; see <c>vssm bench</c>.
 /// </summary>
 public sealed class IsolatedBenchmark
@@ -43,7 +50,7 @@ public sealed class IsolatedBenchmark
     {
         var args = new List<string>
         {
-            "--model", p.Model, "--size", p.ImageSize.ToString(CultureInfo.InvariantCulture),
+            "--model", p.Model, "--size", p.Size.ToString(),
             "--batch", p.Batch.ToString(CultureInfo.InvariantCulture),
             "--seconds", MinSeconds.ToString("R", CultureInfo.InvariantCulture),
             "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--device", Device,
@@ -126,7 +133,7 @@ public sealed class IsolatedBenchmark
     }
 
     ThroughputResult Failed(BenchPoint p, string error) =>
-        new(p.Model, p.ImageSize, p.Batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, Runtime: p.Runtime);
+        new(p.Model, p.ImageSize, p.Batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, Runtime: p.Runtime, Width: p.Width);
 
     /// <summary>The child's side: the one JSON line the parent reads.</summary>
     public static string WriteResult(ThroughputResult result) => JsonSerializer.Serialize(result, Json);

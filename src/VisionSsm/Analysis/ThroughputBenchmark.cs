@@ -23,12 +23,18 @@ public enum BenchMode
 /// right after the model (and, for training, the optimizer) was built: activations, gradients, optimizer state, workspace.
 /// </summary>
 /// <param name="Runtime">what ran the model: <see cref="TorchSharpRuntime"/> (our forward) or "onnxruntime" (its ONNX export)</param>
+/// <param name="ImageSize">the input side; its height when <paramref name="Width"/> is set</param>
 /// <param name="Note">runtime-specific facts, e.g. an export's node count and parity error</param>
+/// <param name="Width">the input width of a non-square point (null: square, <paramref name="ImageSize"/>²)</param>
 public sealed record ThroughputResult(string Model, int ImageSize, int Batch, BenchMode Mode, double ImagesPerSecond, double LatencyMs,
     double PeakRssMiB, double PeakOverModelMiB, long Parameters, string? Error = null, bool BadInput = false,
-    string Runtime = ThroughputResult.TorchSharpRuntime, string? Note = null)
+    string Runtime = ThroughputResult.TorchSharpRuntime, string? Note = null, int? Width = null)
 {
     public const string TorchSharpRuntime = "torchsharp";
+
+    /// <summary>The input size, height × width.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public BenchSize Size => new(ImageSize, Width ?? ImageSize);
 }
 
 /// <summary>
@@ -50,41 +56,57 @@ public sealed class ThroughputBenchmark
 
     public event Action<string>? Log;
 
-    /// <summary>Measures one point in this process. A size the model cannot take is reported with <c>BadInput</c> set.</summary>
+    /// <summary>Measures one classification point in this process (<see cref="ClassificationWorkload"/> with
+    /// <see cref="NumClasses"/> classes). A size the model cannot take is reported with <c>BadInput</c> set.</summary>
     public ThroughputResult Measure(string model, int imageSize, int batch)
     {
-        var entry = ModelZoo.Get(model);
         if (imageSize < 1) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "expected ≥ 1");
+        return Measure(new ClassificationWorkload(model, NumClasses), new BenchSize(imageSize), batch);
+    }
+
+    /// <summary>
+    /// Measures one point of any task's <paramref name="workload"/> in this process: build the model, run one batch-1
+    /// inference (a size the model cannot take is reported with <c>BadInput</c> set), warm up, then time
+    /// <see cref="Mode"/> passes — the workload's inference under no_grad in eval mode, or its training loss + backward +
+    /// AdamW step in train mode.
+    /// </summary>
+    public ThroughputResult Measure(IBenchWorkload workload, BenchSize size, int batch)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        if (size.Height < 1 || size.Width < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "expected sides ≥ 1");
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "expected ≥ 1");
+        string name = workload.Model;
         using var scope = NewDisposeScope();
-        TorchSharp.torch.nn.Module<Tensor, Tensor> net;
+        TorchSharp.torch.nn.Module net;
         long parameters;
         try
         {
-            net = ModelZoo.Create(entry.Name, new ModelOptions(NumClasses, InChannels, imageSize, 0, Device));
+            net = workload.Build(size, InChannels, Device);
             parameters = net.parameters().Sum(p => p.numel());
             using (no_grad())
             {
                 net.eval();
-                net.forward(zeros([1, InChannels, imageSize, imageSize], device: Device)).Dispose();
+                using var probe = zeros([1, InChannels, size.Height, size.Width], device: Device);
+                workload.Infer(net, probe);
             }
         }
         catch (Exception e) when (e is ArgumentException or ExternalException or InvalidOperationException)
         {
-            string message = $"model '{entry.Name}' cannot take {InChannels}×{imageSize}×{imageSize} input " +
-                             $"(its default size is {entry.DefaultImageSize}): {e.Message.Split('\n')[0]}";
+            string message = $"model '{name}' cannot take {InChannels}×{size.Height}×{size.Width} input " +
+                             $"(its default size is {workload.DefaultImageSize}): {e.Message.Split('\n')[0]}";
             Log?.Invoke(message);
-            return Failed(entry.Name, imageSize, batch, message, badInput: true);
+            return Failed(name, size, batch, message, badInput: true);
         }
         try
         {
-            var x = randn([batch, InChannels, imageSize, imageSize], device: Device);
-            var labels = randint(0, NumClasses, [batch], dtype: ScalarType.Int64, device: Device);
+            var x = randn([batch, InChannels, size.Height, size.Width], device: Device);
             TorchSharp.Modules.AdamW? optimizer = null;
+            Func<Tensor>? loss = null;
             if (Mode == BenchMode.Training)
             {
                 net.train();
                 optimizer = optim.AdamW(net.parameters(), lr: 1e-4, weight_decay: 0.05);
+                loss = workload.TrainingLoss(net, x);
             }
             GC.Collect();
             GC.WaitForPendingFinalizers();
@@ -96,12 +118,11 @@ public sealed class ThroughputBenchmark
                 if (optimizer is null)
                 {
                     using var _ = no_grad();
-                    net.forward(x);
+                    workload.Infer(net, x);
                     return;
                 }
                 optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(net.forward(x), labels);
-                loss.backward();
+                loss!().backward();
                 optimizer.step();
             }
             var latencies = new List<double>();
@@ -117,22 +138,25 @@ public sealed class ThroughputBenchmark
             latencies.Sort();
             double median = latencies[latencies.Count / 2];
             const double MiB = 1024.0 * 1024.0;
-            var r = new ThroughputResult(entry.Name, imageSize, batch, Mode, batch * 1000.0 / median, median,
-                Math.Max(constructionPeak, runPeak) / MiB, Math.Max(0, runPeak - baseline) / MiB, parameters);
+            var r = new ThroughputResult(name, size.Height, batch, Mode, batch * 1000.0 / median, median,
+                Math.Max(constructionPeak, runPeak) / MiB, Math.Max(0, runPeak - baseline) / MiB, parameters, Width: WidthOf(size));
             Log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Model} @ {r.ImageSize} ×{r.Batch}: {r.ImagesPerSecond:F2} img/s, {r.LatencyMs:F1} ms, peak RSS {r.PeakRssMiB:F0} MiB (+{r.PeakOverModelMiB:F0} over model)"));
+                $"{r.Model} @ {r.Size} ×{r.Batch}: {r.ImagesPerSecond:F2} img/s, {r.LatencyMs:F1} ms, peak RSS {r.PeakRssMiB:F0} MiB (+{r.PeakOverModelMiB:F0} over model)"));
             return r;
         }
         catch (Exception e) when (e is ArgumentException or ExternalException or InvalidOperationException or OutOfMemoryException)
         {
-            Log?.Invoke($"{entry.Name} @ {imageSize}: failed: {e.Message}");
-            return Failed(entry.Name, imageSize, batch, e.Message.Split('\n')[0]);
+            Log?.Invoke($"{name} @ {size}: failed: {e.Message}");
+            return Failed(name, size, batch, e.Message.Split('\n')[0]);
         }
         finally { net.Dispose(); }
     }
 
-    ThroughputResult Failed(string model, int size, int batch, string error, bool badInput = false) =>
-        new(model, size, batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, badInput);
+    /// <summary>The result's <see cref="ThroughputResult.Width"/>: null for a square size (results read as before).</summary>
+    static int? WidthOf(BenchSize size) => size.IsSquare ? null : size.Width;
+
+    ThroughputResult Failed(string model, BenchSize size, int batch, string error, bool badInput = false) =>
+        new(model, size.Height, batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, badInput, Width: WidthOf(size));
 
     /// <summary>A Markdown table: one row per (model, size, batch).</summary>
     public static string FormatTable(IReadOnlyList<ThroughputResult> results)
@@ -141,13 +165,13 @@ public sealed class ThroughputBenchmark
         if (results.Any(r => r.Runtime != ThroughputResult.TorchSharpRuntime)) return FormatRuntimeTable(results);
         sb.AppendLine("| model | size | batch | mode | img/s | latency (ms) | peak RSS (MiB) | peak over model (MiB) | params (M) |");
         sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
-        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch))
+        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Size.Pixels).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch))
         {
             string mode = r.Mode == BenchMode.Training ? "train" : "infer";
             sb.AppendLine(r.Error is not null
-                ? $"| {r.Model} | {r.ImageSize} | {r.Batch} | {mode} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
+                ? $"| {r.Model} | {r.Size} | {r.Batch} | {mode} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
                 : string.Create(CultureInfo.InvariantCulture,
-                    $"| {r.Model} | {r.ImageSize} | {r.Batch} | {mode} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {r.PeakRssMiB:F0} | {r.PeakOverModelMiB:F0} | {r.Parameters / 1e6:F2} |"));
+                    $"| {r.Model} | {r.Size} | {r.Batch} | {mode} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {r.PeakRssMiB:F0} | {r.PeakOverModelMiB:F0} | {r.Parameters / 1e6:F2} |"));
         }
         return sb.ToString();
     }
@@ -161,16 +185,16 @@ public sealed class ThroughputBenchmark
         var sb = new StringBuilder();
         sb.AppendLine("| model | size | batch | runtime | img/s | latency (ms) | vs torchsharp | peak RSS (MiB) | notes |");
         sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---|");
-        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch)
+        foreach (var r in results.OrderBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Size.Pixels).ThenBy(r => r.ImageSize).ThenBy(r => r.Batch)
                      .ThenBy(r => r.Runtime == ThroughputResult.TorchSharpRuntime ? 0 : 1))
         {
             var ours = results.FirstOrDefault(o => o.Runtime == ThroughputResult.TorchSharpRuntime && o.Error is null
-                                                   && (o.Model, o.ImageSize, o.Batch) == (r.Model, r.ImageSize, r.Batch));
+                                                   && (o.Model, o.Size, o.Batch) == (r.Model, r.Size, r.Batch));
             string ratio = ours is null || r.Error is not null ? "" : string.Create(CultureInfo.InvariantCulture, $"{r.ImagesPerSecond / ours.ImagesPerSecond:F2}×");
             sb.AppendLine(r.Error is not null
-                ? $"| {r.Model} | {r.ImageSize} | {r.Batch} | {r.Runtime} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
+                ? $"| {r.Model} | {r.Size} | {r.Batch} | {r.Runtime} | failed: {r.Error.Split('\n')[0].Replace('|', '/')} | | | | |"
                 : string.Create(CultureInfo.InvariantCulture,
-                    $"| {r.Model} | {r.ImageSize} | {r.Batch} | {r.Runtime} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {ratio} | {r.PeakRssMiB:F0} | {r.Note} |"));
+                    $"| {r.Model} | {r.Size} | {r.Batch} | {r.Runtime} | {r.ImagesPerSecond:F2} | {r.LatencyMs:F1} | {ratio} | {r.PeakRssMiB:F0} | {r.Note} |"));
         }
         return sb.ToString();
     }
@@ -178,7 +202,8 @@ public sealed class ThroughputBenchmark
     /// <summary>
     /// PNG in the papers' layout (VMamba Table 4 / Vim Fig. 1): two panels against resolution, images/s (left) and
     /// peak RSS (right), log–log so a model whose cost grows quadratically in tokens shows a steeper slope than a
-    /// linear one. One line per model (and per batch when several were measured).
+    /// linear one. One line per model (and per batch when several were measured). A non-square size H×W sits at
+    /// √(H·W), the side of a square with as many pixels, and its tick reads HxW.
     /// </summary>
     public static void SavePlot(IReadOnlyList<ThroughputResult> results, string path)
     {
@@ -199,8 +224,8 @@ public sealed class ThroughputBenchmark
         foreach (var group in ok.GroupBy(r => (r.Model, r.Batch, r.Runtime)).OrderBy(g => g.Key.Model, StringComparer.Ordinal).ThenBy(g => g.Key.Batch)
                      .ThenBy(g => g.Key.Runtime, StringComparer.Ordinal))
         {
-            var pts = group.OrderBy(r => r.ImageSize).ToList();
-            double[] xs = pts.Select(r => Math.Log10(r.ImageSize)).ToArray();
+            var pts = group.OrderBy(r => r.Size.Pixels).ToList();
+            double[] xs = pts.Select(r => Math.Log10(r.Size.EquivalentSide)).ToArray();
             var color = palette.GetColor(i++);
             string label = (severalBatches ? $"{group.Key.Model} ×{group.Key.Batch}" : group.Key.Model) + (severalRuntimes ? $" ({group.Key.Runtime})" : "");
             var t = speed.Add.Scatter(xs, pts.Select(r => Math.Log10(r.ImagesPerSecond)).ToArray(), color);
@@ -208,12 +233,12 @@ public sealed class ThroughputBenchmark
             var m = memory.Add.Scatter(xs, pts.Select(r => Math.Log10(r.PeakRssMiB)).ToArray(), color);
             m.LegendText = label;
         }
-        var sizes = ok.Select(r => r.ImageSize).Distinct().Order().ToArray();
+        var sizes = ok.Select(r => r.Size).Distinct().OrderBy(z => z.Pixels).ToArray();
         // Throughput falls and memory rises with resolution: legends in the corners the lines leave free.
         foreach (var (plot, values, corner) in new[] { (speed, ok.Select(r => r.ImagesPerSecond), ScottPlot.Alignment.LowerLeft),
                                                        (memory, ok.Select(r => r.PeakRssMiB), ScottPlot.Alignment.UpperLeft) })
         {
-            plot.XLabel("image size, px (log)");
+            plot.XLabel(sizes.All(z => z.IsSquare) ? "image size, px (log)" : "image size, px (log of √(H·W))");
             plot.Axes.Bottom.TickGenerator = SizeTicks(sizes);
             plot.Axes.Left.TickGenerator = LogTicks(values.ToArray());
             plot.ShowLegend(corner);
@@ -221,10 +246,11 @@ public sealed class ThroughputBenchmark
         AtomicFile.WriteVia(path, temp => ScottPlot.IMultiplotExtensions.SavePng(multi, temp, 1400, 600));
     }
 
-    static ScottPlot.TickGenerators.NumericManual SizeTicks(int[] sizes)
+    /// <summary>One tick per measured size at √(H·W) (the side itself when square), labelled N or HxW.</summary>
+    static ScottPlot.TickGenerators.NumericManual SizeTicks(BenchSize[] sizes)
     {
         var ticks = new ScottPlot.TickGenerators.NumericManual();
-        foreach (int s in sizes) ticks.AddMajor(Math.Log10(s), s.ToString(CultureInfo.InvariantCulture));
+        foreach (var s in sizes) ticks.AddMajor(Math.Log10(s.EquivalentSide), s.ToString());
         return ticks;
     }
 
