@@ -141,7 +141,7 @@ static class BenchCommand
         if (ModelZoo.Names.Contains(name, StringComparer.Ordinal)) return new ClassificationWorkload(name);
         if (SegmentationZoo.Names.Contains(name, StringComparer.Ordinal)) return new SegmentationBenchWorkload(name);
         if (DetectionZoo.Names.Contains(name, StringComparer.Ordinal)) return new DetectionBenchWorkload(name);
-        throw new ArgumentException($"--models: unknown model '{name}'; expected a classification zoo name (`vssm models`), a segmentation one " +
+        throw new ArgumentException($"Unknown model '{name}' in --models; expected a classification zoo name (`vssm models`), a segmentation one " +
                                     $"({string.Join(", ", SegmentationZoo.Names)}) or a detection one ({string.Join(", ", DetectionZoo.Names)}).", "models");
     }
 

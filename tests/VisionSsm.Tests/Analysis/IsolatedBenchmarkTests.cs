@@ -46,6 +46,33 @@ public class IsolatedBenchmarkTests
     }
 
     [Fact]
+    public void SegmentationPointsAreMeasured()
+    {
+        // Non-square inference: the width travels through the child's arguments and back in its JSON line.
+        var infer = Bench().Measure(new BenchPoint("upernet_vmamba_nano", new BenchSize(64, 96), 1));
+        Plausible(infer);
+        Assert.Equal(new BenchSize(64, 96), infer.Size);
+        Assert.Equal(BenchMode.Inference, infer.Mode);
+        var train = Bench(BenchMode.Training).Measure(new BenchPoint("upernet_vmamba_nano", new BenchSize(64), 2));
+        Plausible(train);
+        Assert.Equal((new BenchSize(64), 2, BenchMode.Training), (train.Size, train.Batch, train.Mode));
+        Assert.True(train.PeakOverModelMiB > 0, train.ToString());
+        Assert.Equal(infer.Parameters, train.Parameters);
+    }
+
+    [Fact]
+    public void DetectionPointsAreMeasured()
+    {
+        var infer = Bench().Measure(new BenchPoint("maskrcnn_vmamba_nano", new BenchSize(96), 1));
+        Plausible(infer);
+        Assert.Equal((new BenchSize(96), BenchMode.Inference), (infer.Size, infer.Mode));
+        var train = Bench(BenchMode.Training).Measure(new BenchPoint("maskrcnn_vmamba_nano", new BenchSize(96), 1));
+        Plausible(train);
+        Assert.Equal(BenchMode.Training, train.Mode);
+        Assert.True(train.PeakOverModelMiB > 0, train.ToString());
+    }
+
+    [Fact]
     public void ASizeTheModelCannotTakeIsBadInput()
     {
         var r = Bench().Measure(new BenchPoint("deit_nano", 10, 1));
@@ -81,5 +108,31 @@ public class IsolatedBenchmarkTests
             new("c", 224, 1, BenchMode.Inference, double.NaN, double.NaN, double.NaN, double.NaN, 0, "failed")], png);
         Assert.True(new FileInfo(png).Length > 1000);
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(png)!, ".tmp-*"));
+    }
+
+    [Fact]
+    public void NonSquareSizesAreLabelledHxW()
+    {
+        ThroughputResult R(int h, int? w, double ips) => new("seg", h, 2, BenchMode.Inference, ips, 2000 / ips, 900, 300, 1000, Width: w);
+        var results = new[] { R(512, 2048, 1), R(512, null, 4), R(256, 1024, 2) };
+        var table = ThroughputBenchmark.FormatTable(results);
+        var rows = table.Split('\n').Where(l => l.StartsWith("| seg |", StringComparison.Ordinal)).ToList();
+        // Ordered by pixel count: 512² (262,144) < 256×1024 (262,144, shorter first) < 512×2048.
+        Assert.Equal(["| seg | 256x1024 |", "| seg | 512 |", "| seg | 512x2048 |"], rows.Select(r => r[..r.IndexOf(" | 2 |", StringComparison.Ordinal)] + " |"));
+        string png = Path.Combine(CliHarness.TempDir("plot"), "hxw.png");
+        ThroughputBenchmark.SavePlot(results, png);
+        Assert.True(new FileInfo(png).Length > 1000);
+    }
+
+    [Fact]
+    public void ResultsCarryTheirWidth()
+    {
+        // The child's JSON line carries the width of a non-square point, and none for a square one (read as before).
+        var wide = new ThroughputResult("m", 512, 1, BenchMode.Training, 1, 1000, 900, 100, 10, Width: 2048);
+        Assert.Contains("\"Width\":2048", IsolatedBenchmark.WriteResult(wide));
+        Assert.Contains("\"Width\":null", IsolatedBenchmark.WriteResult(wide with { Width = null }));
+        Assert.Equal(new BenchSize(512, 2048), wide.Size);
+        Assert.Equal(new BenchSize(512), (wide with { Width = null }).Size);
+        Assert.DoesNotContain("\"Size\"", IsolatedBenchmark.WriteResult(wide));
     }
 }
