@@ -100,11 +100,13 @@ static class BenchCommand
         var size = new Option<string>("--size") { Required = true };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 1 };
         var seconds = new Option<double>("--seconds") { DefaultValueFactory = _ => 2.0 };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2 };
+        var iterations = new Option<int>("--iterations") { DefaultValueFactory = _ => 3 };
         var train = new Option<bool>("--train");
         var runtime = new Option<string>("--runtime") { DefaultValueFactory = _ => ThroughputResult.TorchSharpRuntime };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        foreach (var o in new Option[] { model, size, batch, seconds, train, runtime }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, size, batch, seconds, warmup, iterations, train, runtime }) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
         cmd.SetAction(p => CommonOptions.Guard(ctx, () =>
         {
@@ -123,6 +125,7 @@ static class BenchCommand
             var bench = new ThroughputBenchmark
             {
                 MinSeconds = p.GetValue(seconds), Device = dev, Mode = p.GetValue(train) ? BenchMode.Training : BenchMode.Inference,
+                Warmup = Math.Max(0, p.GetValue(warmup)), MinIterations = Math.Max(1, p.GetValue(iterations)),
             };
             bench.Log += m => ctx.Error.WriteLine(m);
             var r = bench.Measure(Workload(p.GetValue(model)!), sz, p.GetValue(batch));

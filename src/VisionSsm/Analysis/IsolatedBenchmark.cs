@@ -34,6 +34,10 @@ public sealed class IsolatedBenchmark
 
     public BenchMode Mode { get; init; } = BenchMode.Inference;
     public double MinSeconds { get; init; } = 2.0;
+    /// <summary>Untimed passes before the timed ones (<see cref="ThroughputBenchmark.Warmup"/>).</summary>
+    public int Warmup { get; init; } = 2;
+    /// <summary>Timed passes at least (<see cref="ThroughputBenchmark.MinIterations"/>).</summary>
+    public int MinIterations { get; init; } = 3;
     public int Threads { get; init; } = 1;
     public string Device { get; init; } = "cpu";
 
@@ -53,6 +57,7 @@ public sealed class IsolatedBenchmark
             "--model", p.Model, "--size", p.Size.ToString(),
             "--batch", p.Batch.ToString(CultureInfo.InvariantCulture),
             "--seconds", MinSeconds.ToString("R", CultureInfo.InvariantCulture),
+            "--warmup", Warmup.ToString(CultureInfo.InvariantCulture), "--iterations", MinIterations.ToString(CultureInfo.InvariantCulture),
             "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--device", Device,
         };
         if (Mode == BenchMode.Training) args.Add("--train");

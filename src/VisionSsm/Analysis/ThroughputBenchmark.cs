@@ -38,8 +38,9 @@ public sealed record ThroughputResult(string Model, int ImageSize, int Batch, Be
 }
 
 /// <summary>
-/// Throughput, latency and peak memory of one zoo model at one resolution and batch (VMamba Table 4 / Vim Fig. 1,
-/// measured here). Build the model, warm up (the JIT tiers up), then time passes until <see cref="MinSeconds"/> pass.
+/// Throughput, latency and peak memory of one model at one input size and batch (VMamba Table 4 / Vim Fig. 1,
+/// measured here) — a classification, segmentation or detection model, whatever its <see cref="IBenchWorkload"/> runs.
+/// Build the model, warm up (the JIT tiers up), then time passes until <see cref="MinSeconds"/> pass.
 /// Peak memory is only meaningful when this process measures nothing else: <see cref="IsolatedBenchmark"/> runs each
 /// point in its own child process, because glibc and libtorch keep freed memory resident, so a second point in one
 /// process reuses the first one's pages and shows no growth.
