@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static VisionSsm.Ops.FastMath;
 
 namespace VisionSsm.Ops;
@@ -26,6 +27,10 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// <summary>Pairs of states in Vector512 registers and pairs of blocks (<see cref="ForwardPair"/>) in the forward:
     /// float, AVX-512 and <see cref="Runtime.KernelOptions.ScanVector512"/> (read here, on the calling thread).</summary>
     readonly bool v512 = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && Runtime.KernelOptions.Current.ScanVector512;
+    /// <summary>Float on AVX: the per-step elementwise math (softplus of Δ, the SiLU gate) of a tile runs two vectors at a
+    /// time on <see cref="VectorPair256"/> before the recurrence (<see cref="PrepareDelta"/>, <see cref="PrepareGate"/>);
+    /// otherwise (double) one vector at a time inside the step loops.</summary>
+    readonly bool pairMath = typeof(T) == typeof(float) && Avx.IsSupported;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
     // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks), A·log2 e for the float exp (blocks, N); padded lanes are 0
@@ -89,16 +94,22 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             int tc = Math.Min(chunk, len - t0);
             LoadTile(U + row, len, t0, tc, cw, tu);
             LoadTile(Delta + row, len, t0, tc, cw, tdt);
-            for (int j = 0; j < tc; j++)
-                tdt[j] = softplus ? Softplus(tdt[j] + bias) : tdt[j] + bias;
-            if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
+            if (pairMath) PrepareDelta(tdt, tc, bias, softplus, null);
+            else
+                for (int j = 0; j < tc; j++)
+                    tdt[j] = softplus ? Softplus(tdt[j] + bias) : tdt[j] + bias;
+            if (hasZ)
+            {
+                LoadTile(Z + row, len, t0, tc, cw, tz);
+                if (pairMath) PrepareGate(tz, tc, silu: true);
+            }
 
             for (int j = 0; j < tc; j++)
             {
                 var uj = tu[j];
                 var acc = Step(v512, tdt[j], uj, a, a2V + k * n, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
                 if (hasD) acc = Fma(dSkip, uj, acc);
-                if (hasZ) acc *= tz[j] * Sigmoid(tz[j]);
+                if (hasZ) acc *= pairMath ? tz[j] : tz[j] * Sigmoid(tz[j]);      // tz holds silu(z) when pairMath
                 ty[j] = acc;
             }
             StoreTile(ty, tc, cw, Y + row, len, t0, StreamY);
@@ -265,7 +276,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var tdu = tgy + chunk;
         var tdd = tdu + chunk;
         var tdz = tdd + chunk;
-        var hs = tdz + chunk;          // (chunk, N): h_t
+        var tsig = tdz + chunk;        // σ(z_t) when pairMath
+        var hs = tsig + chunk;         // (chunk, N): h_t
         var das = hs + chunk * n;      // (chunk, N): exp(dt_t A)
         var sb = das + chunk * n;      // (chunk, N): dh·dt·u per lane, summed over lanes into dB
         var sc = sb + chunk * n;       // (chunk, N): gy·h per lane, summed over lanes into dC
@@ -295,13 +307,23 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             LoadTile(U + row, len, t0, tc, cw, tu);
             LoadTile(Delta + row, len, t0, tc, cw, tdt);
             LoadTile(G + row, len, t0, tc, cw, tg);
-            if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
-            for (int j = 0; j < tc; j++)
+            if (hasZ)
             {
-                var x = tdt[j] + bias;
-                if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
-                else tdt[j] = x;
+                LoadTile(Z + row, len, t0, tc, cw, tz);
+                if (pairMath)
+                {
+                    for (int j = 0; j < tc; j++) tsig[j] = tz[j];
+                    PrepareGate(tsig, tc, silu: false);
+                }
             }
+            if (pairMath) PrepareDelta(tdt, tc, bias, softplus, tsp);
+            else
+                for (int j = 0; j < tc; j++)
+                {
+                    var x = tdt[j] + bias;
+                    if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
+                    else tdt[j] = x;
+                }
 
             // Recompute the forward inside the chunk, keeping h_t and exp(dt_t A) for every step.
             for (int j = 0; j < tc; j++)
@@ -315,7 +337,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 if (hasZ)
                 {
                     var z = tz[j];
-                    var sig = Sigmoid(z);
+                    var sig = pairMath ? tsig[j] : Sigmoid(z);
                     gy = g * z * sig;                                            // g·silu(z)
                     tdz[j] = g * acc * sig * Fma(z, one - sig, one);             // g·y·σ(z)(1 + z(1 − σ(z)))
                 }
@@ -387,6 +409,53 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int s = 0; s < n; s++) DAPart[d * n + s] = ((T*)(dAacc + s))[l];
             DDPart[d] = ((T*)&dDacc)[l];
             DBiasPart[d] = ((T*)&dBiasAcc)[l];
+        }
+    }
+
+    /// <summary>
+    /// dt = softplus(Δ + bias) (or Δ + bias) over a tile of <paramref name="tc"/> step vectors in place, two vectors at a
+    /// time (<see cref="VectorPair256"/>); with <paramref name="grad"/> also the softplus derivative σ(Δ + bias) there.
+    /// Float only (<see cref="pairMath"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrepareDelta(Vector256<T>* tile, int tc, Vector256<T> bias, bool softplus, Vector256<T>* grad)
+    {
+        var d = (Vector256<float>*)tile;
+        var g = (Vector256<float>*)grad;
+        var b = VectorPair256.Splat(bias.As<T, float>());
+        // An odd tail runs as a pair with itself; only its first half is stored.
+        for (int j = 0; j < tc; j += 2)
+        {
+            int j1 = Math.Min(j + 1, tc - 1);
+            var x = new VectorPair256(d[j], d[j1]) + b;
+            if (softplus)
+            {
+                if (g != null)
+                {
+                    x = SoftplusWithGrad(x, out var sg);
+                    g[j] = sg.Lo;
+                    g[j1] = sg.Hi;
+                }
+                else x = Softplus(x);
+            }
+            d[j] = x.Lo;
+            d[j1] = x.Hi;
+        }
+    }
+
+    /// <summary>z·σ(z) (<paramref name="silu"/>) or σ(z) over a tile of <paramref name="tc"/> step vectors in place, two at
+    /// a time. Float only (<see cref="pairMath"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrepareGate(Vector256<T>* tile, int tc, bool silu)
+    {
+        var z = (Vector256<float>*)tile;
+        for (int j = 0; j < tc; j += 2)
+        {
+            int j1 = Math.Min(j + 1, tc - 1);
+            var x = new VectorPair256(z[j], z[j1]);
+            x = silu ? Silu(x) : Sigmoid(x);
+            z[j] = x.Lo;
+            z[j1] = x.Hi;
         }
     }
 

@@ -100,4 +100,35 @@ public class FastMathTests
             Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"σ({x}) = {got}, expected {want}");
         }
     }
+
+    /// <summary>The pair twins of the lane scan's elementwise math (both halves, different inputs) against the
+    /// definitions in double precision, at float accuracy.</summary>
+    [Fact]
+    public void PairFunctionsMatchTheDefinitions()
+    {
+        foreach (double x in Grid(-40, 40, 2001).Append(20.0).Append(20.0001).Append(0.0))
+        {
+            float lo = (float)x, hi = (float)(-0.37 * x);
+            var pair = new VectorPair256(Vector256.Create(lo), Vector256.Create(hi));
+            foreach (var (half, v) in new[] { (0, (double)lo), (1, (double)hi) })
+            {
+                double Get(VectorPair256 p) => half == 0 ? p.Lo.GetElement(3) : p.Hi.GetElement(6);
+                double sp = Softplus(v), sig = 1 / (1 + Math.Exp(-v));
+                Assert.True(Math.Abs(Get(FastMath.Softplus(pair)) - sp) <= 4e-7 * sp + 1e-30, $"softplus({v})");
+                double spg = Get(FastMath.SoftplusWithGrad(pair, out var g));
+                Assert.True(Math.Abs(spg - sp) <= 4e-7 * sp + 1e-30, $"softplus with grad({v})");
+                Assert.True(Math.Abs(Get(g) - (v > 20 ? 1 : sig)) <= 4e-7 * sig + 1e-30, $"softplus'({v})");
+                if (Math.Abs(v) <= 30)
+                {
+                    Assert.True(Math.Abs(Get(FastMath.Sigmoid(pair)) - sig) <= 4e-7 * sig, $"σ({v})");
+                    Assert.True(Math.Abs(Get(FastMath.Silu(pair)) - v * sig) <= 4e-7 * Math.Abs(v * sig) + 1e-30, $"silu({v})");
+                }
+                if (v >= -100 && v <= 100)
+                    Assert.True(Math.Abs(Get(FastMath.Exp2F(pair)) / Math.Pow(2, v) - 1) <= 3e-7, $"2^{v}");
+            }
+        }
+        var clamp = FastMath.Exp2F(new VectorPair256(Vector256.Create(-300f), Vector256.Create(1000f)));
+        Assert.Equal(1, clamp.Lo.GetElement(0) / Math.Pow(2, -125), 3e-7);
+        Assert.Equal(1, clamp.Hi.GetElement(0) / Math.Pow(2, 127), 3e-7);
+    }
 }
