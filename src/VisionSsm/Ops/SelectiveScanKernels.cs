@@ -423,7 +423,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var d = (Vector256<float>*)tile;
         var g = (Vector256<float>*)grad;
         var b = VectorPair256.Splat(bias.As<T, float>());
-        // An odd tail runs as a pair with itself; only its first half is stored.
+        // An odd tail runs as a pair with itself (both halves land in its slot with the same value).
         for (int j = 0; j < tc; j += 2)
         {
             int j1 = Math.Min(j + 1, tc - 1);
@@ -449,7 +449,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     static void PrepareGate(Vector256<T>* tile, int tc, bool silu)
     {
         var z = (Vector256<float>*)tile;
-        for (int j = 0; j < tc; j += 2)
+        for (int j = 0; j < tc; j += 2)                    // odd tail: as in PrepareDelta
         {
             int j1 = Math.Min(j + 1, tc - 1);
             var x = new VectorPair256(z[j], z[j1]);
