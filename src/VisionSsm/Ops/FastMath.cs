@@ -318,21 +318,4 @@ internal static class FastMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorPair256 Silu(VectorPair256 x) =>
         x / (VectorPair256.One + Exp2F(x * VectorPair256.Splat(-1.44269504088896341f)));
-
-    /// <summary><see cref="SoftplusWithGrad{T}(Vector256{T}, out Vector256{T})"/> on a pair, e^−|x| by the base-2 exp.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static VectorPair256 SoftplusWithGrad(VectorPair256 x, out VectorPair256 grad)
-    {
-        var one = VectorPair256.One;
-        var e = Exp2F(VectorPair256.Abs(x) * VectorPair256.Splat(-1.44269504088896341f));
-        var above = VectorPair256.GreaterThan(x, VectorPair256.Splat(20f));
-        var sig = VectorPair256.Select(VectorPair256.GreaterThanOrEqual(x, VectorPair256.Zero), one, e) / (one + e);
-        grad = VectorPair256.Select(above, one, sig);
-        return VectorPair256.Select(above, x, VectorPair256.Max(x, VectorPair256.Zero) + Log1pUnit(e));
-    }
-
-    /// <summary>σ(x) on a pair, e^−x by the base-2 exp.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static VectorPair256 Sigmoid(VectorPair256 x) =>
-        VectorPair256.One / (VectorPair256.One + Exp2F(x * VectorPair256.Splat(-1.44269504088896341f)));
 }

@@ -27,9 +27,11 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// <summary>Pairs of states in Vector512 registers and pairs of blocks (<see cref="ForwardPair"/>) in the forward:
     /// float, AVX-512 and <see cref="Runtime.KernelOptions.ScanVector512"/> (read here, on the calling thread).</summary>
     readonly bool v512 = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && Runtime.KernelOptions.Current.ScanVector512;
-    /// <summary>Float on AVX: the per-step elementwise math (softplus of Δ, the SiLU gate) of a tile runs two vectors at a
-    /// time on <see cref="VectorPair256"/> before the recurrence (<see cref="PrepareDelta"/>, <see cref="PrepareGate"/>);
-    /// otherwise (double) one vector at a time inside the step loops.</summary>
+    /// <summary>Float on AVX: the forward's per-step elementwise math (softplus of Δ, the SiLU gate) of a tile runs two
+    /// vectors at a time on <see cref="VectorPair256"/> before the recurrence (<see cref="PrepareDelta"/>,
+    /// <see cref="PrepareGate"/>); otherwise (double) and in the backward's recomputation, one vector at a time inside the
+    /// step loops (the pairs there made the default training run slower, BENCHMARKS.md "Elementwise math of the lane
+    /// scan in pairs").</summary>
     readonly bool pairMath = typeof(T) == typeof(float) && Avx.IsSupported;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
@@ -88,20 +90,21 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var dSkip = dV[k];
         var bias = biasV[k];
         bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
+        bool pairs = pairMath;
 
         for (int c = 0, t0 = 0; t0 < len; c++, t0 += chunk)
         {
             int tc = Math.Min(chunk, len - t0);
             LoadTile(U + row, len, t0, tc, cw, tu);
             LoadTile(Delta + row, len, t0, tc, cw, tdt);
-            if (pairMath) PrepareDelta(tdt, tc, bias, softplus, null);
+            if (pairs) PrepareDelta(tdt, tc, bias, softplus);
             else
                 for (int j = 0; j < tc; j++)
                     tdt[j] = softplus ? Softplus(tdt[j] + bias) : tdt[j] + bias;
             if (hasZ)
             {
                 LoadTile(Z + row, len, t0, tc, cw, tz);
-                if (pairMath) PrepareGate(tz, tc, silu: true);
+                if (pairs) PrepareGate(tz, tc);
             }
 
             for (int j = 0; j < tc; j++)
@@ -109,7 +112,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 var uj = tu[j];
                 var acc = Step(v512, tdt[j], uj, a, a2V + k * n, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
                 if (hasD) acc = Fma(dSkip, uj, acc);
-                if (hasZ) acc *= pairMath ? tz[j] : tz[j] * Sigmoid(tz[j]);      // tz holds silu(z) when pairMath
+                if (hasZ) acc *= pairs ? tz[j] : tz[j] * Sigmoid(tz[j]);      // tz holds silu(z) with pairs
                 ty[j] = acc;
             }
             StoreTile(ty, tc, cw, Y + row, len, t0, StreamY);
@@ -276,8 +279,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var tdu = tgy + chunk;
         var tdd = tdu + chunk;
         var tdz = tdd + chunk;
-        var tsig = tdz + chunk;        // σ(z_t) when pairMath
-        var hs = tsig + chunk;         // (chunk, N): h_t
+        var hs = tdz + chunk;          // (chunk, N): h_t
         var das = hs + chunk * n;      // (chunk, N): exp(dt_t A)
         var sb = das + chunk * n;      // (chunk, N): dh·dt·u per lane, summed over lanes into dB
         var sc = sb + chunk * n;       // (chunk, N): gy·h per lane, summed over lanes into dC
@@ -307,23 +309,13 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             LoadTile(U + row, len, t0, tc, cw, tu);
             LoadTile(Delta + row, len, t0, tc, cw, tdt);
             LoadTile(G + row, len, t0, tc, cw, tg);
-            if (hasZ)
+            if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
+            for (int j = 0; j < tc; j++)
             {
-                LoadTile(Z + row, len, t0, tc, cw, tz);
-                if (pairMath)
-                {
-                    for (int j = 0; j < tc; j++) tsig[j] = tz[j];
-                    PrepareGate(tsig, tc, silu: false);
-                }
+                var x = tdt[j] + bias;
+                if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
+                else tdt[j] = x;
             }
-            if (pairMath) PrepareDelta(tdt, tc, bias, softplus, tsp);
-            else
-                for (int j = 0; j < tc; j++)
-                {
-                    var x = tdt[j] + bias;
-                    if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
-                    else tdt[j] = x;
-                }
 
             // Recompute the forward inside the chunk, keeping h_t and exp(dt_t A) for every step.
             for (int j = 0; j < tc; j++)
@@ -337,7 +329,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 if (hasZ)
                 {
                     var z = tz[j];
-                    var sig = pairMath ? tsig[j] : Sigmoid(z);
+                    var sig = Sigmoid(z);
                     gy = g * z * sig;                                            // g·silu(z)
                     tdz[j] = g * acc * sig * Fma(z, one - sig, one);             // g·y·σ(z)(1 + z(1 − σ(z)))
                 }
@@ -412,48 +404,34 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         }
     }
 
-    /// <summary>
-    /// dt = softplus(Δ + bias) (or Δ + bias) over a tile of <paramref name="tc"/> step vectors in place, two vectors at a
-    /// time (<see cref="VectorPair256"/>); with <paramref name="grad"/> also the softplus derivative σ(Δ + bias) there.
-    /// Float only (<see cref="pairMath"/>).
-    /// </summary>
+    /// <summary>dt = softplus(Δ + bias) (or Δ + bias) over a tile of <paramref name="tc"/> step vectors in place, two
+    /// vectors at a time (<see cref="VectorPair256"/>). Float only (<see cref="pairMath"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void PrepareDelta(Vector256<T>* tile, int tc, Vector256<T> bias, bool softplus, Vector256<T>* grad)
+    static void PrepareDelta(Vector256<T>* tile, int tc, Vector256<T> bias, bool softplus)
     {
         var d = (Vector256<float>*)tile;
-        var g = (Vector256<float>*)grad;
         var b = VectorPair256.Splat(bias.As<T, float>());
         // An odd tail runs as a pair with itself (both halves land in its slot with the same value).
         for (int j = 0; j < tc; j += 2)
         {
             int j1 = Math.Min(j + 1, tc - 1);
             var x = new VectorPair256(d[j], d[j1]) + b;
-            if (softplus)
-            {
-                if (g != null)
-                {
-                    x = SoftplusWithGrad(x, out var sg);
-                    g[j] = sg.Lo;
-                    g[j1] = sg.Hi;
-                }
-                else x = Softplus(x);
-            }
+            if (softplus) x = Softplus(x);
             d[j] = x.Lo;
             d[j1] = x.Hi;
         }
     }
 
-    /// <summary>z·σ(z) (<paramref name="silu"/>) or σ(z) over a tile of <paramref name="tc"/> step vectors in place, two at
-    /// a time. Float only (<see cref="pairMath"/>).</summary>
+    /// <summary>The gate z·σ(z) over a tile of <paramref name="tc"/> step vectors in place, two at a time. Float only
+    /// (<see cref="pairMath"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void PrepareGate(Vector256<T>* tile, int tc, bool silu)
+    static void PrepareGate(Vector256<T>* tile, int tc)
     {
         var z = (Vector256<float>*)tile;
         for (int j = 0; j < tc; j += 2)                    // odd tail: as in PrepareDelta
         {
             int j1 = Math.Min(j + 1, tc - 1);
-            var x = new VectorPair256(z[j], z[j1]);
-            x = silu ? Silu(x) : Sigmoid(x);
+            var x = Silu(new VectorPair256(z[j], z[j1]));
             z[j] = x.Lo;
             z[j1] = x.Hi;
         }

@@ -56,10 +56,6 @@ internal readonly struct VectorPair256(Vector256<float> lo, Vector256<float> hi)
     public static VectorPair256 GreaterThan(VectorPair256 a, VectorPair256 b) =>
         new(Vector256.GreaterThan(a.Lo, b.Lo), Vector256.GreaterThan(a.Hi, b.Hi));
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static VectorPair256 GreaterThanOrEqual(VectorPair256 a, VectorPair256 b) =>
-        new(Vector256.GreaterThanOrEqual(a.Lo, b.Lo), Vector256.GreaterThanOrEqual(a.Hi, b.Hi));
-
     /// <summary>Per lane: <paramref name="a"/> where the mask is set, else <paramref name="b"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorPair256 Select(VectorPair256 mask, VectorPair256 a, VectorPair256 b) =>

@@ -124,12 +124,8 @@ public class FastMathTests
                 double Get(VectorPair256 p) => half == 0 ? p.Lo.GetElement(3) : p.Hi.GetElement(6);
                 double sp = AccurateSoftplus(v), sig = 1 / (1 + Math.Exp(-v)), tol = 4e-7 + 1e-7 * Math.Abs(v);
                 Assert.True(Math.Abs(Get(FastMath.Softplus(pair)) - sp) <= tol * sp + 1e-30, $"softplus({v}) = {Get(FastMath.Softplus(pair))}, expected {sp}");
-                double spg = Get(FastMath.SoftplusWithGrad(pair, out var g));
-                Assert.True(Math.Abs(spg - sp) <= tol * sp + 1e-30, $"softplus with grad({v})");
-                Assert.True(Math.Abs(Get(g) - (v > 20 ? 1 : sig)) <= tol * sig + 1e-30, $"softplus'({v})");
                 if (Math.Abs(v) <= 30)
                 {
-                    Assert.True(Math.Abs(Get(FastMath.Sigmoid(pair)) - sig) <= tol * sig, $"σ({v})");
                     Assert.True(Math.Abs(Get(FastMath.Silu(pair)) - v * sig) <= tol * Math.Abs(v * sig) + 1e-30, $"silu({v})");
                 }
                 if (v >= -100 && v <= 100)
