@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static VisionSsm.Ops.FastMath;
 
 namespace VisionSsm.Ops;
@@ -26,6 +27,12 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// <summary>Pairs of states in Vector512 registers and pairs of blocks (<see cref="ForwardPair"/>) in the forward:
     /// float, AVX-512 and <see cref="Runtime.KernelOptions.ScanVector512"/> (read here, on the calling thread).</summary>
     readonly bool v512 = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && Runtime.KernelOptions.Current.ScanVector512;
+    /// <summary>Float on AVX: the forward's per-step elementwise math (softplus of Δ, the SiLU gate) of a tile runs two
+    /// vectors at a time on <see cref="VectorPair256"/> before the recurrence (<see cref="PrepareDelta"/>,
+    /// <see cref="PrepareGate"/>); otherwise (double) and in the backward's recomputation, one vector at a time inside the
+    /// step loops (the pairs there made the default training run slower, BENCHMARKS.md "Elementwise math of the lane
+    /// scan in pairs").</summary>
+    readonly bool pairMath = typeof(T) == typeof(float) && Avx.IsSupported;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
     // per-block lane vectors: A (blocks, N), D skip (blocks), Δ bias (blocks), A·log2 e for the float exp (blocks, N); padded lanes are 0
@@ -83,22 +90,29 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var dSkip = dV[k];
         var bias = biasV[k];
         bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
+        bool pairs = pairMath;
 
         for (int c = 0, t0 = 0; t0 < len; c++, t0 += chunk)
         {
             int tc = Math.Min(chunk, len - t0);
             LoadTile(U + row, len, t0, tc, cw, tu);
             LoadTile(Delta + row, len, t0, tc, cw, tdt);
-            for (int j = 0; j < tc; j++)
-                tdt[j] = softplus ? Softplus(tdt[j] + bias) : tdt[j] + bias;
-            if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
+            if (pairs) PrepareDelta(tdt, tc, bias, softplus);
+            else
+                for (int j = 0; j < tc; j++)
+                    tdt[j] = softplus ? Softplus(tdt[j] + bias) : tdt[j] + bias;
+            if (hasZ)
+            {
+                LoadTile(Z + row, len, t0, tc, cw, tz);
+                if (pairs) PrepareGate(tz, tc);
+            }
 
             for (int j = 0; j < tc; j++)
             {
                 var uj = tu[j];
                 var acc = Step(v512, tdt[j], uj, a, a2V + k * n, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
                 if (hasD) acc = Fma(dSkip, uj, acc);
-                if (hasZ) acc *= tz[j] * Sigmoid(tz[j]);
+                if (hasZ) acc *= pairs ? tz[j] : tz[j] * Sigmoid(tz[j]);      // tz holds silu(z) with pairs
                 ty[j] = acc;
             }
             StoreTile(ty, tc, cw, Y + row, len, t0, StreamY);
@@ -387,6 +401,39 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int s = 0; s < n; s++) DAPart[d * n + s] = ((T*)(dAacc + s))[l];
             DDPart[d] = ((T*)&dDacc)[l];
             DBiasPart[d] = ((T*)&dBiasAcc)[l];
+        }
+    }
+
+    /// <summary>dt = softplus(Δ + bias) (or Δ + bias) over a tile of <paramref name="tc"/> step vectors in place, two
+    /// vectors at a time (<see cref="VectorPair256"/>). Float only (<see cref="pairMath"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrepareDelta(Vector256<T>* tile, int tc, Vector256<T> bias, bool softplus)
+    {
+        var d = (Vector256<float>*)tile;
+        var b = VectorPair256.Splat(bias.As<T, float>());
+        // An odd tail runs as a pair with itself (both halves land in its slot with the same value).
+        for (int j = 0; j < tc; j += 2)
+        {
+            int j1 = Math.Min(j + 1, tc - 1);
+            var x = new VectorPair256(d[j], d[j1]) + b;
+            if (softplus) x = Softplus(x);
+            d[j] = x.Lo;
+            d[j1] = x.Hi;
+        }
+    }
+
+    /// <summary>The gate z·σ(z) over a tile of <paramref name="tc"/> step vectors in place, two at a time. Float only
+    /// (<see cref="pairMath"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrepareGate(Vector256<T>* tile, int tc)
+    {
+        var z = (Vector256<float>*)tile;
+        for (int j = 0; j < tc; j += 2)                    // odd tail: as in PrepareDelta
+        {
+            int j1 = Math.Min(j + 1, tc - 1);
+            var x = Silu(new VectorPair256(z[j], z[j1]));
+            z[j] = x.Lo;
+            z[j1] = x.Hi;
         }
     }
 

@@ -100,4 +100,40 @@ public class FastMathTests
             Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"σ({x}) = {got}, expected {want}");
         }
     }
+
+    /// <summary>softplus without the cancellation of log(1 + e) for tiny e = e^−|x| (series below 1e-4).</summary>
+    static double AccurateSoftplus(double x)
+    {
+        if (x > 20) return x;
+        double e = Math.Exp(-Math.Abs(x));
+        return Math.Max(x, 0) + (e < 1e-4 ? e - e * e / 2 + e * e * e / 3 : Math.Log(1 + e));
+    }
+
+    /// <summary>The pair twins of the lane scan's elementwise math (both halves, different inputs) against the
+    /// definitions in double precision: float accuracy plus the rounding of the exp's argument x·log2 e (relative
+    /// 6e-8, an error of |x|·6e-8·ln 2 in e^x), allowed as 1e-7·|x|.</summary>
+    [Fact]
+    public void PairFunctionsMatchTheDefinitions()
+    {
+        foreach (double x in Grid(-40, 40, 2001).Append(20.0).Append(20.0001).Append(0.0))
+        {
+            float lo = (float)x, hi = (float)(-0.37 * x);
+            var pair = new VectorPair256(Vector256.Create(lo), Vector256.Create(hi));
+            foreach (var (half, v) in new[] { (0, (double)lo), (1, (double)hi) })
+            {
+                double Get(VectorPair256 p) => half == 0 ? p.Lo.GetElement(3) : p.Hi.GetElement(6);
+                double sp = AccurateSoftplus(v), sig = 1 / (1 + Math.Exp(-v)), tol = 4e-7 + 1e-7 * Math.Abs(v);
+                Assert.True(Math.Abs(Get(FastMath.Softplus(pair)) - sp) <= tol * sp + 1e-30, $"softplus({v}) = {Get(FastMath.Softplus(pair))}, expected {sp}");
+                if (Math.Abs(v) <= 30)
+                {
+                    Assert.True(Math.Abs(Get(FastMath.Silu(pair)) - v * sig) <= tol * Math.Abs(v * sig) + 1e-30, $"silu({v})");
+                }
+                if (v >= -100 && v <= 100)
+                    Assert.True(Math.Abs(Get(FastMath.Exp2F(pair)) / Math.Pow(2, v) - 1) <= 3e-7, $"2^{v}");
+            }
+        }
+        var clamp = FastMath.Exp2F(new VectorPair256(Vector256.Create(-300f), Vector256.Create(1000f)));
+        Assert.Equal(1, clamp.Lo.GetElement(0) / Math.Pow(2, -125), 3e-7);
+        Assert.Equal(1, clamp.Hi.GetElement(0) / Math.Pow(2, 127), 3e-7);
+    }
 }
