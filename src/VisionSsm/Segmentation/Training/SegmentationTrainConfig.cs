@@ -17,7 +17,7 @@ public sealed record SegmentationTrainConfig
     public string? Recipe { get; init; }
     // The default schedule fills the 15-minute budget on two cores: many small AdamW steps at a high rate, short
     // warmup, one evaluation at the end (docs/segmentation.md §5).
-    public long Iterations { get; init; } = 3300;
+    public long Iterations { get; init; } = 4400;
     public int BatchSize { get; init; } = 8;
     public double Lr { get; init; } = 4e-3;
     public double WeightDecay { get; init; } = 0.01;
@@ -49,7 +49,7 @@ public sealed record SegmentationTrainConfig
     public double MaxScale { get; init; } = 1.0;
     public bool HFlip { get; init; } = true;
     /// <summary>Evaluate (and checkpoint) every N iterations; the last iteration always evaluates.</summary>
-    public long EvalInterval { get; init; } = 3300;
+    public long EvalInterval { get; init; } = 4400;
     /// <summary>Test images evaluated at each interval (0 = all).</summary>
     public int EvalLimit { get; init; }
     /// <summary>"whole" or "slide" (sliding window with the crop size and <see cref="SlideStride"/>).</summary>
