@@ -243,6 +243,9 @@ public sealed class VMambaFamily : IModelFamily
         // (24 epochs: 93.17% against nano's 93.21% at 30; README "Longer recipe"), so width is not the limit.
         ["vmamba_micro"] = new(Dims(48), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 2),
         ["vmamba_nano_s1"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.1, StemStride: 1),
+        // The official stride-4 stem on vmamba_nano's stages: stage maps 16, 8, 4, 2 for the 64² segmentation canvases,
+        // a quarter of the tokens of the stride-2 stem (docs/segmentation.md §5).
+        ["vmamba_nano_s4"] = new(Dims(32), [1, 1, 2, 1], SsmRatio: 1.0, DropPathRate: 0.05, StemStride: 4),
         // VMamba Table 5's scan-pattern diagnostic: VMamba-T (s2l5) with each alternative route pattern, and the same
         // patterns on the small-image vmamba_nano (docs/analysis.md "Scan patterns").
         ["vmamba_tiny_s2l5_unidi"] = new(Dims(96), [2, 2, 5, 2], SsmRatio: 2.0, DropPathRate: 0.2, ScanPattern: ScanPattern.Unidirectional),
@@ -264,6 +267,7 @@ public sealed class VMambaFamily : IModelFamily
         Entry("vmamba_tiny_v0", 224, new(22.9, 5.627, 82.2, Readme), "Vanilla VMamba-T (v0: z gate, d_state 16, no MLP, patch merging)"),
         Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1, ssm_ratio 1) for 28²/32² inputs"),
         Entry("vmamba_nano_s1", 28, null, "vmamba_nano with a stride-1 stem: stage maps 28, 14, 7, 4 for 28² inputs"),
+        Entry("vmamba_nano_s4", 64, null, "vmamba_nano with the official stride-4 stem: stage maps 16, 8, 4, 2 for 64² inputs"),
         Entry("vmamba_micro", 28, null, "vmamba_nano at 1.5× width (dims 48-96-192-384) for the longer small-image recipe"),
         Entry("vmamba_tiny_s2l5_unidi", 224, new(30.70, 4.86, 82.2, Table5), "VMamba-T [s2l5] with Unidi-Scan: all four routes row-major"),
         Entry("vmamba_tiny_s2l5_bidi", 224, new(30.70, 4.86, 74.8, Table5), "VMamba-T [s2l5] with Bidi-Scan: row-major forward and reversed"),

@@ -103,6 +103,7 @@ public class VMambaTests
     [InlineData("vmamba_nano", 32, 14)]
     [InlineData("vmamba_micro", 48, 14)]
     [InlineData("vmamba_nano_s1", 32, 28)]
+    [InlineData("vmamba_nano_s4", 32, 7)]
     public void Small_image_variants_run_on_grayscale_28_pixel_images_and_stages_halve(string name, long c0, long first)
     {
         using var scope = NewDisposeScope();
@@ -112,7 +113,7 @@ public class VMambaTests
         var x = randn(2, 1, 28, 28);
         Assert.Equal([2L, 10], model.call(x).shape);
         var f = model.ForwardIntermediates(x);
-        // Stride-2 stem: 28 → 14; stride-1 stem keeps 28. Each downsample is conv 3×3, stride 2, padding 1.
+        // Stride-2 stem: 28 → 14; stride-1 stem keeps 28; the stride-4 stem (two stride-2 convs) gives 7. Each downsample is conv 3×3, stride 2, padding 1.
         var expected = new List<long> { first };
         while (expected.Count < 4) expected.Add((expected[^1] - 1) / 2 + 1);
         Assert.Equal(expected.ToArray(), f.Select(t => t.shape[2]).ToArray());
@@ -154,7 +155,7 @@ public class VMambaTests
     [Fact]
     public void Every_variant_is_registered()
     {
-        foreach (var name in new[] { "vmamba_tiny_s1l8", "vmamba_tiny_s2l5", "vmamba_small_s2l15", "vmamba_base_s2l15", "vmamba_tiny_v0", "vmamba_nano", "vmamba_micro", "vmamba_nano_s1" })
+        foreach (var name in new[] { "vmamba_tiny_s1l8", "vmamba_tiny_s2l5", "vmamba_small_s2l15", "vmamba_base_s2l15", "vmamba_tiny_v0", "vmamba_nano", "vmamba_micro", "vmamba_nano_s1", "vmamba_nano_s4" })
             Assert.Contains(name, ModelZoo.Names);
     }
 }

@@ -102,6 +102,7 @@ public class SegmentationModelTests(ITestOutputHelper output)
     public static TheoryData<string, int, int> Backbones => new()
     {
         { "vmamba_nano", 37, 45 },
+        { "vmamba_nano_s4", 37, 45 },
         { "resnet_nano", 29, 23 },
         { "vgamba_nano", 27, 19 },
         { "vim_nano", 25, 21 },
@@ -114,11 +115,12 @@ public class SegmentationModelTests(ITestOutputHelper output)
     {
         using var scope = NewDisposeScope();
         bool plain = backbone is "vim_nano" or "deit_nano";
+        bool vmamba = backbone.StartsWith("vmamba_nano", StringComparison.Ordinal);
         var config = plain
             ? new SegmentationConfig(backbone, [0, 1, 2, 3], Neck: backbone == "vim_nano" ? SegmentationNeck.Pyramid : SegmentationNeck.MultiLevel,
                 NeckChannels: 12, Channels: 8, AuxChannels: 4)
-            : new SegmentationConfig(backbone, [0, 1, 2, 3], OutNorms: backbone == "vmamba_nano", Channels: 8, AuxChannels: 4,
-                DropChildren: backbone == "vmamba_nano" ? ["classifier"] : null);
+            : new SegmentationConfig(backbone, [0, 1, 2, 3], OutNorms: vmamba, Channels: 8, AuxChannels: 4,
+                DropChildren: vmamba ? ["classifier"] : null);
         int built = backbone == "vgamba_nano" ? 28 : plain ? 28 : Math.Max(h, w);
         using var model = new SegmentationModel(config, new ModelOptions(5, 1, built));
         model.train();

@@ -65,6 +65,8 @@ public static class SegmentationZoo
         // the model is far from overfitting (docs/segmentation.md §5).
         new("upernet_vmamba_nano", new("vmamba_nano", [0, 1, 2, 3], OutNorms: true, Channels: 32, AuxChannels: 16, DropChildren: DropVMambaClassifier, DropPathRate: 0.0),
             64, null, "small-image UperNet: vmamba_nano (stride-2 stem) + out norms, head width 32, aux 16; for 64² canvases"),
+        new("upernet_vmamba_nano_s4", new("vmamba_nano_s4", [0, 1, 2, 3], OutNorms: true, Channels: 64, AuxChannels: 32, DropChildren: DropVMambaClassifier, DropPathRate: 0.0),
+            64, null, "small-image UperNet: vmamba_nano_s4 (stride-4 stem) + out norms, head width 64, aux 32; for 64² canvases"),
         new("upernet_resnet_nano", Hierarchical("resnet_nano", false) with { Channels = 64, AuxChannels = 32 }, 64, null,
             "small-image UperNet on resnet_nano (stride-1 stem), head width 64, aux 32"),
     ];

@@ -6,18 +6,18 @@ namespace VisionSsm.Segmentation.Training;
 /// <summary>
 /// Everything that defines a segmentation run (mmsegmentation's iteration-based schedule). Stored as the run folder's
 /// <c>config.json</c> and inside every checkpoint, so <c>--resume</c> continues with exactly this recipe. Defaults are
-/// the embedded recipe of <c>vssm segment train</c> (docs/segmentation.md §5): Fashion-MNIST canvases, upernet_vmamba_nano.
+/// the embedded recipe of <c>vssm segment train</c> (docs/segmentation.md §5): Fashion-MNIST canvases, upernet_vmamba_nano_s4.
 /// </summary>
 public sealed record SegmentationTrainConfig
 {
-    public string Model { get; init; } = "upernet_vmamba_nano";
+    public string Model { get; init; } = "upernet_vmamba_nano_s4";
     /// <summary>Data directory (ADE20K, Pascal VOC or images/ + masks/ layout); null = the embedded Fashion-MNIST canvases.</summary>
     public string? Data { get; init; }
     /// <summary>Recipe preset the run started from (documentation only; its values are the fields below).</summary>
     public string? Recipe { get; init; }
     // The default schedule fills the 15-minute budget on two cores: many small AdamW steps at a high rate, short
     // warmup, one evaluation at the end (docs/segmentation.md §5).
-    public long Iterations { get; init; } = 2300;
+    public long Iterations { get; init; } = 4400;
     public int BatchSize { get; init; } = 8;
     public double Lr { get; init; } = 4e-3;
     public double WeightDecay { get; init; } = 0.01;
@@ -49,7 +49,7 @@ public sealed record SegmentationTrainConfig
     public double MaxScale { get; init; } = 1.0;
     public bool HFlip { get; init; } = true;
     /// <summary>Evaluate (and checkpoint) every N iterations; the last iteration always evaluates.</summary>
-    public long EvalInterval { get; init; } = 2300;
+    public long EvalInterval { get; init; } = 4400;
     /// <summary>Test images evaluated at each interval (0 = all).</summary>
     public int EvalLimit { get; init; }
     /// <summary>"whole" or "slide" (sliding window with the crop size and <see cref="SlideStride"/>).</summary>
@@ -58,7 +58,7 @@ public sealed record SegmentationTrainConfig
     /// <summary>Classification checkpoint loaded into the backbone before training.</summary>
     public string? BackboneCheckpoint { get; init; }
     /// <summary>Canvas count of the embedded data (train, test), when <see cref="Data"/> is null.</summary>
-    public int CanvasTrain { get; init; } = 10_000;
+    public int CanvasTrain { get; init; } = 40_000;
     public int CanvasTest { get; init; } = 1_000;
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
