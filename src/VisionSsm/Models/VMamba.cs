@@ -267,7 +267,7 @@ public sealed class VMambaFamily : IModelFamily
         Entry("vmamba_tiny_v0", 224, new(22.9, 5.627, 82.2, Readme), "Vanilla VMamba-T (v0: z gate, d_state 16, no MLP, patch merging)"),
         Entry("vmamba_nano", 28, null, "small-image VMamba (stride-2 stem, dims 32-64-128-256, depths 1-1-2-1, ssm_ratio 1) for 28²/32² inputs"),
         Entry("vmamba_nano_s1", 28, null, "vmamba_nano with a stride-1 stem: stage maps 28, 14, 7, 4 for 28² inputs"),
-        Entry("vmamba_nano_s4", 64, null, "vmamba_nano with the official stride-4 stem: stage maps 16, 8, 4, 2 for 64² inputs"),
+        Entry("vmamba_nano_s4", 28, null, "vmamba_nano with the official stride-4 stem: stage maps 7, 4, 2, 1 at 28², 16, 8, 4, 2 for the 64² segmentation canvases"),
         Entry("vmamba_micro", 28, null, "vmamba_nano at 1.5× width (dims 48-96-192-384) for the longer small-image recipe"),
         Entry("vmamba_tiny_s2l5_unidi", 224, new(30.70, 4.86, 82.2, Table5), "VMamba-T [s2l5] with Unidi-Scan: all four routes row-major"),
         Entry("vmamba_tiny_s2l5_bidi", 224, new(30.70, 4.86, 74.8, Table5), "VMamba-T [s2l5] with Bidi-Scan: row-major forward and reversed"),
