@@ -38,6 +38,7 @@ static class SegmentCommand
         var evalInterval = new Option<long?>("--eval-interval") { Description = $"evaluate and checkpoint every N iterations (default {d.EvalInterval})" };
         var evalLimit = new Option<int?>("--eval-limit") { Description = "test images per evaluation (default 0 = all)" };
         var canvases = new Option<string>("--canvases") { Description = $"embedded data: TRAIN,TEST canvas counts (default {d.CanvasTrain},{d.CanvasTest})" };
+        var canvasOverlap = new Option<double?>("--canvas-overlap") { Description = $"embedded data: cap on an item's overlap with each earlier item, as a share of the smaller one's square (default {new VisionSsm.Segmentation.Data.CanvasOptions().MaxOverlap}; 1 = no cap)" };
         var backboneCkpt = new Option<string>("--backbone-checkpoint") { Description = "classification checkpoint (.pth/.safetensors/.ckpt weights) loaded into the backbone" };
         var seed = new Option<int?>("--seed") { Description = $"seed (default {d.Seed})" };
         var output = new Option<string>("--output", "-o") { Description = "run folder (default runs/seg-<time>-<model>)" };
@@ -46,7 +47,7 @@ static class SegmentCommand
         var logInterval = new Option<int?>("--log-interval") { Description = $"progress line every N iterations (default {d.LogInterval})" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        var all = new Option[] { recipe, model, data, iters, batch, lr, wd, warmup, layerDecay, backboneLrMult, clip, ema, dropPath, crop, evalInterval, evalLimit, canvases,
+        var all = new Option[] { recipe, model, data, iters, batch, lr, wd, warmup, layerDecay, backboneLrMult, clip, ema, dropPath, crop, evalInterval, evalLimit, canvases, canvasOverlap,
             backboneCkpt, seed, output, resume, maxSteps, logInterval };
         foreach (var o in all) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
@@ -78,7 +79,7 @@ static class SegmentCommand
                     LayerDecay = p.GetValue(layerDecay) ?? b.LayerDecay, BackboneLrMult = p.GetValue(backboneLrMult) ?? b.BackboneLrMult, ClipGrad = p.GetValue(clip) ?? b.ClipGrad,
                     EmaDecay = p.GetValue(ema) ?? b.EmaDecay, DropPath = p.GetValue(dropPath) ?? b.DropPath, CropSize = p.GetValue(crop) ?? b.CropSize,
                     EvalInterval = p.GetValue(evalInterval) ?? b.EvalInterval, EvalLimit = p.GetValue(evalLimit) ?? b.EvalLimit,
-                    CanvasTrain = ct, CanvasTest = cte, BackboneCheckpoint = p.GetValue(backboneCkpt) ?? b.BackboneCheckpoint,
+                    CanvasTrain = ct, CanvasTest = cte, CanvasMaxOverlap = p.GetValue(canvasOverlap) ?? b.CanvasMaxOverlap, BackboneCheckpoint = p.GetValue(backboneCkpt) ?? b.BackboneCheckpoint,
                     Seed = p.GetValue(seed) ?? b.Seed, Threads = p.GetValue(threads), Device = p.GetValue(device) ?? b.Device,
                     MaxSteps = p.GetValue(maxSteps), LogInterval = p.GetValue(logInterval) ?? b.LogInterval,
                 };
@@ -139,7 +140,7 @@ static class SegmentCommand
             using var net = SegmentationPredictor.Open(p.GetValue(checkpoint)!, p.GetValue(model), p.GetValue(useEma), device: dev);
             ISegmentationDataset test = p.GetValue(data) is { } dir
                 ? SegmentationDirectory.Open(dir, train: false, net.Classes, channels: net.Model.InChannels)
-                : FashionMnistCanvas.Open(train: false);
+                : FashionMnistCanvas.Open(train: false, net.Canvases);
             if (test.Count == 0) throw new InvalidDataException($"--data: the evaluation split of '{p.GetValue(data)}' is empty.");
             if (test.Classes.Count != net.Classes.Count)
                 throw new ArgumentException($"--data: the data has {test.Classes.Count} classes; the model predicts {net.Classes.Count}.", "data");

@@ -24,6 +24,22 @@ public static class CheckpointModel
     }
 
     /// <summary>
+    /// The model weights, by key name, of a VisionSsm checkpoint (<c>.ckpt</c>) or an official weights file
+    /// (<c>.pth</c>/<c>.pt</c>/<c>.safetensors</c>): what <c>--backbone-checkpoint</c> reads. CPU tensors the caller disposes.
+    /// </summary>
+    public static Dictionary<string, Tensor> ReadStateDict(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist.", path);
+        if (PretrainedWeights.IsWeightsFile(path)) return PretrainedWeights.ReadStateDict(path);
+        var ckpt = Checkpoint.Load(path);
+        // Keep the model's tensors; release the rest of what was read.
+        if (ckpt.Ema is not null) foreach (var t in ckpt.Ema.Values) t.Dispose();
+        ckpt.TorchRngState?.Dispose();
+        return ckpt.Model;
+    }
+
+    /// <summary>
     /// Opens a VisionSsm checkpoint (<c>.ckpt</c>: model, classes and preprocessing recorded) or an official weights
     /// file (<c>.pth</c>/<c>.pt</c> from <c>torch.save</c>, or <c>.safetensors</c>) for zoo model <paramref name="modelName"/>,
     /// which such files require. Official files record neither labels nor preprocessing: labels are the class indices

@@ -28,7 +28,7 @@ public static class DetectionCanvasWriter
         string settings = new JsonObject
         {
             ["generator"] = "VisionSsm DetectionCanvas",
-            ["size"] = o.Size, ["minItems"] = o.MinItems, ["maxItems"] = o.MaxItems, ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale,
+            ["size"] = o.Size, ["minItems"] = o.MinItems, ["maxItems"] = o.MaxItems, ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["maxOverlap"] = o.MaxOverlap,
             ["inkThreshold"] = o.InkThreshold, ["channels"] = o.Channels, ["seed"] = o.Seed, ["trainCount"] = o.TrainCount,
             ["testCount"] = o.TestCount, ["minVisibleFraction"] = options.MinVisibleFraction,
         }.ToJsonString();

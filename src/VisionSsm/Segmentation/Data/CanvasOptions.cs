@@ -14,6 +14,16 @@ public sealed record CanvasOptions
     public double MinScale { get; init; } = 0.75;
     public double MaxScale { get; init; } = 1.5;
 
+    /// <summary>
+    /// Cap on the overlap of an item's square with each earlier item's square, as a share of the smaller square's area;
+    /// positions are redrawn (up to <see cref="PositionDraws"/> draws, keeping the least overlapping) until it holds.
+    /// 1 = no cap (every first draw kept).
+    /// </summary>
+    public double MaxOverlap { get; init; } = 1.0;
+
+    /// <summary>Position draws per item under <see cref="MaxOverlap"/>; when none fits, the one overlapping least stands.</summary>
+    public const int PositionDraws = 20;
+
     /// <summary>A scaled item's pixel is ink (drawn and labelled) when its value is at least this.</summary>
     public float InkThreshold { get; init; } = 0.1f;
 
@@ -36,6 +46,8 @@ public sealed record CanvasOptions
         if (ItemSize(MaxScale) > Size)
             throw new ArgumentOutOfRangeException(nameof(MaxScale), MaxScale,
                 $"an item scaled by {MaxScale} is {ItemSize(MaxScale)} px and does not fit a {Size}-px canvas; lower MaxScale or raise Size.");
+        if (!(MaxOverlap >= 0 && MaxOverlap <= 1))
+            throw new ArgumentOutOfRangeException(nameof(MaxOverlap), MaxOverlap, "expected an overlap cap in [0, 1] (1 = no cap).");
         if (!(InkThreshold > 0 && InkThreshold <= 1))
             throw new ArgumentOutOfRangeException(nameof(InkThreshold), InkThreshold, "expected an ink threshold in (0, 1].");
         if (Channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(Channels), Channels, "expected 1 (gray) or 3 (gray replicated to RGB).");

@@ -77,7 +77,7 @@ public static class CanvasWriter
     {
         ["generator"] = "VisionSsm FashionMnistCanvas",
         ["size"] = o.Size, ["minItems"] = o.MinItems, ["maxItems"] = o.MaxItems,
-        ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["inkThreshold"] = o.InkThreshold,
+        ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["maxOverlap"] = o.MaxOverlap, ["inkThreshold"] = o.InkThreshold,
         ["channels"] = o.Channels, ["seed"] = o.Seed, ["trainCount"] = o.TrainCount, ["testCount"] = o.TestCount,
     }.ToJsonString();
 }

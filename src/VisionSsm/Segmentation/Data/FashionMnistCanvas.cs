@@ -26,7 +26,10 @@ public static class FashionMnistCanvas
     /// The items of canvas <paramref name="index"/>, drawn from the generator <c>SeedMixer.Rng(seed, 1 (train) or 2
     /// (test), index)</c> in this order: item count uniform in [MinItems, MaxItems]; then per item the source index
     /// uniform in [0, sourceCount), the scale uniform in [MinScale, MaxScale), and the top-left x then y uniform over
-    /// the positions that keep the whole item on the canvas.
+    /// the positions that keep the whole item on the canvas. With <see cref="CanvasOptions.MaxOverlap"/> below 1 the
+    /// position is drawn again until the item's square overlaps every earlier item's square by at most that share of
+    /// the smaller square's area, at most <see cref="CanvasOptions.PositionDraws"/> draws in all; the draw with the
+    /// smallest worst overlap is kept (the first on ties).
     /// </summary>
     public static IReadOnlyList<CanvasItem> Plan(CanvasOptions o, bool train, int index, int sourceCount, Func<int, int> labelOf)
     {
@@ -38,11 +41,35 @@ public static class FashionMnistCanvas
             int src = rng.Next(sourceCount);
             double scale = o.MinScale + rng.NextDouble() * (o.MaxScale - o.MinScale);
             int side = CanvasOptions.ItemSize(scale);
-            int x = rng.Next(o.Size - side + 1);
-            int y = rng.Next(o.Size - side + 1);
+            int x = 0, y = 0;
+            double best = double.PositiveInfinity;
+            for (int draw = 0; draw < (o.MaxOverlap >= 1 ? 1 : CanvasOptions.PositionDraws); draw++)
+            {
+                int cx = rng.Next(o.Size - side + 1), cy = rng.Next(o.Size - side + 1);
+                double overlap = WorstOverlap(items.AsSpan(0, k), cx, cy, side);
+                if (overlap < best) (best, x, y) = (overlap, cx, cy);
+                if (best <= o.MaxOverlap) break;
+            }
             items[k] = new CanvasItem(src, labelOf(src), scale, side, x, y);
         }
         return items;
+    }
+
+    /// <summary>
+    /// The largest overlap of the square at (<paramref name="x"/>, <paramref name="y"/>) of side <paramref name="side"/>
+    /// with an earlier item's square, as a share of the smaller square's area (0 when it overlaps none).
+    /// </summary>
+    public static double WorstOverlap(ReadOnlySpan<CanvasItem> earlier, int x, int y, int side)
+    {
+        double worst = 0;
+        foreach (var p in earlier)
+        {
+            int w = Math.Min(x + side, p.X + p.Side) - Math.Max(x, p.X);
+            int h = Math.Min(y + side, p.Y + p.Side) - Math.Max(y, p.Y);
+            int smaller = Math.Min(side, p.Side);
+            if (w > 0 && h > 0) worst = Math.Max(worst, (double)w * h / ((double)smaller * smaller));
+        }
+        return worst;
     }
 
     /// <summary>

@@ -9,9 +9,12 @@ using static TorchSharp.torch;
 
 namespace VisionSsm.Segmentation.Training;
 
-/// <summary>A segmentation model ready for inference: weights, class names, normalisation and test mode.</summary>
+/// <summary>
+/// A segmentation model ready for inference: weights, class names, normalisation and test mode; for a model trained on
+/// the embedded canvases, the composer settings it was trained with (so evaluation composes the same kind of canvases).
+/// </summary>
 public sealed record SegmentationInferenceModel(SegmentationModel Model, string Name, IReadOnlyList<string> Classes, float[] Mean, float[] Std,
-    int CropSize, string TestMode, int? SlideStride) : IDisposable
+    int CropSize, string TestMode, int? SlideStride, CanvasOptions? Canvases = null) : IDisposable
 {
     public void Dispose() => Model.Dispose();
 }
@@ -92,7 +95,7 @@ public static class SegmentationPredictor
             Checkpoint.LoadInto(model, state);
             model.eval();
             return new SegmentationInferenceModel(model, entry.Name, info.Classes, info.Preprocessing.Mean, info.Preprocessing.Std,
-                info.Preprocessing.ImageSize, config.TestMode, config.SlideStride);
+                info.Preprocessing.ImageSize, config.TestMode, config.SlideStride, config.Data is null ? SegmentationRunData.Canvases(config) : null);
         }
         if (modelName is null)
             throw new ArgumentException($"'{path}' is an official weights file, which does not record its model: name it with --model " +

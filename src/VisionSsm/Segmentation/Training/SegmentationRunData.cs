@@ -16,12 +16,19 @@ public sealed record SegmentationData(ISegmentationDataset Train, ISegmentationD
 /// </summary>
 public static class SegmentationRunData
 {
+    /// <summary>The composer settings of the embedded canvases a run config names.</summary>
+    public static CanvasOptions Canvases(SegmentationTrainConfig config)
+    {
+        var options = new CanvasOptions { TrainCount = config.CanvasTrain, TestCount = config.CanvasTest };
+        return config.CanvasMaxOverlap is { } cap ? options with { MaxOverlap = cap } : options;
+    }
+
     public static SegmentationData Open(SegmentationTrainConfig config, float[]? mean = null, float[]? std = null)
     {
         ISegmentationDataset train, test;
         if (config.Data is null)
         {
-            var options = new CanvasOptions { TrainCount = config.CanvasTrain, TestCount = config.CanvasTest };
+            var options = Canvases(config);
             train = FashionMnistCanvas.Open(train: true, options);
             test = FashionMnistCanvas.Open(train: false, options);
         }

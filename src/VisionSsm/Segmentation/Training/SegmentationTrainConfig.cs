@@ -60,6 +60,8 @@ public sealed record SegmentationTrainConfig
     /// <summary>Canvas count of the embedded data (train, test), when <see cref="Data"/> is null.</summary>
     public int CanvasTrain { get; init; } = 40_000;
     public int CanvasTest { get; init; } = 1_000;
+    /// <summary>Overlap cap of the embedded canvases (<see cref="Data.CanvasOptions.MaxOverlap"/>); null = the composer's default.</summary>
+    public double? CanvasMaxOverlap { get; init; }
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
     public string Device { get; init; } = "cpu";
@@ -103,5 +105,6 @@ public sealed record SegmentationTrainConfig
         Check(TestMode is "whole" or "slide", "test-mode", TestMode, "whole or slide");
         Check(SlideStride is null or >= 1, "slide-stride", SlideStride ?? 0, "≥ 1");
         Check(CanvasTrain >= 1 && CanvasTest >= 1, "canvases", $"{CanvasTrain},{CanvasTest}", "≥ 1 each");
+        Check(CanvasMaxOverlap is null or (>= 0 and <= 1), "canvas-overlap", CanvasMaxOverlap ?? 0, "in [0, 1] (1 = no cap)");
     }
 }

@@ -68,7 +68,7 @@ public sealed class SegmentationTrainer : IDisposable
         if (config.BackboneCheckpoint is { } ckptPath && resume is null)
         {
             if (!File.Exists(ckptPath)) throw new FileNotFoundException($"--backbone-checkpoint '{ckptPath}' does not exist.", ckptPath);
-            var sd = PretrainedWeights.ReadStateDict(ckptPath);
+            var sd = CheckpointModel.ReadStateDict(ckptPath);
             try
             {
                 var diff = model.LoadBackboneWeights(sd);

@@ -142,6 +142,62 @@ public class FashionMnistCanvasTests
         Assert.Contains("not empty", e.Message);
     }
 
+    /// <summary>
+    /// The plan follows the documented draw order (count; per item source, scale, then (x, y) draws): with no cap the
+    /// first position stands; with a cap, positions are drawn until the square overlaps each earlier square by at most
+    /// the cap × the smaller square's area, at most <see cref="CanvasOptions.PositionDraws"/> draws, and the least
+    /// overlapping draw stands.
+    /// </summary>
+    [Theory]
+    [InlineData(1.0, 2, 4)]
+    [InlineData(0.2, 2, 4)]
+    [InlineData(0.2, 2, 3)]
+    [InlineData(0.0, 2, 4)]
+    public void PlanFollowsTheDocumentedDrawsAndTheOverlapCap(double cap, int minItems, int maxItems)
+    {
+        var o = new CanvasOptions { MaxOverlap = cap, Seed = 5, MinItems = minItems, MaxItems = maxItems };
+        int within = 0, later = 0;
+        for (int i = 0; i < 300; i++)
+        {
+            var plan = FashionMnistCanvas.Plan(o, train: true, i, sourceCount: 100, labelOf: s => s % 10);
+            var rng = SeedMixer.Rng(o.Seed, 1, i);
+            Assert.Equal(rng.Next(o.MinItems, o.MaxItems + 1), plan.Count);
+            for (int k = 0; k < plan.Count; k++)
+            {
+                var it = plan[k];
+                Assert.Equal(rng.Next(100), it.SourceIndex);
+                Assert.Equal(o.MinScale + rng.NextDouble() * (o.MaxScale - o.MinScale), it.Scale);
+                int side = it.Side;
+                // Largest share of the smaller square covered by the intersection with an earlier square, pixel by pixel.
+                double Worst(int x, int y)
+                {
+                    double worst = 0;
+                    for (int j = 0; j < k; j++)
+                    {
+                        var p = plan[j];
+                        int shared = 0;
+                        for (int py = y; py < y + side; py++)
+                        for (int px = x; px < x + side; px++)
+                            if (px >= p.X && px < p.X + p.Side && py >= p.Y && py < p.Y + p.Side) shared++;
+                        worst = Math.Max(worst, shared / (double)(Math.Min(side, p.Side) * Math.Min(side, p.Side)));
+                    }
+                    return worst;
+                }
+                var draws = new List<(int X, int Y, double W)>();
+                for (int d = 0; d < (cap >= 1 ? 1 : CanvasOptions.PositionDraws); d++)
+                {
+                    int x = rng.Next(o.Size - side + 1), y = rng.Next(o.Size - side + 1);
+                    draws.Add((x, y, Worst(x, y)));
+                    if (draws[^1].W <= cap) break;
+                }
+                var kept = draws.First(d => d.W == draws.Min(e => e.W));
+                Assert.Equal((kept.X, kept.Y), (it.X, it.Y));
+                if (k > 0) { later++; if (kept.W <= cap) within++; }
+            }
+        }
+        if (cap is > 0 and < 1) Assert.True(within > 0, "no item placed within the cap");
+    }
+
     [Fact]
     public void BadOptionsNameTheSetting()
     {
@@ -149,6 +205,7 @@ public class FashionMnistCanvasTests
         Assert.Equal("MaxScale", e.ParamName);
         Assert.Equal("Channels", Assert.Throws<ArgumentOutOfRangeException>(() => new CanvasOptions { Channels = 2 }.Validate()).ParamName);
         Assert.Equal("MinItems", Assert.Throws<ArgumentOutOfRangeException>(() => new CanvasOptions { MinItems = 3, MaxItems = 2 }.Validate()).ParamName);
+        Assert.Equal("MaxOverlap", Assert.Throws<ArgumentOutOfRangeException>(() => new CanvasOptions { MaxOverlap = 1.5 }.Validate()).ParamName);
     }
 
     [SkippableFact]
