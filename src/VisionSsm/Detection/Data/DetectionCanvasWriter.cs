@@ -25,13 +25,9 @@ public static class DetectionCanvasWriter
         options ??= new DetectionCanvasOptions();
         options.Validate();
         var o = options.Canvas;
-        string settings = new JsonObject
-        {
-            ["generator"] = "VisionSsm DetectionCanvas",
-            ["size"] = o.Size, ["minItems"] = o.MinItems, ["maxItems"] = o.MaxItems, ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["maxOverlap"] = o.MaxOverlap,
-            ["inkThreshold"] = o.InkThreshold, ["channels"] = o.Channels, ["seed"] = o.Seed, ["trainCount"] = o.TrainCount,
-            ["testCount"] = o.TestCount, ["minVisibleFraction"] = options.MinVisibleFraction,
-        }.ToJsonString();
+        var node = CanvasWriter.Settings(o, "VisionSsm DetectionCanvas");
+        node["minVisibleFraction"] = options.MinVisibleFraction;
+        string settings = node.ToJsonString();
         bool wrote = AtomicFolder.WriteOnce(directory, ManifestName, settings, temp =>
         {
             Directory.CreateDirectory(Path.Combine(temp, "annotations"));

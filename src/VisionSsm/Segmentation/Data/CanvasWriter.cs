@@ -73,11 +73,22 @@ public static class CanvasWriter
         return new JsonArray(items.Select((a, i) => (JsonNode)new JsonObject { ["file"] = FileName(i), ["items"] = a }).ToArray());
     }
 
-    static string SettingsJson(CanvasOptions o) => new JsonObject
+    static string SettingsJson(CanvasOptions o) => Settings(o, "VisionSsm FashionMnistCanvas").ToJsonString();
+
+    /// <summary>
+    /// The composer settings as a manifest records them (and as <see cref="AtomicFolder.WriteOnce"/> compares them).
+    /// The overlap cap appears only when set (&lt; 1), so folders written before the cap existed still match.
+    /// </summary>
+    internal static JsonObject Settings(CanvasOptions o, string generator)
     {
-        ["generator"] = "VisionSsm FashionMnistCanvas",
-        ["size"] = o.Size, ["minItems"] = o.MinItems, ["maxItems"] = o.MaxItems,
-        ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["maxOverlap"] = o.MaxOverlap, ["inkThreshold"] = o.InkThreshold,
-        ["channels"] = o.Channels, ["seed"] = o.Seed, ["trainCount"] = o.TrainCount, ["testCount"] = o.TestCount,
-    }.ToJsonString();
+        var settings = new JsonObject
+        {
+            ["generator"] = generator,
+            ["size"] = o.Size, ["minItems"] = o.MinItems, ["maxItems"] = o.MaxItems,
+            ["minScale"] = o.MinScale, ["maxScale"] = o.MaxScale, ["inkThreshold"] = o.InkThreshold,
+            ["channels"] = o.Channels, ["seed"] = o.Seed, ["trainCount"] = o.TrainCount, ["testCount"] = o.TestCount,
+        };
+        if (o.MaxOverlap < 1) settings["maxOverlap"] = o.MaxOverlap;
+        return settings;
+    }
 }

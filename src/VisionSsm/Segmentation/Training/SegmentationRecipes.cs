@@ -40,7 +40,7 @@ public static class SegmentationRecipes
         // vGamba paper §5.2: UperNet, AdamW, batch 16, 160k iterations (other settings not given: the Swin recipe).
         ["vgamba-ade20k"] = Swin("upernet_vgamba_b"),
         // The embedded default, longer: the same data and model for more iterations (docs/segmentation.md §5).
-        ["canvas-long"] = new() { Iterations = 13_200, EvalInterval = 2200 },
+        ["canvas-long"] = new() { Iterations = 35_200, EvalInterval = 4400, CanvasTrain = 300_000 },
     };
 
     public static SegmentationTrainConfig Get(string name)
