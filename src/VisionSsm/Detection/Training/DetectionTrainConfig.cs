@@ -51,7 +51,7 @@ public sealed record DetectionTrainConfig
     /// <summary>Test images per evaluation (0 = all).</summary>
     public int EvalLimit { get; init; }
     /// <summary>Canvas counts of the embedded data (train, test).</summary>
-    public int CanvasTrain { get; init; } = 1000;
+    public int CanvasTrain { get; init; } = 4000;
     public int CanvasTest { get; init; } = 300;
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
