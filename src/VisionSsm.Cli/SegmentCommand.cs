@@ -38,7 +38,7 @@ static class SegmentCommand
         var evalInterval = new Option<long?>("--eval-interval") { Description = $"evaluate and checkpoint every N iterations (default {d.EvalInterval})" };
         var evalLimit = new Option<int?>("--eval-limit") { Description = "test images per evaluation (default 0 = all)" };
         var canvases = new Option<string>("--canvases") { Description = $"embedded data: TRAIN,TEST canvas counts (default {d.CanvasTrain},{d.CanvasTest})" };
-        var canvasOverlap = new Option<double?>("--canvas-overlap") { Description = $"embedded data: cap on an item's overlap with each earlier item, as a share of the smaller one's square (default {new VisionSsm.Segmentation.Data.CanvasOptions().MaxOverlap}; 1 = no cap)" };
+        var canvasOverlap = new Option<double?>("--canvas-overlap") { Description = $"embedded data: cap on an item's overlap with each earlier item, as a share of the smaller one's square (default {new CanvasOptions().MaxOverlap}; 1 = no cap)" };
         var backboneCkpt = new Option<string>("--backbone-checkpoint") { Description = "classification checkpoint (.pth/.safetensors/.ckpt weights) loaded into the backbone" };
         var seed = new Option<int?>("--seed") { Description = $"seed (default {d.Seed})" };
         var output = new Option<string>("--output", "-o") { Description = "run folder (default runs/seg-<time>-<model>)" };
