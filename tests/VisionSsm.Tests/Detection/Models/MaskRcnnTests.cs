@@ -32,37 +32,6 @@ public class MaskRcnnTests(ITestOutputHelper output)
         return (img, new ImageMeta(64, 64, 64, 64), new DetectionTarget(boxes, labels, masks));
     }
 
-    // The weights' initial draw comes from the global generator, which tests in other xunit collections also use, so
-    // it is not fixed by manual_seed; lr 0.003 over 12 steps gave a final/first loss ratio of 0.24–0.81 over 20 seeds.
-    [Fact]
-    public void Loss_is_finite_and_decreases_over_a_few_SGD_steps()
-    {
-        manual_seed(0);
-        using var model = new MaskRcnn(Tiny(), new ModelOptions(NumClasses: 2, Dtype: ScalarType.Float64));
-        var (img, meta, target) = Scene();
-        model.train();
-        using var opt = optim.SGD(model.parameters(), 0.003);
-        var totals = new List<double>();
-        using var gen = new Generator(10);
-        for (int step = 0; step < 12; step++)
-        {
-            using var scope = NewDisposeScope();
-            opt.zero_grad();
-            gen.manual_seed(10);   // the same anchor/RoI draws every step: only the weights change
-            model.UseSamplingGenerator(gen);
-            var losses = model.Losses(img, [meta], [target]);
-            Assert.Equal(["loss_bbox", "loss_cls", "loss_mask", "loss_rpn_bbox", "loss_rpn_cls"], losses.Keys.Order().ToArray());
-            var total = losses.Values.Aggregate((a, b) => a + b);
-            double v = total.item<double>();
-            Assert.True(double.IsFinite(v), $"step {step}: loss {v}");
-            output.WriteLine($"step {step}: {v:F4} " + string.Join(" ", losses.Select(kv => $"{kv.Key}={kv.Value.item<double>():F4}")));
-            totals.Add(v);
-            total.backward();
-            opt.step();
-        }
-        Assert.True(totals[^1] < 0.9 * totals[0], $"loss went {totals[0]:F4} → {totals[^1]:F4}");
-    }
-
     [Fact]
     public void Empty_targets_give_finite_losses_and_gradients()
     {
