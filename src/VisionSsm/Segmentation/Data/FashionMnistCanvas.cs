@@ -43,7 +43,7 @@ public static class FashionMnistCanvas
             int side = CanvasOptions.ItemSize(scale);
             int x = 0, y = 0;
             double best = double.PositiveInfinity;
-            for (int draw = 0; draw < (o.MaxOverlap >= 1 ? 1 : CanvasOptions.PositionDraws); draw++)
+            for (int draw = 0; draw < CanvasOptions.PositionDraws; draw++)   // an overlap is at most 1: no cap keeps the first draw
             {
                 int cx = rng.Next(o.Size - side + 1), cy = rng.Next(o.Size - side + 1);
                 double overlap = WorstOverlap(items.AsSpan(0, k), cx, cy, side);
