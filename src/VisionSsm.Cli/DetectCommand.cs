@@ -21,8 +21,9 @@ static class DetectCommand
         var recipe = new Option<string>("--recipe") { Description = $"start from a preset ({string.Join(", ", DetectionRecipes.All.Keys)}); other options override it" };
         var model = new Option<string>("--model") { Description = $"detector (default {d.Model})" };
         var data = new Option<string>("--data") { Description = "COCO folder: annotations/instances_<split>.json + <split>/ images (default: the composed canvases)" };
-        var canvasDir = new Option<string>("--canvas-dir") { Description = "where the embedded canvases are written (default data/fashion-detection-canvases-TRAINxTEST)" };
+        var canvasDir = new Option<string>("--canvas-dir") { Description = "where the embedded canvases are written (default data/fashion-detection-canvases-TRAINxTEST, with -capC when the overlap cap C is below 1)" };
         var canvases = new Option<string>("--canvases") { Description = $"embedded data: TRAIN,TEST canvas counts (default {d.CanvasTrain},{d.CanvasTest})" };
+        var canvasOverlap = new Option<double?>("--canvas-overlap") { Description = $"embedded data: cap on an item's overlap with each earlier item, as a share of the smaller one's square (default {d.CanvasOptions().Canvas.MaxOverlap}; 1 = no cap)" };
         var epochs = new Option<int?>("--epochs") { Description = $"training epochs (default {d.Epochs})" };
         var batch = new Option<int?>("--batch-size", "-b") { Description = $"batch size (default {d.BatchSize})" };
         var lr = new Option<double?>("--lr") { Description = $"peak learning rate (default {d.Lr})" };
@@ -41,7 +42,7 @@ static class DetectCommand
         var logInterval = new Option<int?>("--log-interval") { Description = $"progress line every N iterations (default {d.LogInterval})" };
         var threads = CommonOptions.Threads();
         var device = CommonOptions.Device();
-        var all = new Option[] { recipe, model, data, canvasDir, canvases, epochs, batch, lr, wd, warmup, milestones, clip, scale, boxPolicy, evalInterval,
+        var all = new Option[] { recipe, model, data, canvasDir, canvases, canvasOverlap, epochs, batch, lr, wd, warmup, milestones, clip, scale, boxPolicy, evalInterval,
             evalLimit, seed, output, resume, maxSteps, logInterval };
         foreach (var o in all) cmd.Options.Add(o);
         CommonOptions.Add(cmd, threads, device);
@@ -69,7 +70,7 @@ static class DetectCommand
                 var config = b with
                 {
                     Model = p.GetValue(model) ?? b.Model, Data = p.GetValue(data) ?? b.Data, CanvasDirectory = p.GetValue(canvasDir) ?? b.CanvasDirectory,
-                    CanvasTrain = ct, CanvasTest = cte, Epochs = p.GetValue(epochs) ?? b.Epochs, BatchSize = p.GetValue(batch) ?? b.BatchSize,
+                    CanvasTrain = ct, CanvasTest = cte, CanvasMaxOverlap = p.GetValue(canvasOverlap) ?? b.CanvasMaxOverlap, Epochs = p.GetValue(epochs) ?? b.Epochs, BatchSize = p.GetValue(batch) ?? b.BatchSize,
                     Lr = p.GetValue(lr) ?? b.Lr, WeightDecay = p.GetValue(wd) ?? b.WeightDecay, WarmupIters = p.GetValue(warmup) ?? b.WarmupIters,
                     Milestones = p.GetValue(milestones) is { } ms ? CommonOptions.ParseInts(ms, "--milestones") : b.Milestones,
                     ClipGrad = p.GetValue(clip) ?? b.ClipGrad, ScaleLong = sl, ScaleShort = ss,

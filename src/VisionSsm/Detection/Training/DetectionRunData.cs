@@ -21,8 +21,7 @@ public static class DetectionRunData
         string root = config.DataRoot();
         if (config.Data is null)
         {
-            var o = new DetectionCanvasOptions();
-            DetectionCanvasWriter.Write(root, o with { Canvas = o.Canvas with { TrainCount = config.CanvasTrain, TestCount = config.CanvasTest } }, log: log);
+            DetectionCanvasWriter.Write(root, config.CanvasOptions(), log: log);
         }
         var (train, test) = CocoFolder.Open(root, config.BoxPolicy);
         if (train.Count < config.BatchSize)

@@ -53,6 +53,8 @@ public sealed record DetectionTrainConfig
     /// <summary>Canvas counts of the embedded data (train, test).</summary>
     public int CanvasTrain { get; init; } = 4000;
     public int CanvasTest { get; init; } = 300;
+    /// <summary>Overlap cap of the embedded canvases (<see cref="Segmentation.Data.CanvasOptions.MaxOverlap"/>); null = the detection composer's default.</summary>
+    public double? CanvasMaxOverlap { get; init; }
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
     public string Device { get; init; } = "cpu";
@@ -61,7 +63,18 @@ public sealed record DetectionTrainConfig
     public long? MaxSteps { get; init; }
 
     /// <summary>The folder the run reads: <see cref="Data"/>, else the canvas folder.</summary>
-    public string DataRoot() => Data ?? CanvasDirectory ?? Path.Combine("data", $"fashion-detection-canvases-{CanvasTrain}x{CanvasTest}");
+    public string DataRoot() => Data ?? CanvasDirectory ?? Path.Combine("data", $"fashion-detection-canvases-{CanvasTrain}x{CanvasTest}{CapSuffix(CanvasOptions().Canvas.MaxOverlap)}");
+
+    /// <summary>The composer settings of the embedded canvases this config names.</summary>
+    public Data.DetectionCanvasOptions CanvasOptions()
+    {
+        var o = new Data.DetectionCanvasOptions();
+        var c = o.Canvas with { TrainCount = CanvasTrain, TestCount = CanvasTest };
+        return o with { Canvas = CanvasMaxOverlap is { } cap ? c with { MaxOverlap = cap } : c };
+    }
+
+    // Canvases with another overlap cap are other data, so they get their own folder (the uncapped ones keep the plain name).
+    static string CapSuffix(double cap) => cap < 1 ? $"-cap{cap.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "";
 
     public AdamWSettings AdamW() => new(Lr, WeightDecay, Beta1, Beta2, Eps, NoDecayKeys);
 
@@ -94,5 +107,6 @@ public sealed record DetectionTrainConfig
         Check(EvalInterval >= 1, "eval-interval", EvalInterval, "≥ 1 epoch");
         Check(EvalLimit >= 0, "eval-limit", EvalLimit, "≥ 0 (0 = all)");
         Check(CanvasTrain >= 1 && CanvasTest >= 1, "canvases", $"{CanvasTrain},{CanvasTest}", "≥ 1 each");
+        Check(CanvasMaxOverlap is null or (>= 0 and <= 1), "canvas-overlap", CanvasMaxOverlap ?? 0, "in [0, 1] (1 = no cap)");
     }
 }
