@@ -105,10 +105,11 @@ public static class DataParallelStep
         {
             for (int i = 0; i < inputs.Length; i++)
             {
-                // Fixed order (shard 0, 1, …): floating-point addition is not associative beyond two terms. A copy, since
-                // autograd may hand two parameters the same gradient tensor (e.g. both operands of an add).
-                var sum = results[0][2 + i].clone();
-                for (int s = 1; s < shards; s++) sum.PlusInPlace(results[s][2 + i]);
+                // Fixed order (shard 0, 1, …): floating-point addition is not associative beyond two terms. Into a
+                // fresh tensor in the parameter's layout (the shard gradients may be channels-last, or one tensor shared
+                // by two parameters, e.g. both operands of an add); 0 + g₀ is g₀ exactly.
+                var sum = zeros_like(parameters[i]);
+                for (int s = 0; s < shards; s++) sum.PlusInPlace(results[s][2 + i]);
                 parameters[i].grad = sum;   // the parameter keeps its own reference; the wrapper stays in the step's scope
             }
         }
