@@ -20,6 +20,7 @@ public static class TrainProfile
     {
         if (args.Contains("--row-vs-lane")) return RowVsLane(args);
         if (args.Contains("--gemm-ab")) return GemmAb(args);
+        if (args.Contains("--dataparallel-ab")) return DataParallelAb(args);
         string name = Measure.StringOption(args, "--model", "vmamba_nano");
         int batch = Measure.IntOption(args, "--batch", 96);
         int steps = Measure.IntOption(args, "--steps", 10);
@@ -119,6 +120,67 @@ public static class TrainProfile
             Console.WriteLine(FormattableString.Invariant($"| {label} | {median:F1} | {min:F1} | {batch * 1000 / median:F0} | {cpu:F1} |"));
         foreach (var (key, ours) in Runtime.KernelChooser.Process.Choices.OrderBy(kv => kv.Key))
             Console.WriteLine($"  {key}: {(ours ? "ours" : "libtorch")}");
+        return 0;
+    }
+
+    /// <summary>
+    /// The data-parallel training step (Training/DataParallelStep: one shard of the batch per thread, side by side)
+    /// against the serial step (every op split across the threads) and the serial step on one thread, alternating step
+    /// by step: <c>train-profile --dataparallel-ab [--model vmamba_nano] [--batch 96] [--threads 2] [--rounds 30]</c>.
+    /// Reports wall ms and the whole process's CPU ms per step (medians): on a shared machine the CPU time is the
+    /// steadier figure, and ideal sharding costs the CPU of the one-thread step.
+    /// </summary>
+    static int DataParallelAb(string[] args)
+    {
+        string name = Measure.StringOption(args, "--model", "vmamba_nano");
+        int batch = Measure.IntOption(args, "--batch", 96);
+        int rounds = Measure.IntOption(args, "--rounds", 30);
+        int threads = Measure.IntOption(args, "--threads", 2);
+        Runtime.TorchRuntime.SetThreads(threads);
+        using var model = ModelZoo.Create(name, new ModelOptions(10, InChannels: 1, ImageSize: 28, DropPathRate: 0));
+        model.train();
+        var parameters = model.parameters().ToList();
+        using var opt = optim.AdamW(parameters, 1e-3, weight_decay: 0.05);
+        using var x = randn(batch, 1, 28, 28);
+        using var y = randint(0, 10, [batch]);
+        static Tensor Loss(Tensor logits, Tensor targets) => nn.functional.cross_entropy(logits, targets);
+        double lastSerial = 0, lastSharded = 0;
+        void Serial(int t)
+        {
+            Runtime.TorchRuntime.SetThreads(t);
+            opt.zero_grad();
+            var loss = Loss(model.call(x), y);
+            lastSerial = loss.item<float>();
+            loss.backward();
+            opt.step();
+            Runtime.TorchRuntime.SetThreads(threads);
+        }
+        void Sharded()
+        {
+            lastSharded = Training.DataParallelStep.ComputeGradients(model, parameters, x, y, y, Loss, threads, 1).Loss;
+            opt.step();
+        }
+        var actions = new Action[] { () => Serial(threads), Sharded, () => Serial(1) };
+        var labels = new[] { $"serial, {threads} threads (dataparallel=off)", $"data-parallel, {threads} shards × 1 thread", "serial, 1 thread" };
+        foreach (var a in actions) { using var s = NewDisposeScope(); a(); }
+        var wall = actions.Select(_ => new double[rounds]).ToArray();
+        var cpu = actions.Select(_ => new double[rounds]).ToArray();
+        for (int r = 0; r < rounds; r++)
+            for (int i = 0; i < actions.Length; i++)
+            {
+                using var s = NewDisposeScope();
+                double c0 = Measure.ProcessCpuMs();
+                long t0 = Stopwatch.GetTimestamp();
+                actions[i]();
+                wall[i][r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                cpu[i][r] = Measure.ProcessCpuMs() - c0;
+            }
+        static double Median(double[] v) { var c = (double[])v.Clone(); Array.Sort(c); return c[c.Length / 2]; }
+        Console.WriteLine(FormattableString.Invariant($"{name}, batch {batch} × 1×28², drop path 0, {rounds} steps each, alternating; losses of the last steps {lastSerial:F4} / {lastSharded:F4}"));
+        Console.WriteLine("| step | wall ms median | wall ms min | img/s at the median | process CPU ms median |");
+        Console.WriteLine("|---|---|---|---|---|");
+        for (int i = 0; i < actions.Length; i++)
+            Console.WriteLine(FormattableString.Invariant($"| {labels[i]} | {Median(wall[i]):F1} | {wall[i].Min():F1} | {batch * 1000 / Median(wall[i]):F0} | {Median(cpu[i]):F1} |"));
         return 0;
     }
 

@@ -6,7 +6,8 @@ namespace VisionSsm.Layers;
 
 /// <summary>
 /// Stochastic depth per sample (timm <c>DropPath</c>): in training, zeroes the whole residual branch of a sample
-/// with probability p and scales survivors by 1/(1-p); identity in eval or when p = 0.
+/// with probability p and scales survivors by 1/(1-p); identity in eval or when p = 0. The mask is drawn from
+/// <see cref="RandomStream.Current"/> (torch's global generator unless a data-parallel shard installed its own).
 /// </summary>
 public sealed class DropPath : Module<Tensor, Tensor>
 {
@@ -25,7 +26,7 @@ public sealed class DropPath : Module<Tensor, Tensor>
         var shape = new long[x.dim()];
         shape[0] = x.shape[0];
         for (int i = 1; i < shape.Length; i++) shape[i] = 1;
-        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep).OverInPlace(keep);
+        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep, generator: RandomStream.Current).OverInPlace(keep);
         return x * mask;
     }
 

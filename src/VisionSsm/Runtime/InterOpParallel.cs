@@ -63,9 +63,9 @@ public static class InterOpParallel
     }
 
     /// <summary>Moves tensors made on a worker (outside any scope) into the caller's current dispose scope.</summary>
-    static Tensor[] Adopt(Tensor[] made) => made.Select(t => { var mine = t.alias(); t.Dispose(); return mine; }).ToArray();
+    internal static Tensor[] Adopt(Tensor[] made) => made.Select(t => { var mine = t.alias(); t.Dispose(); return mine; }).ToArray();
 
-    /// <summary>A dedicated thread running one job at a time with one libtorch thread and gradients off.</summary>
+    /// <summary>A dedicated thread running one job at a time with one libtorch thread and gradients off (a job may turn them on for itself: <see cref="ShardWorkers"/>).</summary>
     internal sealed class Worker
     {
         readonly SemaphoreSlim start = new(0);

@@ -39,6 +39,12 @@ public sealed record KernelOptions
     /// with ≥ 2 threads; off: op by op on the calling thread.</summary>
     public bool InterOp { get; init; } = true;
 
+    /// <summary>Training (Training/Trainer) with ≥ 2 threads splits each batch into one contiguous shard per thread and
+    /// runs forward + loss + backward of the shards side by side, each on its own worker with one thread, then sums the
+    /// gradients in shard order (Training/DataParallelStep); only for models without BatchNorm. Off: the whole batch
+    /// op by op, every op split across the threads.</summary>
+    public bool DataParallel { get; init; } = true;
+
     /// <summary>Scans with N = 1 on the row kernel (Ops/ScanRowKernel, AVX-512): null = from <c>ScanRowKernel.MinLength</c>
     /// steps on, true = every length, false = never (the lane kernel).</summary>
     public bool? ScanRowKernel { get; init; }
@@ -69,7 +75,7 @@ public sealed record KernelOptions
     public static KernelOptions Reference { get; } = new()
     {
         Gemm = false, Choice = KernelChoice.Libtorch, FusedMamba = false, MambaChannelMajorInProjection = false,
-        OpenMp = false, InterOp = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
+        OpenMp = false, InterOp = false, DataParallel = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
         RoiAlignKernel = false,
     };
 

@@ -37,6 +37,13 @@ public sealed class Trainer : IDisposable
     public Module<Tensor, Tensor> Model => model;
     public Module<Tensor, Tensor>? EmaModel => ema?.Module;
 
+    /// <summary>Shards of the data-parallel step (<see cref="DataParallelStep"/>) to use when it applies; null = one per
+    /// thread (<see cref="TorchRuntime.Threads"/>). Set before <see cref="Run"/>.</summary>
+    public int? DataParallelShards { get; set; }
+
+    /// <summary>How the last step ran: the number of concurrent shards, 1 for the serial step, 0 before the first step.</summary>
+    public int StepShards { get; private set; }
+
     public event Action<TrainingProgress>? Progress;
     public event Action<EpochMetrics, ClassificationMetrics>? EpochCompleted;
     /// <summary>After each optimiser step, with the number of steps this session has taken (e.g. to sample memory).</summary>
@@ -139,6 +146,8 @@ public sealed class Trainer : IDisposable
         long stepLimit = Config.MaxSteps ?? long.MaxValue;
         long totalSteps = Math.Min((long)StepsPerEpoch * Config.Epochs, stepLimit);
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        int shards = DataParallelStep.ShardCount(model, Config.BatchSize, DataParallelShards ?? TorchRuntime.Threads, device, KernelOptions.Current);
+        if (shards > 1) Log?.Invoke($"data-parallel step: {shards} shards of the batch side by side (--kernels dataparallel=off for the serial step)");
         var clock = Stopwatch.StartNew();
         long stepsThisSession = 0;
         for (int epoch = position.Epoch; epoch < Config.Epochs; epoch++)
@@ -166,22 +175,34 @@ public sealed class Trainer : IDisposable
                 {
                     using var batch = trainLoader.ToBatch(host, epoch);
                     // Drop path / dropout draw from torch's generator: seed it by position so a resumed run replays it.
-                    random.manual_seed(SeedMixer.Mix(Config.Seed, epoch, b, TorchStream));
+                    // The data-parallel step seeds a generator per shard from the same value (DataParallelStep).
+                    int stepSeed = SeedMixer.Mix(Config.Seed, epoch, b, TorchStream);
+                    random.manual_seed(stepSeed);
                     double lr = schedule.At(step);
                     OptimizerFactory.SetLearningRate(optimizer, lr);
-                    var logits = model.forward(batch.Images);
-                    var loss = batch.Targets.dim() == 2
-                        ? Losses.SoftTargetCrossEntropy(logits, batch.Targets)
-                        : Losses.CrossEntropy(logits, batch.Targets, Config.Smoothing);
-                    double lossValue = loss.item<float>();
-                    if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, epoch, b, lossValue);
-                    optimizer.zero_grad();
-                    loss.backward();
+                    long n = batch.Size;
+                    double lossValue;
+                    if (shards > 1)
+                    {
+                        var r = DataParallelStep.ComputeGradients(model, parameters, batch.Images, batch.Targets, batch.Labels, LossOf, shards, stepSeed);
+                        lossValue = r.Loss;
+                        if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, epoch, b, lossValue);
+                        correct += r.Correct;
+                    }
+                    else
+                    {
+                        var logits = model.forward(batch.Images);
+                        var loss = LossOf(logits, batch.Targets);
+                        lossValue = loss.item<float>();
+                        if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, epoch, b, lossValue);
+                        optimizer.zero_grad();
+                        loss.backward();
+                        correct += logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                    }
+                    StepShards = shards;
                     if (Config.ClipGrad > 0) nn.utils.clip_grad_norm_(parameters, Config.ClipGrad);
                     optimizer.step();
                     ema?.Update();
-                    long n = batch.Size;
-                    correct += logits.argmax(1).eq(batch.Labels).sum().item<long>();
                     lossSum += lossValue * n;
                     seen += n;
                     imagesThisEpoch += n;
@@ -233,6 +254,12 @@ public sealed class Trainer : IDisposable
         if (ema is not null) lastEma ??= Evaluate(ema.Module, cancel);
         return new TrainingResult(true, history, lastTest, lastEma, Folder.Path, position.Step, trainLoader.Skipped);
     }
+
+    /// <summary>The training loss, a mean over the batch: soft-target cross-entropy for Mixup/CutMix targets, else
+    /// cross-entropy with label smoothing.</summary>
+    Tensor LossOf(Tensor logits, Tensor targets) => targets.dim() == 2
+        ? Losses.SoftTargetCrossEntropy(logits, targets)
+        : Losses.CrossEntropy(logits, targets, Config.Smoothing);
 
     /// <summary>Evaluates <paramref name="net"/> on the test split.</summary>
     public ClassificationMetrics Evaluate(Module<Tensor, Tensor> net, CancellationToken cancel = default) =>
