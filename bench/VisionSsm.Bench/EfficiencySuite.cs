@@ -31,7 +31,7 @@ public static class EfficiencySuite
         if (ab.Length > 0)
             return KernelsAb(Runtime.KernelOptions.Parse(ab), Measure.StringOption(args, "--models", "vim_small@224x1,vmamba_tiny_s1l8@224x8"), rounds, train);
         string pairs = Measure.StringOption(args, "--pairs", "vim_small:deit_small@224x1,vmamba_tiny_s1l8:resnet50@224x8");
-        Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, kernels: {Runtime.KernelOptions.Current}; {rounds} interleaved rounds, median wall ms");
+        Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW; data-parallel where the trainers take it)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, kernels: {Runtime.KernelOptions.Current}; {rounds} interleaved rounds, median wall ms");
         Console.WriteLine("| ours | baseline | size | batch | ours ms | baseline ms | ours img/s | baseline img/s | ratio | ratio by calling thread's CPU min (1 thread) |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var spec in pairs.Split(',', StringSplitOptions.RemoveEmptyEntries))
@@ -77,7 +77,8 @@ public static class EfficiencySuite
         return (names[0], names[1], int.Parse(sb[0], CultureInfo.InvariantCulture), sb.Length > 1 ? int.Parse(sb[1], CultureInfo.InvariantCulture) : 1);
     }
 
-    /// <summary>One model's timed pass: a no_grad forward, or a training step on fixed inputs.</summary>
+    /// <summary>One model's timed pass: a no_grad forward, or a training step on fixed inputs as the trainers take it
+    /// (Training/DataParallelStep when it applies to the model, batch and threads; else forward, backward, AdamW).</summary>
     sealed class Pass : IDisposable
     {
         readonly nn.Module<Tensor, Tensor> model;
@@ -89,7 +90,11 @@ public static class EfficiencySuite
             model = ModelZoo.Create(name, new ModelOptions(1000, 3, size));
             x = randn(batch, 3, size, size);
             y = randint(0, 1000, [batch]);
-            if (train) { model.train(); opt = optim.AdamW(model.parameters(), 1e-4, weight_decay: 0.05); }
+            if (train)
+            {
+                model.train();
+                opt = optim.AdamW(model.parameters(), 1e-4, weight_decay: 0.05);
+            }
             else model.eval();
         }
 
@@ -101,8 +106,13 @@ public static class EfficiencySuite
                 model.call(x);
                 return;
             }
+            using var scope = NewDisposeScope();
             opt.zero_grad();
-            nn.functional.cross_entropy(model.call(x), y).backward();
+            int shards = Training.DataParallelStep.ShardCount(model, x.shape[0], Runtime.TorchRuntime.Threads, CPU, Runtime.KernelOptions.Current);
+            if (shards > 1)
+                Training.DataParallelStep.ComputeGradients(model, model.parameters().ToList(), x, y, y, (l, t) => nn.functional.cross_entropy(l, t), shards, seed: 0);
+            else
+                nn.functional.cross_entropy(model.call(x), y).backward();
             opt.step();
         }
 

@@ -77,7 +77,7 @@ public static class OnnxLayerEmitters
         {
             var last = ctx.Children(path).Last();
             foreach (var (name, child) in ctx.Children(path))
-                if (child is not (Dropout or Identity) && name != last.Name)
+                if (child is not (Dropout or Layers.StreamDropout or Identity) && name != last.Name)
                     throw new NotSupportedException($"ONNX export: unexpected {child.GetType().Name} in the head '{path}'.");
             return Linear(ctx, OnnxEmitContext.Join(path, last.Name), x, scale);
         }

@@ -12,6 +12,9 @@ namespace VisionSsm.Layers;
 /// <c>num_batches_tracked.add_(1)</c>, a temporary that a collection on another thread can free mid-call
 /// (docs/reliability.md); here the increment uses <see cref="Scalars.One"/>. The normalisation itself is
 /// <c>nn.functional.batch_norm</c>, as in TorchSharp's module (PyTorch <c>torch.nn.BatchNorm2d</c> docs).
+/// In a shard other than the first of a data-parallel training step (<see cref="DataParallelShard"/>) it normalises with
+/// the shard's statistics and leaves the running statistics and the counter to shard 0, as a DistributedDataParallel
+/// replica of rank ≠ 0 does (its buffers are overwritten by rank 0's).
 /// </summary>
 public sealed class OwnedScalarBatchNorm2d : nn.Module<Tensor, Tensor>
 {
@@ -41,6 +44,8 @@ public sealed class OwnedScalarBatchNorm2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         if (input.dim() != 4) throw new ArgumentException($"expected 4D input (got {input.dim()}D input)", nameof(input));
+        if (training && DataParallelShard.Index != 0)
+            return nn.functional.batch_norm(input, null, null, weight, bias, true, Momentum, Eps);
         if (training)
             using (no_grad()) num_batches_tracked.add_(Scalars.One, Scalars.One);
         return nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, Momentum, Eps);

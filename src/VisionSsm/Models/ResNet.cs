@@ -126,7 +126,7 @@ public class ResNet : VisionModel
     Module<Tensor, Tensor> CreateFc(int numClasses)
     {
         var linear = CreateHead(NumFeatures, numClasses, truncNormal: false);
-        return Config.HeadDropout > 0 && numClasses > 0 ? Sequential(Dropout(Config.HeadDropout), linear) : linear;
+        return Config.HeadDropout > 0 && numClasses > 0 ? Sequential(new StreamDropout(Config.HeadDropout), linear) : linear;
     }
 
     /// <summary>torchvision's init: conv weights Kaiming-normal (fan_out, ReLU), BN weight 1 and bias 0.</summary>

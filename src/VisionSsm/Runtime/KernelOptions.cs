@@ -39,10 +39,11 @@ public sealed record KernelOptions
     /// with ≥ 2 threads; off: op by op on the calling thread.</summary>
     public bool InterOp { get; init; } = true;
 
-    /// <summary>Training (Training/Trainer) with ≥ 2 threads splits each batch into one contiguous shard per thread and
-    /// runs forward + loss + backward of the shards side by side, each on its own worker with one thread, then sums the
-    /// gradients in shard order (Training/DataParallelStep); only for models without BatchNorm. Off: the whole batch
-    /// op by op, every op split across the threads.</summary>
+    /// <summary>Training (Training/Trainer, Segmentation/Training/SegmentationTrainer) with ≥ 2 threads splits each
+    /// batch into one contiguous shard per thread and runs forward + loss + backward of the shards side by side, each on
+    /// its own worker with one thread, then sums the gradients in shard order (Training/DataParallelStep); BatchNorm
+    /// models only with ≥ 8 images per shard, each shard normalising with its own statistics as under
+    /// DistributedDataParallel. Off: the whole batch op by op, every op split across the threads.</summary>
     public bool DataParallel { get; init; } = true;
 
     /// <summary>Scans with N = 1 on the row kernel (Ops/ScanRowKernel, AVX-512): null = from <c>ScanRowKernel.MinLength</c>

@@ -19,8 +19,11 @@ namespace VisionSsm.Training;
 /// thread adds the shard gradients in shard order, so the bits do not depend on which worker finishes first.
 /// Drop path draws from a generator per shard seeded from (step seed, shard) (<see cref="RandomStream"/>), so a
 /// resumed run replays the same masks.</para>
-/// Not for models with BatchNorm: each shard would normalise with its own batch statistics and the shards would race
-/// on the running statistics (<see cref="HasBatchNorm"/>; the trainer takes the serial step for them).
+/// Models with BatchNorm take it as PyTorch's <c>DistributedDataParallel</c> without SyncBN trains them: each shard
+/// normalises with its own batch statistics and only shard 0 updates the running statistics
+/// (<see cref="DataParallelShard"/>, Layers/OwnedScalarBatchNorm2d), so it is not the serial step's function for them;
+/// it applies only when every shard holds at least <see cref="MinImagesPerBatchNormShard"/> images and every
+/// BatchNorm is the shard-aware one (<see cref="ShardCount"/>).
 /// </summary>
 public static class DataParallelStep
 {
@@ -35,16 +38,24 @@ public static class DataParallelStep
             || model.named_buffers().Any(b => b.name == "running_mean" || b.name.EndsWith(".running_mean", StringComparison.Ordinal));
     }
 
+    /// <summary>Fewest images per shard with which a BatchNorm model takes the data-parallel step: its statistics come
+    /// from one shard, and mmsegmentation's and mmdetection's configs normalise over 2–4 images per GPU (with SyncBN, or
+    /// frozen); 8 keeps the per-shard statistics no noisier than a batch-8 serial step's.</summary>
+    public const int MinImagesPerBatchNormShard = 8;
+
     /// <summary>
     /// Shards for one step: <paramref name="threads"/> when the data-parallel step applies (allowed by
-    /// <see cref="KernelOptions.DataParallel"/>, ≥ 2 threads, a CPU model without BatchNorm, at least one image
+    /// <see cref="KernelOptions.DataParallel"/>, ≥ 2 threads, a CPU model, at least one image per shard; for a model
+    /// with BatchNorm, only shard-aware BatchNorm layers and at least <see cref="MinImagesPerBatchNormShard"/> images
     /// per shard), else 1 (the serial step).
     /// </summary>
     public static int ShardCount(Module model, long batchSize, int threads, Device device, KernelOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (!options.DataParallel || threads < 2 || batchSize < threads || device.type != DeviceType.CPU) return 1;
-        return HasBatchNorm(model) ? 1 : threads;
+        if (!HasBatchNorm(model)) return threads;
+        bool shardAware = model.modules().All(m => m is Layers.OwnedScalarBatchNorm2d || !m.named_buffers(recurse: false).Any(b => b.name == "running_mean"));
+        return shardAware && batchSize / threads >= MinImagesPerBatchNormShard ? threads : 1;
     }
 
     /// <summary>Contiguous shards of a batch, as even as possible (the first <c>batch mod shards</c> take one more).</summary>
@@ -74,11 +85,29 @@ public static class DataParallelStep
         Tensor labels, Func<Tensor, Tensor, Tensor> loss, int shards, long seed)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(loss);
         long batch = images.shape[0];
         if (targets.shape[0] != batch || labels.shape[0] != batch)
             throw new ArgumentException($"images, targets and labels must have the same batch size (got {batch}, {targets.shape[0]}, {labels.shape[0]}).", nameof(targets));
+        var (total, extras) = ComputeGradients(parameters, batch, shards, seed, (start, n) =>
+        {
+            var logits = model.forward(images.narrow(0, start, n));
+            return (loss(logits, targets.narrow(0, start, n)), [logits.argmax(1).eq(labels.narrow(0, start, n)).sum()]);
+        });
+        return new Result(total, extras.Sum(e => e[0].ToInt64()));
+    }
+
+    /// <summary>
+    /// The general form: <paramref name="shardLoss"/>(start, length) runs the forward of images [start, start + length)
+    /// of a batch of <paramref name="batch"/> and returns the shard's mean loss and any tensors the caller wants back
+    /// (detached by the caller if they need no gradient). Fills the <c>.grad</c> of <paramref name="parameters"/> with
+    /// the batch gradient and returns the batch loss and each shard's extra tensors, in shard order.
+    /// </summary>
+    public static (double Loss, Tensor[][] Extras) ComputeGradients(IReadOnlyList<Parameter> parameters, long batch, int shards, long seed,
+        Func<long, long, (Tensor Loss, Tensor[] Extras)> shardLoss)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(shardLoss);
         var bounds = Split(batch, shards);
         var inputs = parameters.Select(p => (Tensor)p).ToArray();
         var results = ShardWorkers.Run(shards, s =>
@@ -86,21 +115,16 @@ public static class DataParallelStep
             var (start, n) = bounds[s];
             using var generator = new Generator(unchecked((ulong)(uint)SeedMixer.Mix(seed, s)));
             using var stream = RandomStream.Use(generator);
-            var logits = model.forward(images.narrow(0, start, n));
+            using var shard = DataParallelShard.Enter(s);
+            var (meanLoss, extras) = shardLoss(start, n);
             // The shard's share of the batch mean: mean_s · n_s / B, so the shard losses (and gradients) sum to the batch's.
-            var shardLoss = loss(logits, targets.narrow(0, start, n)).Times((double)n / batch);
-            var grads = autograd.grad([shardLoss], inputs);
-            var correct = logits.argmax(1).eq(labels.narrow(0, start, n)).sum();
-            return [shardLoss.detach(), correct, .. grads];
+            var scaled = meanLoss.Times((double)n / batch);
+            var grads = autograd.grad([scaled], inputs);
+            return [scaled.detach(), .. grads, .. extras];
         }, gradients: true);
 
         double total = 0;
-        long correctTotal = 0;
-        for (int s = 0; s < shards; s++)
-        {
-            total += results[s][0].ToDouble();
-            correctTotal += results[s][1].ToInt64();
-        }
+        for (int s = 0; s < shards; s++) total += results[s][0].ToDouble();
         using (no_grad())
         {
             for (int i = 0; i < inputs.Length; i++)
@@ -109,10 +133,10 @@ public static class DataParallelStep
                 // fresh tensor in the parameter's layout (the shard gradients may be channels-last, or one tensor shared
                 // by two parameters, e.g. both operands of an add); 0 + g₀ is g₀ exactly.
                 var sum = zeros_like(parameters[i]);
-                for (int s = 0; s < shards; s++) sum.PlusInPlace(results[s][2 + i]);
+                for (int s = 0; s < shards; s++) sum.PlusInPlace(results[s][1 + i]);
                 parameters[i].grad = sum;   // the parameter keeps its own reference; the wrapper stays in the step's scope
             }
         }
-        return new Result(total, correctTotal);
+        return (total, results.Select(r => r[(1 + inputs.Length)..]).ToArray());
     }
 }

@@ -5,7 +5,7 @@ using VisionSsm.Training;
 
 namespace VisionSsm.Tests.Training;
 
-/// <summary>The trainer's data-parallel step: repeatable with drop path, resumable, and not taken for BatchNorm models.</summary>
+/// <summary>The trainer's data-parallel step: repeatable with drop path, resumable, and for BatchNorm models only with 8 images per shard.</summary>
 [Collection(SerialTrainingCollection.Name)]
 public class DataParallelTrainerTests
 {
@@ -65,14 +65,16 @@ public class DataParallelTrainerTests
         AssertSameModel(first, cut);
     }
 
-    [Fact]
-    public void ABatchNormModelTakesTheSerialStep()
+    [Theory]
+    [InlineData(8, 1)]     // 4 images per shard: too few for the shards' BatchNorm statistics
+    [InlineData(16, 2)]
+    public void ABatchNormModelShardsOnlyWithEightImagesPerShard(int batch, int expectedShards)
     {
-        var (data, config) = TinyData(Config with { Model = "resnet_nano", MaxSteps = 1 });
+        var (data, config) = TinyData(Config with { Model = "resnet_nano", BatchSize = batch, MaxSteps = 1 });
         var run = new RunFolder(CliHarness.TempDir("dp-bn"));
         using var t = Trainer.Start(config, ModelZoo.Get("resnet_nano"), data, run);
         t.DataParallelShards = 2;
         t.Run();
-        Assert.Equal(1, t.StepShards);
+        Assert.Equal(expectedShards, t.StepShards);
     }
 }

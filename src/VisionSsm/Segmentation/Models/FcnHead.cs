@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Layers;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -13,7 +14,7 @@ namespace VisionSsm.Segmentation.Models;
 public sealed class FcnHead : Module<Tensor, Tensor>
 {
     private readonly Sequential convs;
-    private readonly Dropout2d dropout;
+    private readonly StreamDropout dropout;
     private readonly Conv2d conv_seg;
 
     public int InChannels { get; }
@@ -27,7 +28,7 @@ public sealed class FcnHead : Module<Tensor, Tensor>
         convs = Sequential(Enumerable.Range(0, numConvs)
             .Select(i => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), (Module<Tensor, Tensor>)new ConvModule(i == 0 ? inChannels : channels, channels, 3)))
             .ToArray());
-        dropout = Dropout2d(dropoutRatio);
+        dropout = new StreamDropout(dropoutRatio, channels: true);
         conv_seg = Conv2d(channels, numClasses, 1);
         RegisterComponents();
         UPerHead.InitClassifier(conv_seg);

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VisionSsm.Layers;
 using VisionSsm.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -22,7 +23,7 @@ public sealed class UPerHead : Module<IReadOnlyList<Tensor>, Tensor>
     private readonly ModuleList<ConvModule> lateral_convs;
     private readonly ModuleList<ConvModule> fpn_convs;
     private readonly ConvModule fpn_bottleneck;
-    private readonly Dropout2d dropout;
+    private readonly StreamDropout dropout;
     private readonly Conv2d conv_seg;
 
     public IReadOnlyList<int> InChannels { get; }
@@ -48,7 +49,7 @@ public sealed class UPerHead : Module<IReadOnlyList<Tensor>, Tensor>
         lateral_convs = new ModuleList<ConvModule>(inChannels.Take(inChannels.Count - 1).Select(c => new ConvModule(c, channels, 1)).ToArray());
         fpn_convs = new ModuleList<ConvModule>(inChannels.Take(inChannels.Count - 1).Select(_ => new ConvModule(channels, channels, 3)).ToArray());
         fpn_bottleneck = new ConvModule(inChannels.Count * channels, channels, 3);
-        dropout = Dropout2d(dropoutRatio);
+        dropout = new StreamDropout(dropoutRatio, channels: true);
         conv_seg = Conv2d(channels, numClasses, 1);
         RegisterComponents();
         InitClassifier(conv_seg);

@@ -82,6 +82,12 @@ public sealed class SegmentationOptimizer : IDisposable
     {
         Optimizer.zero_grad();
         loss.backward();
+        StepWithGradients(parameters, clipGrad);
+    }
+
+    /// <summary>Clips and steps with the gradients already in the parameters' <c>.grad</c> (the data-parallel step's).</summary>
+    public void StepWithGradients(IList<Parameter> parameters, double clipGrad)
+    {
         if (clipGrad > 0) nn.utils.clip_grad_norm_(parameters, clipGrad);
         Optimizer.step();
     }

@@ -39,8 +39,8 @@ public static class SegmentationRecipes
         ["deit-ade20k"] = Swin("upernet_deit_small") with { NoDecayKeys = ["pos_embed", "cls_token", "norm"] },
         // vGamba paper §5.2: UperNet, AdamW, batch 16, 160k iterations (other settings not given: the Swin recipe).
         ["vgamba-ade20k"] = Swin("upernet_vgamba_b"),
-        // The embedded default, longer: the same data and model for more iterations (docs/segmentation.md §5).
-        ["canvas-long"] = new() { Iterations = 35_200, EvalInterval = 4400, CanvasTrain = 300_000 },
+        // The embedded data and model, longer, in batches of 8 (docs/segmentation.md §5).
+        ["canvas-long"] = new() { Iterations = 35_200, BatchSize = 8, Lr = 4e-3, EvalInterval = 4400, CanvasTrain = 300_000 },
     };
 
     public static SegmentationTrainConfig Get(string name)

@@ -48,6 +48,13 @@ public sealed class SegmentationTrainer : IDisposable
     public int CropSize => crop;
     public string GridPath => Path.Combine(Folder.Path, "predictions.png");
 
+    /// <summary>Shards of the data-parallel step (Training/DataParallelStep) to use when it applies; null = one per
+    /// thread (<see cref="TorchRuntime.Threads"/>). Set before <see cref="Run"/>.</summary>
+    public int? DataParallelShards { get; set; }
+
+    /// <summary>How the last step ran: the number of concurrent shards, 1 for the serial step, 0 before the first step.</summary>
+    public int StepShards { get; private set; }
+
     public event Action<SegmentationProgress>? Progress;
     public event Action<SegmentationMetricsRow, SegmentationEvalResult>? Evaluated;
     public event Action<string>? Log;
@@ -143,6 +150,8 @@ public sealed class SegmentationTrainer : IDisposable
         SegmentationEvalResult? lastTest = null, lastEma = null;
         long limit = Math.Min(Config.Iterations, Config.MaxSteps ?? long.MaxValue);
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        int shards = DataParallelStep.ShardCount(model, Config.BatchSize, DataParallelShards ?? TorchRuntime.Threads, device, KernelOptions.Current);
+        if (shards > 1) Log?.Invoke($"data-parallel step: {shards} shards of the batch side by side (--kernels dataparallel=off for the serial step)");
         var clock = Stopwatch.StartNew();
         var sinceEval = Stopwatch.StartNew();
         long imagesSinceEval = 0, stepsThisSession = 0;
@@ -164,11 +173,27 @@ public sealed class SegmentationTrainer : IDisposable
                 random.manual_seed(SeedMixer.Mix(Config.Seed, step, 0, TorchStream));
                 double lr = schedule.At(step);
                 optimizer.SetLearningRate(lr);
-                var (main, aux) = model.ForwardTrain(batch.Images);
-                var loss = SegmentationLoss.Total(main, aux, batch.Masks, Config.AuxWeight);
-                double value = loss.item<float>();
-                if (!double.IsFinite(value)) throw new NonFiniteLossException(step, 0, 0, value);
-                optimizer.Step(loss, parameters, Config.ClipGrad);
+                double value;
+                if (shards > 1)
+                {
+                    // Same seed per shard as the serial step's generator; the masks are split with the images.
+                    value = DataParallelStep.ComputeGradients(parameters, batch.Size, shards, SeedMixer.Mix(Config.Seed, step, 0, TorchStream), (start, n) =>
+                    {
+                        var (m, a) = model.ForwardTrain(batch.Images.narrow(0, start, n));
+                        return (SegmentationLoss.Total(m, a, batch.Masks.narrow(0, start, n), Config.AuxWeight), []);
+                    }).Loss;
+                    if (!double.IsFinite(value)) throw new NonFiniteLossException(step, 0, 0, value);
+                    optimizer.StepWithGradients(parameters, Config.ClipGrad);
+                }
+                else
+                {
+                    var (main, aux) = model.ForwardTrain(batch.Images);
+                    var loss = SegmentationLoss.Total(main, aux, batch.Masks, Config.AuxWeight);
+                    value = loss.item<float>();
+                    if (!double.IsFinite(value)) throw new NonFiniteLossException(step, 0, 0, value);
+                    optimizer.Step(loss, parameters, Config.ClipGrad);
+                }
+                StepShards = shards;
                 ema?.Update();
                 lossSum += value;
                 lossCount++;
