@@ -26,8 +26,7 @@ public sealed class DropPath : Module<Tensor, Tensor>
         var shape = new long[x.dim()];
         shape[0] = x.shape[0];
         for (int i = 1; i < shape.Length; i++) shape[i] = 1;
-        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep, generator: RandomStream.Current).OverInPlace(keep);
-        return x * mask;
+        return StreamDropout.Apply(x, shape, keep);
     }
 
     /// <summary>The linear schedule timm and the official repos use: rate i of n is <c>maxRate·i/(n−1)</c>.</summary>

@@ -32,7 +32,15 @@ public sealed class StreamDropout : Module<Tensor, Tensor>
             if (x.dim() < 3) throw new ArgumentException($"channel dropout expects (N, C, …) input with spatial dims (got {x.dim()}D).", nameof(x));
             for (int i = 2; i < shape.Length; i++) shape[i] = 1;
         }
-        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep, generator: RandomStream.Current).OverInPlace(keep);
+        return Apply(x, shape, keep);
+    }
+
+    /// <summary><paramref name="x"/> times a mask of <paramref name="maskShape"/> (broadcast over <paramref name="x"/>):
+    /// each entry 1/<paramref name="keep"/> with probability <paramref name="keep"/>, else 0, drawn from
+    /// <see cref="RandomStream.Current"/>. Shared with <see cref="DropPath"/> (mask shape (N, 1, …, 1)).</summary>
+    internal static Tensor Apply(Tensor x, long[] maskShape, double keep)
+    {
+        using var mask = empty(maskShape, dtype: x.dtype, device: x.device).bernoulli_(keep, generator: RandomStream.Current).OverInPlace(keep);
         return x * mask;
     }
 }

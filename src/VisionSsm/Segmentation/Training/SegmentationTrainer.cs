@@ -170,14 +170,15 @@ public sealed class SegmentationTrainer : IDisposable
             using (var scope = NewDisposeScope())
             {
                 using var batch = batcher.Train(step, device);
-                random.manual_seed(SeedMixer.Mix(Config.Seed, step, 0, TorchStream));
+                int stepSeed = SeedMixer.Mix(Config.Seed, step, 0, TorchStream);
+                random.manual_seed(stepSeed);
                 double lr = schedule.At(step);
                 optimizer.SetLearningRate(lr);
                 double value;
                 if (shards > 1)
                 {
-                    // Same seed per shard as the serial step's generator; the masks are split with the images.
-                    value = DataParallelStep.ComputeGradients(parameters, batch.Size, shards, SeedMixer.Mix(Config.Seed, step, 0, TorchStream), (start, n) =>
+                    // Each shard's generator is seeded from the step's seed; the masks are split with the images.
+                    value = DataParallelStep.ComputeGradients(parameters, batch.Size, shards, stepSeed, (start, n) =>
                     {
                         var (m, a) = model.ForwardTrain(batch.Images.narrow(0, start, n));
                         return (SegmentationLoss.Total(m, a, batch.Masks.narrow(0, start, n), Config.AuxWeight), []);
