@@ -10,7 +10,8 @@ namespace VisionSsm.Bench;
 /// Efficiency against libtorch's best in one process (issue "fast on the CPU the user has"): pairs of models timed
 /// rep by rep, interleaved, so a fluctuating load hits both alike; the figure is the ratio of images per second.
 /// <c>efficiency [--pairs vim_small:deit_small@224x1,vmamba_tiny_s1l8:resnet50@224x8] [--rounds 5] [--train]
-/// [--threads 2]</c>; per-layer-type forward time beside the FLOP breakdown: <c>efficiency --profile MODEL [--size 224]
+/// [--threads 2] [--warmup N]</c>; one model pass by pass (ms, RSS, page faults): <c>efficiency --curve
+/// vmamba_tiny_s1l8@224x8 [--train] [--steps 40]</c>; per-layer-type forward time beside the FLOP breakdown: <c>efficiency --profile MODEL [--size 224]
 /// [--batch 1] [--rounds 5]</c>; one model under two kernel settings, interleaved: <c>efficiency --kernels-ab
 /// choice=libtorch [--models vim_small@224x1,vmamba_tiny_s1l8@224x8] [--train]</c>.
 /// </summary>
@@ -27,11 +28,18 @@ public static class EfficiencySuite
         if (profile.Length > 0)
             return Profile(profile, Measure.IntOption(args, "--size", 224), Measure.IntOption(args, "--batch", 1), rounds);
         bool train = args.Contains("--train");
+        string curve = Measure.StringOption(args, "--curve", "");
+        if (curve.Length > 0)
+            return Curve(curve, Measure.IntOption(args, "--steps", 40), train);
         string ab = Measure.StringOption(args, "--kernels-ab", "");
         if (ab.Length > 0)
             return KernelsAb(Runtime.KernelOptions.Parse(ab), Measure.StringOption(args, "--models", "vim_small@224x1,vmamba_tiny_s1l8@224x8"), rounds, train);
         string pairs = Measure.StringOption(args, "--pairs", "vim_small:deit_small@224x1,vmamba_tiny_s1l8:resnet50@224x8");
-        Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW; data-parallel where the trainers take it)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, kernels: {Runtime.KernelOptions.Current}; {rounds} interleaved rounds, median wall ms");
+        // --warmup N: untimed passes of each model first. A training run's first steps grow glibc's heap (page faults on
+        // new memory) until the allocation pattern settles, which takes 15–30 steps for VMamba-T and Vim-S at 224²
+        // (docs/threads.md §5); a long run is timed in the settled state.
+        int warmup = Measure.IntOption(args, "--warmup", 0);
+        Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW; data-parallel where the trainers take it)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, kernels: {Runtime.KernelOptions.Current}; {warmup} warm-up passes, {rounds} interleaved rounds, median wall ms");
         Console.WriteLine("| ours | baseline | size | batch | ours ms | baseline ms | ours img/s | baseline img/s | ratio | ratio by calling thread's CPU min (1 thread) |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var spec in pairs.Split(',', StringSplitOptions.RemoveEmptyEntries))
@@ -39,10 +47,37 @@ public static class EfficiencySuite
             var (a, b, size, batch) = ParsePair(spec);
             using var pa = new Pass(a, size, batch, train);
             using var pb = new Pass(b, size, batch, train);
+            for (int i = 0; i < warmup; i++)
+            {
+                pa.Run();
+                pb.Run();
+            }
             var r = Measure.RoundRobin(rounds, pa.Run, pb.Run);
             double ia = batch * 1000 / r[0].WallMedian, ib = batch * 1000 / r[1].WallMedian;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {a} | {b} | {size} | {batch} | {r[0].WallMedian:F0} | {r[1].WallMedian:F0} | {ia:F2} | {ib:F2} | {ia / ib:F2} | {(Runtime.TorchRuntime.Threads == 1 ? (r[1].CpuMin / r[0].CpuMin).ToString("F2", CultureInfo.InvariantCulture) : "–")} |"));
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Pass by pass from a fresh model: wall ms, resident set size and minor page faults, to see how many passes a run
+    /// needs before the heap stops growing: <c>efficiency --curve vmamba_tiny_s1l8@224x8 --train [--steps 40]</c>.
+    /// </summary>
+    static int Curve(string spec, int steps, bool train)
+    {
+        var (name, _, size, batch) = ParsePair(spec.Split('@')[0] + ":-@" + (spec.Contains('@') ? spec.Split('@')[1] : "224x1"));
+        using var pass = new Pass(name, size, batch, train);
+        Console.WriteLine($"{name} {size}² batch {batch}, {(train ? "training step" : "inference")}, {Runtime.TorchRuntime.Threads} threads, kernels: {Runtime.KernelOptions.Current}");
+        Console.WriteLine("| pass | wall ms | RSS MiB | minor page faults |");
+        Console.WriteLine("|---|---|---|---|");
+        for (int i = 1; i <= steps; i++)
+        {
+            long f0 = Measure.MinorFaults();
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            pass.Run();
+            double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {i} | {ms:F0} | {Measure.RssMiB():F0} | {Measure.MinorFaults() - f0} |"));
         }
         return 0;
     }

@@ -50,14 +50,26 @@ public static class Measure
     }
 
     /// <summary>Peak resident set size of this process so far (VmHWM), in MiB; NaN where /proc is unavailable.</summary>
-    public static double PeakRssMiB()
+    public static double PeakRssMiB() => StatusMiB("VmHWM:");
+
+    /// <summary>Current resident set size of this process (VmRSS), in MiB; NaN where /proc is unavailable.</summary>
+    public static double RssMiB() => StatusMiB("VmRSS:");
+
+    static double StatusMiB(string field)
     {
         try
         {
-            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-            return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+            return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
         }
         catch (IOException) { return double.NaN; }
+    }
+
+    /// <summary>This process's minor page faults so far (field 10 of /proc/self/stat); 0 where /proc is unavailable.</summary>
+    public static long MinorFaults()
+    {
+        try { return long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], System.Globalization.CultureInfo.InvariantCulture); }
+        catch (IOException) { return 0; }
     }
 
     /// <summary>Value of <c>--name value</c> in <paramref name="args"/>, or the default.</summary>

@@ -89,7 +89,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
                 .flip(2).MoveToOuterDisposeScope();
         var y = yF.Plus(yB);
         if (DivideOut) y = y.Over(2);
-        return out_proj.call(y.transpose(1, 2)).MoveToOuterDisposeScope();
+        return Mamba.OutProjection(out_proj, y).MoveToOuterDisposeScope();
     }
 
     /// <summary>Kernel options for this module's calls (null: the ambient <see cref="KernelOptions.Current"/>), as

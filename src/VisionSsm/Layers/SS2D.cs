@@ -154,9 +154,9 @@ public sealed class SS2D : Module<Tensor, Tensor>
         bool all = first == 0 && count == Ss2dConfig.Routes;
         var xProj = all ? x_proj_weight : x_proj_weight.narrow(0, first, count);
         var dtProj = all ? dt_projs_weight : dt_projs_weight.narrow(0, first, count);
-        var xDbl = matmul(xProj, xs);                                                  // (S, count, R + 2N, L)
+        var xDbl = Project(xProj, xs);                                                 // (S, count, R + 2N, L)
         var split = xDbl.split([r, n, n], dim: 2);
-        var dts = matmul(dtProj, split[0]);                                            // (S, count, Di, L)
+        var dts = Project(dtProj, split[0]);                                           // (S, count, Di, L)
         var a = -exp(all ? A_logs : A_logs.narrow(0, first * di, count * di));          // A = −exp(A_log)
         var dSkip = all ? Ds : Ds.narrow(0, first * di, count * di);
         var dBias = dt_projs_bias.view(-1);
@@ -170,4 +170,7 @@ public sealed class SS2D : Module<Tensor, Tensor>
             : SelectiveScan.Apply(uFlat, dtFlat, a, bs, cs, dSkip, null, dBias, deltaSoftplus: true);
         return ys.view(s, count, di, l);
     }
+
+    /// <summary>Per-route W·x (matmul broadcast over S): our channel-major GEMM, forward and backward, or matmul in the reference.</summary>
+    Tensor Project(Tensor weight, Tensor x) => UseReferenceKernels ? matmul(weight, x) : ChannelMajorProjection.Apply(weight, x);
 }
