@@ -125,11 +125,12 @@ public sealed class Mamba : Module<Tensor, Tensor>
     {
         long length = x.shape[2];
         var xc = nn.functional.silu(conv1d.call(x).narrow(2, 0, length));          // keep the first L outputs: causal
-        var xDbl = xProj.call(xc.transpose(1, 2));                                   // (B, L, R + 2N)
-        var split = xDbl.split([dtRank, dState, dState], dim: 2);
-        var dt = ChannelMajorProjection.Apply(dtProj.weight!, split[0].transpose(1, 2));   // (B, Di, L)
-        var b = split[1].transpose(1, 2).contiguous();                               // (B, N, L)
-        var c = split[2].transpose(1, 2).contiguous();
+        // x_proj (no bias) and dt_proj's weight channel-major, W·x, so dt, B and C come out (B, ·, L) as the scan reads them.
+        var xDbl = ChannelMajorProjection.Apply(xProj.weight!, xc);                 // (B, R + 2N, L)
+        var split = xDbl.split([dtRank, dState, dState], dim: 1);
+        var dt = ChannelMajorProjection.Apply(dtProj.weight!, split[0]);            // (B, Di, L)
+        var b = split[1].contiguous();                                               // (B, N, L)
+        var c = split[2].contiguous();
         return SelectiveScan.Apply(xc, dt, -exp(aLog), b, c, dSkip, z.contiguous(), dtProj.bias, deltaSoftplus: true);
     }
 

@@ -9,7 +9,7 @@ namespace VisionSsm.Ops;
 /// these shapes — with a backward on our channel-major GEMM (<see cref="Gemm.MatMul"/>): dx = Wᵀ·dy there, and
 /// dW = Σ dy·xᵀ (a long reduction over L with few outputs) on libtorch. This is SS2D's x_proj and dt_projs in training
 /// (four routes as groups, K or N as small as 2–8), where libtorch's broadcast matmul and its backward cost about a
-/// tenth of VMamba-T's step. Without gradients this is <see cref="Gemm.MatMul"/>; where the kernel cannot run (not
+/// tenth of VMamba-T's step, and Mamba's x_proj and dt_proj on channel-major activations (Vim, vGamba's cell). Without gradients this is <see cref="Gemm.MatMul"/>; where the kernel cannot run (not
 /// float32 on the CPU, <see cref="KernelOptions.Gemm"/> off, <see cref="KernelOptions.Choice"/> forced to libtorch)
 /// it is <c>torch.matmul</c> with libtorch's autograd, its slow twin.
 /// </summary>
