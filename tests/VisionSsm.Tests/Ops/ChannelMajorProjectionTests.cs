@@ -45,13 +45,7 @@ public class ChannelMajorProjectionTests
         Assert.Equal(l, y.shape[^1]);
     }
 
-    static void Close(Tensor expected, Tensor actual, long terms)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        double tol = 2e-5 * Math.Sqrt(terms) * Math.Max(1, expected.abs().max().item<double>() / Math.Sqrt(terms));
-        double err = (actual.to_type(ScalarType.Float64) - expected).abs().max().item<double>();
-        Assert.True(err <= tol, $"max |Δ| = {err:E2} > {tol:E2}");
-    }
+    static void Close(Tensor expected, Tensor actual, long terms) => Float32Sums.AssertClose(expected, actual, terms);
 
     [Fact]
     public void Float64_or_libtorch_forced_takes_torch_matmul_with_its_autograd()

@@ -39,13 +39,7 @@ public class TokenLinearTests
         if (b is not null) Close(b64!.grad!, b.grad!, tokens);
     }
 
-    static void Close(Tensor expected, Tensor actual, long terms)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        double tol = 2e-5 * Math.Sqrt(terms) * Math.Max(1, expected.abs().max().item<double>() / Math.Sqrt(terms));
-        double err = (actual.to_type(ScalarType.Float64) - expected).abs().max().item<double>();
-        Assert.True(err <= tol, $"max |Δ| = {err:E2} > {tol:E2}");
-    }
+    static void Close(Tensor expected, Tensor actual, long terms) => Float32Sums.AssertClose(expected, actual, terms);
 
     [Fact]
     public void Other_sizes_and_dtypes_take_libtorch_linear_unchanged()
