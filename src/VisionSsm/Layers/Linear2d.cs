@@ -35,8 +35,10 @@ public sealed class Linear2d : Module<Tensor, Tensor>
 
     public Tensor Weight => weight;
 
-    /// <summary>Only maps with more positions than this consider the 1×1 conv (the GEMM was faster on all smaller ones
-    /// measured; bench: <c>vmamba --linear</c>), so small-image runs never pay for a measurement.</summary>
+    /// <summary>Only inputs with more positions than this (batch × height × width) consider the 1×1 conv: the GEMM was
+    /// faster on all smaller ones measured (bench: <c>vmamba --linear</c>), so single small images never pay for a
+    /// measurement. Counted over the batch because the conv's oneDNN path wins at two threads on a batch of small maps
+    /// (VMamba-T's 14² and 7² stages at batch 8) as it does on one large map.</summary>
     const long ConvMinPositions = 256;
 
     public override Tensor forward(Tensor x)
@@ -66,7 +68,7 @@ public sealed class Linear2d : Module<Tensor, Tensor>
     /// </summary>
     bool UseConv(Tensor x)
     {
-        if (x.shape[2] * x.shape[3] <= ConvMinPositions || !Ops.ChannelsLast.Is(x)) return false;
+        if (x.shape[0] * x.shape[2] * x.shape[3] <= ConvMinPositions || !Ops.ChannelsLast.Is(x)) return false;
         using (var nhwc = x.permute(0, 2, 3, 1))
             if (!Ops.TokenLinear.Applies(nhwc, weight, bias)) return true;
         bool train = is_grad_enabled() && (x.requires_grad || weight.requires_grad);

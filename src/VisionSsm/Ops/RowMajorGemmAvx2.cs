@@ -7,14 +7,14 @@ namespace VisionSsm.Ops;
 /// The 256-bit (AVX2 + FMA) micro-kernels of <see cref="RowMajorGemm"/> and <see cref="Gemm.MatMul"/> for CPUs without
 /// AVX-512: 6 rows of A broadcast as scalars against 2 or 1 vectors (16 or 8 columns) of a B row, 12 accumulators of
 /// the 16 ymm registers (the register tile of BLIS's Haswell kernel). Same contract as the 512-bit tiles: C = A·B over
-/// k steps with A[i, p] = a[i·rs + p·cs], accumulators starting at zero or, with <c>accumulate</c>, at the stored C.
+/// k steps with A[i, p] = a[i·rs + p·cs], accumulators starting at zero, at the <c>bias</c> row when given, or, with <c>accumulate</c>, at the stored C.
 /// </summary>
 internal static class RowMajorGemmAvx2
 {
     public const int Lanes = 8;   // Vector256<float>
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
-    public static unsafe void Tile6x16(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
+    public static unsafe void Tile6x16(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate, float* bias = null)
     {
         Vector256<float> a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
         if (accumulate)
@@ -26,6 +26,11 @@ internal static class RowMajorGemmAvx2
             a30 = Vector256.Load(q); a31 = Vector256.Load(q + 8); q += ldc;
             a40 = Vector256.Load(q); a41 = Vector256.Load(q + 8); q += ldc;
             a50 = Vector256.Load(q); a51 = Vector256.Load(q + 8);
+        }
+        else if (bias is not null)
+        {
+            a00 = a10 = a20 = a30 = a40 = a50 = Vector256.Load(bias);
+            a01 = a11 = a21 = a31 = a41 = a51 = Vector256.Load(bias + 8);
         }
         else a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = a40 = a41 = a50 = a51 = default;
         for (int p = 0; p < k; p++)
@@ -55,7 +60,7 @@ internal static class RowMajorGemmAvx2
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
-    public static unsafe void Tile6x8(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate)
+    public static unsafe void Tile6x8(float* a, long rs, long cs, float* b, long ldb, float* c, long ldc, int k, bool accumulate, float* bias = null)
     {
         Vector256<float> a0, a1, a2, a3, a4, a5;
         if (accumulate)
@@ -63,7 +68,7 @@ internal static class RowMajorGemmAvx2
             a0 = Vector256.Load(c); a1 = Vector256.Load(c + ldc); a2 = Vector256.Load(c + 2 * ldc);
             a3 = Vector256.Load(c + 3 * ldc); a4 = Vector256.Load(c + 4 * ldc); a5 = Vector256.Load(c + 5 * ldc);
         }
-        else a0 = a1 = a2 = a3 = a4 = a5 = default;
+        else a0 = a1 = a2 = a3 = a4 = a5 = bias is not null ? Vector256.Load(bias) : default;
         for (int p = 0; p < k; p++)
         {
             float* ap = a + p * cs;
@@ -80,9 +85,9 @@ internal static class RowMajorGemmAvx2
 
     /// <summary>One row of C, 8 columns (the M % 6 tail rows).</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]   // never tier-0 (docs/architecture.md §6)
-    public static unsafe void Row1x8(float* a, long cs, float* b, long ldb, float* c, int k, bool accumulate)
+    public static unsafe void Row1x8(float* a, long cs, float* b, long ldb, float* c, int k, bool accumulate, float* bias = null)
     {
-        var acc = accumulate ? Vector256.Load(c) : default;
+        var acc = accumulate ? Vector256.Load(c) : bias is not null ? Vector256.Load(bias) : default;
         for (int p = 0; p < k; p++) acc = Vector256.FusedMultiplyAdd(Vector256.Create(a[p * cs]), Vector256.Load(b + p * ldb), acc);
         acc.Store(c);
     }

@@ -45,9 +45,7 @@ public static class TokenLinear
     static Tensor Forward(Tensor x2, Tensor weight, Tensor? bias)
     {
         using var wt = weight.t().contiguous();                        // (K, N): B of the product, small
-        var y = RowMajorGemm.Product(x2, wt);
-        if (bias is not null) y.PlusInPlace(bias);
-        return y;
+        return RowMajorGemm.Product(x2, wt, bias: bias);
     }
 
     sealed class LinearFunction : autograd.SingleTensorFunction<LinearFunction>

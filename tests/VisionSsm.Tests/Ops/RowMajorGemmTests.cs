@@ -72,6 +72,36 @@ public class RowMajorGemmTests
         AssertClose(Definition(at, b, true), RowMajorGemm.Multiply(at, b, true, Two, wide: false), k);
     }
 
+    /// <summary>
+    /// Outputs wider than one column block (<see cref="RowMajorGemm.ColumnBlock"/> = 256) with a ragged last block, a
+    /// reduction across the 256-row blocks, and the bias row added in the accumulators' start — on both tile widths,
+    /// both layouts of A, one and two threads.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(7, 40, 272)]
+    [InlineData(13, 300, 336)]
+    [InlineData(50, 257, 528)]
+    [InlineData(1, 16, 784)]
+    [InlineData(9, 0, 288)]
+    public void Wide_outputs_with_a_bias_match_the_float64_definition(int m, int k, int n)
+    {
+        Hardware.RequireAvx2();
+        using var scope = NewDisposeScope();
+        random.manual_seed(m * 17 + k * 5 + n);
+        var a = randn(m, k);
+        var at = randn(k, m);
+        var b = randn(k, n);
+        var bias = randn(n);
+        var bias64 = bias.to_type(ScalarType.Float64);
+        foreach (bool? wide in VisionSsm.Ops.Gemm.KernelSupported ? new bool?[] { true, false } : [false])
+            foreach (var threads in new[] { One, Two })
+            {
+                AssertClose(Definition(a, b, false) + bias64, RowMajorGemm.Multiply(a, b, false, threads, wide, bias), k);
+                AssertClose(Definition(at, b, true) + bias64, RowMajorGemm.Multiply(at, b, true, threads, wide, bias), k);
+                AssertClose(Definition(a, b, false), RowMajorGemm.Multiply(a, b, false, threads, wide), k);
+            }
+    }
+
     /// <summary>The dispatching entry gives the product whichever side runs, forced either way.</summary>
     [SkippableTheory]
     [InlineData(VisionSsm.Runtime.KernelChoice.Ours)]
@@ -87,6 +117,8 @@ public class RowMajorGemmTests
         var dy = randn(37, 32);
         var x = randn(37, 64);
         AssertClose(Definition(dy, x, true), RowMajorGemm.Product(dy, x, transposeA: true), 37);
+        var bias = randn(48);
+        AssertClose(Definition(a, b, false) + bias.to_type(ScalarType.Float64), RowMajorGemm.Product(a, b, bias: bias), 70);
     }
 
     [SkippableTheory]
@@ -132,6 +164,8 @@ public class RowMajorGemmTests
         Assert.Contains("multiple of 16", e.Message);
         e = Assert.Throws<ArgumentException>(() => RowMajorGemm.Multiply(randn(4, 8), randn(9, 16)));
         Assert.Equal("b", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => RowMajorGemm.Multiply(randn(4, 8), randn(8, 16), bias: randn(15)));
+        Assert.Equal("bias", e.ParamName);
         Assert.False(RowMajorGemm.Applies(randn(4, 8, dtype: ScalarType.Float64), randn(8, 16, dtype: ScalarType.Float64)));
     }
 }
