@@ -202,7 +202,7 @@ public static class VMambaBench
             Add("1×1 in_proj + out_proj", depth * (Time(() => inProj.call(x)) + Time(() => outProj.call(u))));
             Add("depthwise 3×3 conv + SiLU", depth * Time(() => nn.functional.silu(dw.call(u))));
             Add("cross-scan + cross-merge", depth * (Time(() => CrossScan.Scan(u)) + Time(() => CrossScan.Merge(seq, h, w))));
-            Add("x_proj + dt_projs", depth * Time(() => matmul(dtw, matmul(xpw, seq).narrow(2, 0, r))));
+            Add("x_proj + dt_projs", depth * Time(() => ChannelMajorProjection.Apply(dtw, ChannelMajorProjection.Apply(xpw, seq).narrow(2, 0, r))));
             Add("selective scan", depth * Time(() => SelectiveScan.Apply(seq.view(batch, k * di, l), dt, a, bc, bc, dd, null, bias, true)));
             Add("MLP (fc1, GELU, fc2)", depth * Time(() => mlp.call(x)));
             if (i + 1 < cfg.Dims.Length)
