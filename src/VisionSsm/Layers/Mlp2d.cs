@@ -23,8 +23,6 @@ public sealed class Mlp2d : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var h = fc1.call(x);
-        // Without autograd the hidden map is only ours: GELU in place spares a second hidden-sized buffer.
-        if (!h.requires_grad) return fc2.call(h.gelu_());
         using var a = nn.functional.gelu(h);
         return fc2.call(a);
     }
