@@ -74,6 +74,7 @@ public sealed class BiMamba : Module<Tensor, Tensor>
             throw new ArgumentException($"BiMamba expects (batch, L, {Config.DModel}); got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         using var kernels = KernelOptions.UseIfSet(Kernels);
         if (UseFastPath(x)) return ForwardFused(x);
+        if (FusedMixerPath.TrainingApplies(this, x, Config.DInner)) return ForwardFusedTraining(x);
         using var scope = NewDisposeScope();
         var xz = Mamba.InProjection(in_proj, x);                                     // (B, 2Di, L)
         var parts = xz.chunk(2, dim: 1);
@@ -136,6 +137,31 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
         var merged = BiCausalConv.Merge(y, DivideOut ? 0.5 : 1.0);                      // (B, Di, L)
         return Gemm.LinearChannelMajor(merged, out_proj.weight!, out_proj.bias).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="ForwardFused"/>'s dataflow with autograd, for training: in_proj token-major on <see cref="TokenLinear"/>,
+    /// both directions' conv + SiLU and [z | flip z] from one kernel with a backward (<see cref="BiCausalConvFunction"/>),
+    /// x_proj and dt_proj of both directions as grouped channel-major products (<see cref="ChannelMajorProjection"/>),
+    /// one scan over 2·Di channels with G = 2, the backward half flipped back and averaged in tensor ops, out_proj on
+    /// <see cref="TokenLinear"/>. Against the module path (its twin) it drops libtorch's conv1d, four flips and two
+    /// transposed copies per layer, forward and backward.
+    /// </summary>
+    internal Tensor ForwardFusedTraining(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[0], length = x.shape[1];
+        int di = Config.DInner, r = Config.Rank, n = Config.DState;
+        var xz = TokenLinear.Apply(x, in_proj.weight!, in_proj.bias);                   // (B, L, 2Di)
+        var (u, z) = BiCausalConvFunction.Apply(xz, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);
+        var dbl = ChannelMajorProjection.Apply(stack([x_proj.weight!, x_proj_b.weight!]), u.view(batch, 2, di, length));   // (B, 2, R+2N, L)
+        var dt = ChannelMajorProjection.Apply(stack([dt_proj.weight!, dt_proj_b.weight!]), dbl.narrow(2, 0, r)).view(batch, 2 * di, length);
+        var bm = dbl.narrow(2, r, n).contiguous();                                      // (B, G=2, N, L)
+        var cm = dbl.narrow(2, r + n, n).contiguous();
+        var a = -exp(cat([A_log, A_b_log], 0));
+        var y = SelectiveScan.Apply(u, dt, a, bm, cm, cat([D, D_b], 0), z, cat([dt_proj.bias!, dt_proj_b.bias!], 0), deltaSoftplus: true);
+        var merged = BiCausalConv.MergeReference(y, DivideOut ? 0.5 : 1.0);             // (B, Di, L)
+        return Mamba.OutProjection(out_proj, merged).MoveToOuterDisposeScope();
     }
 
     /// <summary>

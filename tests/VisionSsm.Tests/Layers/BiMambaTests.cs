@@ -104,10 +104,60 @@ public class BiMambaTests
         return m;
     }
 
-    [Fact]
-    public void FusedPathIsNotUsedWhenGradientsAreNeeded()
+    /// <summary>
+    /// Training (autograd on) in float32 takes the fused training path (BiCausalConvFunction, one grouped scan); the
+    /// module path is its twin. Output and every gradient against the module path and the float64 reference twin.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 5, 8)]
+    [InlineData(2, 13, 16)]
+    [InlineData(3, 1, 8)]
+    [InlineData(2, 40, 24)]
+    public void FusedTrainingPathEqualsModulePathAndReference(int batch, int length, int dModel)
     {
-        // With autograd on and parameters requiring grad, the module path runs, so every parameter gets a gradient.
+        using var scope = NewDisposeScope();
+        var c = new MambaConfig(DModel: dModel, DState: 4);
+        var m64 = Make(c, 31 + length);
+        var m = Make(c, 31 + length);
+        m.to(ScalarType.Float32);
+        var u64 = randn(batch, length, dModel, dtype: ScalarType.Float64);
+        var w64 = randn(batch, length, dModel, dtype: ScalarType.Float64);
+        Assert.True(FusedMixerPath.TrainingApplies(m, u64.to_type(ScalarType.Float32), c.DInner));
+
+        (Tensor Y, Dictionary<string, Tensor> Grads, Tensor DU) Run(bool fused)
+        {
+            using var kernels = KernelOptions.Use(KernelOptions.Current with { FusedMamba = fused });
+            m.zero_grad();
+            var u = u64.to_type(ScalarType.Float32).requires_grad_(true);
+            var y = m.call(u);
+            (y * w64.to_type(ScalarType.Float32)).sum().backward();
+            return (y.detach(), m.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter.grad!.clone()), u.grad!.clone());
+        }
+        var fused = Run(true);
+        var module = Run(false);
+        var leaves = Params(m64).ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().requires_grad_(true));
+        var u2 = u64.clone().requires_grad_(true);
+        var yRef = Reference(leaves, u2, c);
+        (yRef * w64).sum().backward();
+
+        long terms = (long)batch * length * c.DInner;   // the widest sums: weight gradients over batch × L (× Di for in_proj)
+        Float32Sums.AssertClose(yRef, fused.Y, terms);
+        Float32Sums.AssertClose(module.Y.to_type(ScalarType.Float64), fused.Y, terms);
+        Float32Sums.AssertClose(u2.grad!, fused.DU, terms);
+        foreach (var (name, g) in fused.Grads)
+        {
+            try
+            {
+                Float32Sums.AssertClose(leaves[name].grad!, g, terms);
+                Float32Sums.AssertClose(module.Grads[name].to_type(ScalarType.Float64), g, terms);
+            }
+            catch (Exception e) { throw new Xunit.Sdk.XunitException($"gradient of {name}: {e.Message}"); }
+        }
+    }
+
+    [Fact]
+    public void TrainingGivesEveryParameterAGradient()
+    {
         using var scope = NewDisposeScope();
         var m = new BiMamba(Small);
         m.call(randn(1, 6, 8)).sum().backward();
