@@ -25,7 +25,8 @@ public sealed record KernelOptions
     public KernelChoice Choice { get; init; } = KernelChoice.Measure;
 
     /// <summary>The Mamba/BiMamba fused float32 inference path (Ops/BiCausalConv, one batched scan for Vim's two
-    /// directions); off: the module path of mamba_simple.py, which is also the training path.</summary>
+    /// directions) and BiMamba's fused training path (Ops/BiCausalConvFunction); off: the module path of
+    /// mamba_simple.py.</summary>
     public bool FusedMamba { get; init; } = true;
 
     /// <summary>The fused Mamba/BiMamba paths' in_proj as W·xᵀ (channel-major, conv along contiguous time rows; Mamba from L = 64);
