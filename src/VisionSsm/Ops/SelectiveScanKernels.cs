@@ -295,6 +295,21 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var dBiasAcc = Vector256<T>.Zero;
         var one = Splat<T>(1.0);
 
+        if (Sse.IsSupported)
+        {
+            // The chunks below read the unit's rows of u, Δ, g and z from the end backwards, which the hardware
+            // prefetcher does not follow: request them in forward order first (into L2).
+            long bytes = (long)len * sizeof(T);
+            for (int l = 0; l < cw; l++)
+                for (long off = 0; off < bytes; off += 64)
+                {
+                    long at = (row + (long)l * len) * sizeof(T) + off;
+                    Sse.Prefetch1((byte*)U + at);
+                    Sse.Prefetch1((byte*)Delta + at);
+                    Sse.Prefetch1((byte*)G + at);
+                    if (hasZ) Sse.Prefetch1((byte*)Z + at);
+                }
+        }
         for (int c = p.Chunks - 1; c >= 0; c--)
         {
             int t0 = c * chunk;
