@@ -156,8 +156,10 @@ public static class BiCausalConvFunction
                         var zd = zg + d * l;
                         if (DZ is null) { for (long t = 0; t < l; t++) zd[t] = Vector256<float>.Zero; }
                         else LoadLanes(DZ + (batch * gradRows + d * di + c) * l, l, zd);
-                        Gate(x + c, l, rowStride, k, w + d * k, Vector256.Load((d == 0 ? Bias : BiasB) + c), d == 1, gd,
-                            DWeight + ((batch * Directions + d) * di + c) * k, DBias + (batch * Directions + d) * di + c);
+                        var biasV = Vector256.Load((d == 0 ? Bias : BiasB) + c);
+                        float* dw = DWeight + ((batch * Directions + d) * di + c) * k, db = DBias + (batch * Directions + d) * di + c;
+                        if (k == 4) Gate4(x + c, l, rowStride, w + d * k, biasV, d == 1, gd, dw, db);
+                        else Gate(x + c, l, rowStride, k, w + d * k, biasV, d == 1, gd, dw, db);
                     }
                     // dx_τ: taps of the forward direction at t = τ + K−1−j, of the backward one at t = L+K−2−τ−j.
                     for (long tau = 0; tau < l; tau++)
@@ -225,6 +227,43 @@ public static class BiCausalConvFunction
             {
                 for (int j = 0; j < k; j++) dw[lane * k + j] += ((float*)&dwAcc[j])[lane];
                 db[lane] += ((float*)&dbAcc)[lane];
+            }
+        }
+
+        /// <summary>
+        /// <see cref="Gate"/> for Mamba's kernel width 4 with the taps, the last three token vectors and the weight
+        /// gradients in registers: one token load per step (zero vectors before t = 0 are the causal padding).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Gate4(float* x, long l, long rowStride, Vector256<float>* w, Vector256<float> bias, bool flipped,
+            Vector256<float>* g, float* dw, float* db)
+        {
+            Vector256<float> w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+            Vector256<float> x3 = default, x2 = default, x1 = default;        // tokens t−3, t−2, t−1
+            Vector256<float> d0 = default, d1 = default, d2 = default, d3 = default, dbAcc = default;
+            var one = Vector256<float>.One;
+            for (long t = 0; t < l; t++)
+            {
+                var x0 = Vector256.Load(x + (flipped ? l - 1 - t : t) * rowStride);
+                var pre = Vector256.FusedMultiplyAdd(w3, x0, Vector256.FusedMultiplyAdd(w2, x1,
+                    Vector256.FusedMultiplyAdd(w1, x2, Vector256.FusedMultiplyAdd(w0, x3, bias))));
+                var sig = one / (one + FastMath.ExpF(-pre));
+                var gt = g[t] * sig * Vector256.FusedMultiplyAdd(pre, one - sig, one);   // SiLU'(p) = σ(p)(1 + p(1 − σ(p)))
+                g[t] = gt;
+                dbAcc += gt;
+                d0 = Vector256.FusedMultiplyAdd(gt, x3, d0);
+                d1 = Vector256.FusedMultiplyAdd(gt, x2, d1);
+                d2 = Vector256.FusedMultiplyAdd(gt, x1, d2);
+                d3 = Vector256.FusedMultiplyAdd(gt, x0, d3);
+                x3 = x2; x2 = x1; x1 = x0;
+            }
+            for (int lane = 0; lane < W; lane++)
+            {
+                dw[lane * 4] += d0.GetElement(lane);
+                dw[lane * 4 + 1] += d1.GetElement(lane);
+                dw[lane * 4 + 2] += d2.GetElement(lane);
+                dw[lane * 4 + 3] += d3.GetElement(lane);
+                db[lane] += dbAcc.GetElement(lane);
             }
         }
 
