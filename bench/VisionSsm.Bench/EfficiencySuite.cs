@@ -57,6 +57,9 @@ public static class EfficiencySuite
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {a} | {b} | {size} | {batch} | {r[0].WallMedian:F0} | {r[1].WallMedian:F0} | {ia:F2} | {ib:F2} | {ia / ib:F2} | {(Runtime.TorchRuntime.Threads == 1 ? (r[1].CpuMin / r[0].CpuMin).ToString("F2", CultureInfo.InvariantCulture) : "–")} |"));
         }
+        if (args.Contains("--choices"))
+            foreach (var (key, ours) in Runtime.KernelChooser.Process.Choices.OrderBy(kv => kv.Key))
+                Console.WriteLine($"  {key}: {(ours ? "ours" : "libtorch")}");
         return 0;
     }
 
