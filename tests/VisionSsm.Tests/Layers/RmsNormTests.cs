@@ -78,6 +78,49 @@ public class RmsNormTests
         Assert.NotNull(norm.Weight.grad);
     }
 
+    /// <summary>
+    /// Training in float32 takes the fused row pass with its backward: both outputs and the gradients of hidden,
+    /// residual and weight against the float64 formula under libtorch's autograd, with a gradient on both outputs
+    /// (the residual stream flows on) or on the normalised one only.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 8, true)]
+    [InlineData(2, 13, 20, true)]     // D not a multiple of the vector width: scalar tail
+    [InlineData(4, 197, 384, true)]   // Vim-S at batch 4: several 64-row chunks
+    [InlineData(2, 9, 16, false)]
+    public void FusedTrainingAddAndNormMatchesTheFloat64Formula(int batch, int length, int d, bool gradOfResidualOutput)
+    {
+        using var scope = NewDisposeScope();
+        var h64 = randn(batch, length, d, dtype: ScalarType.Float64);
+        var res64 = randn(batch, length, d, dtype: ScalarType.Float64);
+        var w64 = rand(d, dtype: ScalarType.Float64) + 0.5;
+        var gy = randn(batch, length, d, dtype: ScalarType.Float64);
+        var gr = randn(batch, length, d, dtype: ScalarType.Float64);
+        var norm = new RmsNorm(d);
+        using (no_grad()) norm.Weight.copy_(w64);
+        var h = h64.to_type(ScalarType.Float32).requires_grad_(true);
+        var res = res64.to_type(ScalarType.Float32).requires_grad_(true);
+        var (y, r) = norm.AddAndNorm(h, res);
+        var loss = (y * gy.to_type(ScalarType.Float32)).sum();
+        if (gradOfResidualOutput) loss = loss + (r * gr.to_type(ScalarType.Float32)).sum();
+        loss.backward();
+
+        var hRef = h64.clone().requires_grad_(true);
+        var resRef = res64.clone().requires_grad_(true);
+        var wRef = w64.clone().requires_grad_(true);
+        var s = hRef + resRef;
+        var yRef = s * rsqrt(s.square().mean([-1L], keepdim: true) + 1e-5) * wRef;   // docs/models/vim.md §3, written out
+        var lossRef = (yRef * gy).sum();
+        if (gradOfResidualOutput) lossRef = lossRef + (s * gr).sum();
+        lossRef.backward();
+
+        Float32Sums.AssertClose(yRef.detach(), y.detach(), d);
+        Float32Sums.AssertClose(s.detach(), r.detach(), 1);
+        Float32Sums.AssertClose(hRef.grad!, h.grad!, d);
+        Float32Sums.AssertClose(resRef.grad!, res.grad!, d);
+        Float32Sums.AssertClose(wRef.grad!, norm.Weight.grad!, (long)batch * length);
+    }
+
     [Fact]
     public void AddAndNormRejectsMismatchedResidual()
     {
