@@ -82,7 +82,6 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
             var residual = (Tensor)vars[1];
             var weight = (Tensor)vars[2];
             double eps = (double)vars[3];
-            long d = weight.shape[0];
             (Tensor normed, Tensor r) outs;
             using (no_grad()) outs = AddAndNormRowsOf(hidden, residual, weight, eps);
             ctx.save_for_backward([outs.r, weight]);
