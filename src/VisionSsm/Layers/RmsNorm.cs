@@ -114,7 +114,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
                         i => BackwardRows(rp, gp, wp, dp, pp + i * d, i * Chunk, Math.Min(rows, (i + 1) * Chunk), d, eps));
                 }
                 dw = dwPart.sum(0L);
-                GC.KeepAlive(w);
+                GC.KeepAlive(w); GC.KeepAlive(gy);   // read through raw pointers above; gy may be a fresh contiguous copy
             }
             foreach (var t in s) t.Dispose();
             return [dr, dr.clone(), dw, null!];

@@ -118,6 +118,7 @@ public static class SelectiveScanCpu
                 (unit, scratch, dB, dC) => k.BackwardUnit(unit, (Vector256<T>*)scratch, dB, dC));
         }
         finally { k.Free(); }
+        GC.KeepAlive(g); GC.KeepAlive(saved);   // read through raw pointers: a fresh gradient may have no other owner
         return o.Finish(a);
     }
 
@@ -187,6 +188,7 @@ public static class SelectiveScanCpu
             DDPart = Ptr<float>(o.DDPart), DBiasPart = Ptr<float>(o.DBiasPart),
         };
         RunBackward<float>(k.Units, k.ScratchBytes, o, (unit, scratch, dB, dC) => k.BackwardUnit(unit, (float*)scratch, dB, dC));
+        GC.KeepAlive(g);
         return o.Finish(a);
     }
 
