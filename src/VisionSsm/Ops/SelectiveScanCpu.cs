@@ -85,7 +85,7 @@ public static class SelectiveScanCpu
                 && plan.Length * sizeof(T) % 32 == 0 && ((nint)k.Y & 31) == 0;
             k.Last = Ptr<T>(last);
             k.Saved = saved is null ? null : Ptr<T>(saved);
-            var items = k.ForwardItems();
+            var items = k.WorkItems();
             Run(items.Length, k.ScratchVectors * sizeof(Vector256<T>), 0, (i, scratch, _) =>
             {
                 var (ua, ub) = items[i];
@@ -114,8 +114,13 @@ public static class SelectiveScanCpu
             k.DAPart = Ptr<T>(o.DAPart);
             k.DDPart = Ptr<T>(o.DDPart);
             k.DBiasPart = Ptr<T>(o.DBiasPart);
-            RunBackward<T>(plan.Units, k.ScratchVectors * sizeof(Vector256<T>), o,
-                (unit, scratch, dB, dC) => k.BackwardUnit(unit, (Vector256<T>*)scratch, dB, dC));
+            var items = k.WorkItems();
+            RunBackward<T>(items.Length, Math.Max(k.ScratchVectors, k.PairScratchVectors) * sizeof(Vector256<T>), o, (i, scratch, dB, dC) =>
+            {
+                var (ua, ub) = items[i];
+                if (ub < 0) k.BackwardUnit(ua, (Vector256<T>*)scratch, dB, dC);
+                else k.BackwardPair(ua, ub, (Vector256<T>*)scratch, dB, dC);
+            });
         }
         finally { k.Free(); }
         GC.KeepAlive(g); GC.KeepAlive(saved);   // read through raw pointers: a fresh gradient may have no other owner

@@ -141,14 +141,14 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var (b, kA, d0A, _, rowA, bOff, cOff) = Locate(unitA);
         var (_, kB, d0B, _, rowB, _, _) = Locate(unitB);
         var h = (Vector512<float>*)scratch;                // n states × 16 channels
-        var a16 = h + n;                                   // A of the 16 channels per state
+        var a16 = h + n;                                   // A·log2 e of the 16 channels per state (Exp2F)
         var tu = (Vector256<T>*)(a16 + n);
         Vector256<T>* tdt = tu + chunk, tz = tdt + chunk, ty = tz + chunk;
         Vector256<T>* tu2 = ty + chunk, tdt2 = tu2 + chunk, tz2 = tdt2 + chunk, ty2 = tz2 + chunk;
         for (int s = 0; s < n; s++)
         {
             h[s] = Vector512<float>.Zero;
-            a16[s] = Vector512.Create(aV[kA * n + s].As<T, float>(), aV[kB * n + s].As<T, float>());
+            a16[s] = Vector512.Create(a2V[kA * n + s].As<T, float>(), a2V[kB * n + s].As<T, float>());
         }
         var bp = (float*)(B + bOff);
         var cp = (float*)(C + cOff);
@@ -185,8 +185,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 int s = 0;
                 for (; s + 2 <= n; s += 2)          // two accumulators: the Σ_n C_n h_n chain is not the bottleneck
                 {
-                    var h0 = Vector512.FusedMultiplyAdd(ExpF(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
-                    var h1 = Vector512.FusedMultiplyAdd(ExpF(dt * a16[s + 1]), h[s + 1], dtu * Vector512.Create(bj[(long)(s + 1) * len]));
+                    var h0 = Vector512.FusedMultiplyAdd(Exp2F(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
+                    var h1 = Vector512.FusedMultiplyAdd(Exp2F(dt * a16[s + 1]), h[s + 1], dtu * Vector512.Create(bj[(long)(s + 1) * len]));
                     h[s] = h0;
                     h[s + 1] = h1;
                     acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(cj[(long)s * len]), acc0);
@@ -194,7 +194,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 }
                 if (s < n)
                 {
-                    var h0 = Vector512.FusedMultiplyAdd(ExpF(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
+                    var h0 = Vector512.FusedMultiplyAdd(Exp2F(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
                     h[s] = h0;
                     acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(cj[(long)s * len]), acc0);
                 }
@@ -237,9 +237,10 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// <summary>Whether <see cref="ForwardPair"/> runs on this machine for this call (float, AVX-512, N ≥ 2).</summary>
     public bool PairsBlocks => typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && p.States >= 2 && v512;
 
-    /// <summary>The forward's work items: (unit, partner unit) for pairs of adjacent full blocks of one batch in the same
-    /// B and C groups when <see cref="PairsBlocks"/>, else (unit, −1).</summary>
-    public (int a, int b)[] ForwardItems()
+    /// <summary>The work items of the forward and the backward: (unit, partner unit) for pairs of adjacent full blocks of
+    /// one batch in the same B and C groups when <see cref="PairsBlocks"/> (<see cref="ForwardPair"/>,
+    /// <see cref="BackwardPair"/>), else (unit, −1).</summary>
+    public (int a, int b)[] WorkItems()
     {
         var items = new List<(int, int)>(p.Units);
         for (int bt = 0; bt < p.Batch; bt++)
@@ -391,23 +392,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             if (hasZ) StoreTile(tdz, tc, cw, DZ + row, len, t0);
 
             // Sum the lanes (channels of this block) into dB, dC; padded lanes hold zeros (u = 0, g = 0).
-            for (int s = 0; s < n; s++)
-            {
-                T* dbRow = dB + bOff + (long)s * len + t0;
-                T* dcRow = dC + cOff + (long)s * len + t0;
-                int j = 0;
-                if (Transposes.Supported)
-                    for (; j + W <= tc; j += W)
-                    {
-                        Vector256.Store(Vector256.Load(dbRow + j) + Transposes.LaneSums(sb + j * n + s, n), dbRow + j);
-                        Vector256.Store(Vector256.Load(dcRow + j) + Transposes.LaneSums(sc + j * n + s, n), dcRow + j);
-                    }
-                for (; j < tc; j++)
-                {
-                    dbRow[j] = Add(dbRow[j], Vector256.Sum(sb[j * n + s]));
-                    dcRow[j] = Add(dcRow[j], Vector256.Sum(sc[j * n + s]));
-                }
-            }
+            AddLaneSums(sb, sc, n, tc, dB + bOff + t0, dC + cOff + t0, len);
         }
 
         for (int l = 0; l < cw; l++)
@@ -416,6 +401,232 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int s = 0; s < n; s++) DAPart[d * n + s] = ((T*)(dAacc + s))[l];
             DDPart[d] = ((T*)&dDacc)[l];
             DBiasPart[d] = ((T*)&dBiasAcc)[l];
+        }
+    }
+
+    /// <summary>
+    /// Adds the lane sums of a chunk's per-lane dB and dC terms (<paramref name="sb"/>, <paramref name="sc"/>: (tc, N)
+    /// vectors) into rows of dB and dC (state s at <paramref name="dbAt"/> + s·len, the chunk's first step at offset 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AddLaneSums(Vector256<T>* sb, Vector256<T>* sc, int n, int tc, T* dbAt, T* dcAt, int len)
+    {
+        for (int s = 0; s < n; s++)
+        {
+            T* dbRow = dbAt + (long)s * len;
+            T* dcRow = dcAt + (long)s * len;
+            int j = 0;
+            if (Transposes.Supported)
+                for (; j + W <= tc; j += W)
+                {
+                    Vector256.Store(Vector256.Load(dbRow + j) + Transposes.LaneSums(sb + j * n + s, n), dbRow + j);
+                    Vector256.Store(Vector256.Load(dcRow + j) + Transposes.LaneSums(sc + j * n + s, n), dcRow + j);
+                }
+            for (; j < tc; j++)
+            {
+                dbRow[j] = Add(dbRow[j], Vector256.Sum(sb[j * n + s]));
+                dcRow[j] = Add(dcRow[j], Vector256.Sum(sc[j * n + s]));
+            }
+        }
+    }
+
+    /// <summary>Scratch vectors one thread needs for <see cref="BackwardPair"/>.</summary>
+    public int PairScratchVectors => 10 * p.States + 6 * p.Chunk * p.States + 18 * p.Chunk;
+
+    /// <summary>
+    /// Backward of two full blocks of one batch that share their B and C groups (the pairs of <see cref="WorkItems"/>),
+    /// side by side in 512-bit vectors as in <see cref="ForwardPair"/>: B_t and C_t are single broadcasts serving 16
+    /// channels, and the two blocks' per-lane dB, dC terms are added before the lane sums (both feed the same group
+    /// rows). Same math as <see cref="BackwardUnit"/> on each block; the recomputation matches <see cref="ForwardPair"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public void BackwardPair(int unitA, int unitB, Vector256<T>* scratch, T* dB, T* dC)
+    {
+        int n = p.States, len = p.Length, chunk = p.Chunk;
+        var (b, kA, d0A, _, rowA, bOff, cOff) = Locate(unitA);
+        var (_, kB, d0B, _, rowB, _, _) = Locate(unitB);
+        var h0 = (Vector512<float>*)scratch;
+        var carry = h0 + n;
+        var dAacc = carry + n;
+        var a16 = dAacc + n;                                // A of the 16 channels
+        var a2 = a16 + n;                                   // A·log2 e (Exp2F)
+        var hs = a2 + n;                                    // (chunk, N): h_t of the 16 channels
+        var das = hs + chunk * n;                           // (chunk, N): exp(dt_t A)
+        var tgy = das + chunk * n;                          // (chunk): gy of the 16 channels
+        var sb = (Vector256<T>*)(tgy + chunk);              // (chunk, N): both blocks' dh·dt·u, summed over lanes into dB
+        var sc = sb + chunk * n;                            // (chunk, N): both blocks' gy·h, summed over lanes into dC
+        // Per block (A, then B): u, dt, softplus', z, g, du, dΔ, dz tiles of the chunk.
+        var tA = sc + chunk * n;
+        var tB = tA + 8 * chunk;
+        for (int s = 0; s < n; s++)
+        {
+            carry[s] = Vector512<float>.Zero;
+            dAacc[s] = Vector512<float>.Zero;
+            a16[s] = Vector512.Create(aV[kA * n + s].As<T, float>(), aV[kB * n + s].As<T, float>());
+            a2[s] = Vector512.Create(a2V[kA * n + s].As<T, float>(), a2V[kB * n + s].As<T, float>());
+        }
+        var bp = (float*)(B + bOff);
+        var cp = (float*)(C + cOff);
+        var dSkip = Vector512.Create(dV[kA].As<T, float>(), dV[kB].As<T, float>());
+        Vector256<T> biasA = biasV[kA], biasB = biasV[kB];
+        bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
+        var dDacc = Vector512<float>.Zero;
+        var dBiasAcc = Vector512<float>.Zero;
+        var one = Splat<T>(1.0);
+
+        if (Sse.IsSupported)
+        {
+            long bytes = (long)len * sizeof(T);                 // forward-order prefetch, as in BackwardUnit
+            for (int half = 0; half < 2; half++)
+                for (int l = 0; l < W; l++)
+                    for (long off = 0; off < bytes; off += 64)
+                    {
+                        long at = ((half == 0 ? rowA : rowB) + (long)l * len) * sizeof(T) + off;
+                        Sse.Prefetch1((byte*)U + at);
+                        Sse.Prefetch1((byte*)Delta + at);
+                        Sse.Prefetch1((byte*)G + at);
+                        if (hasZ) Sse.Prefetch1((byte*)Z + at);
+                    }
+        }
+        for (int c = p.Chunks - 1; c >= 0; c--)
+        {
+            int t0 = c * chunk;
+            int tc = Math.Min(chunk, len - t0);
+            if (tc <= 0) continue;
+            if (c == 0) for (int s = 0; s < n; s++) h0[s] = Vector512<float>.Zero;
+            else
+            {
+                var srcA = (Vector256<T>*)Saved + ((long)unitA * (p.Chunks - 1) + c - 1) * n;
+                var srcB = (Vector256<T>*)Saved + ((long)unitB * (p.Chunks - 1) + c - 1) * n;
+                for (int s = 0; s < n; s++) h0[s] = Vector512.Create(srcA[s].As<T, float>(), srcB[s].As<T, float>());
+            }
+            for (int half = 0; half < 2; half++)
+            {
+                var t = half == 0 ? tA : tB;
+                long row = half == 0 ? rowA : rowB;
+                var bias = half == 0 ? biasA : biasB;
+                LoadTile(U + row, len, t0, tc, W, t);
+                LoadTile(Delta + row, len, t0, tc, W, t + chunk);
+                LoadTile(G + row, len, t0, tc, W, t + 4 * chunk);
+                if (hasZ) LoadTile(Z + row, len, t0, tc, W, t + 3 * chunk);
+                for (int j = 0; j < tc; j++)
+                {
+                    var x = t[chunk + j] + bias;
+                    if (softplus) { t[chunk + j] = SoftplusWithGrad(x, out var grad); t[2 * chunk + j] = grad; }
+                    else t[chunk + j] = x;
+                }
+            }
+
+            // Recompute the forward inside the chunk (as ForwardPair), keeping h_t and exp(dt_t A) for every step.
+            for (int j = 0; j < tc; j++)
+            {
+                var uj = Vector512.Create(tA[j].As<T, float>(), tB[j].As<T, float>());
+                var dt = Vector512.Create(tA[chunk + j].As<T, float>(), tB[chunk + j].As<T, float>());
+                var dtu = dt * uj;
+                float* bj = bp + t0 + j, cj = cp + t0 + j;
+                var prev = j == 0 ? h0 : hs + (j - 1) * n;
+                var hj = hs + j * n;
+                var daj = das + j * n;
+                var acc0 = Vector512<float>.Zero;
+                var acc1 = Vector512<float>.Zero;
+                int s = 0;
+                for (; s + 2 <= n; s += 2)
+                {
+                    var da0 = Exp2F(dt * a2[s]);
+                    var da1 = Exp2F(dt * a2[s + 1]);
+                    var v0 = Vector512.FusedMultiplyAdd(da0, prev[s], dtu * Vector512.Create(bj[(long)s * len]));
+                    var v1 = Vector512.FusedMultiplyAdd(da1, prev[s + 1], dtu * Vector512.Create(bj[(long)(s + 1) * len]));
+                    daj[s] = da0; daj[s + 1] = da1;
+                    hj[s] = v0; hj[s + 1] = v1;
+                    acc0 = Vector512.FusedMultiplyAdd(v0, Vector512.Create(cj[(long)s * len]), acc0);
+                    acc1 = Vector512.FusedMultiplyAdd(v1, Vector512.Create(cj[(long)(s + 1) * len]), acc1);
+                }
+                if (s < n)
+                {
+                    var da0 = Exp2F(dt * a2[s]);
+                    var v0 = Vector512.FusedMultiplyAdd(da0, prev[s], dtu * Vector512.Create(bj[(long)s * len]));
+                    daj[s] = da0;
+                    hj[s] = v0;
+                    acc0 = Vector512.FusedMultiplyAdd(v0, Vector512.Create(cj[(long)s * len]), acc0);
+                }
+                var acc = acc0 + acc1;
+                if (hasD) acc = Vector512.FusedMultiplyAdd(dSkip, uj, acc);           // y before the gate
+                Vector256<T> gyA = tA[4 * chunk + j], gyB = tB[4 * chunk + j];
+                if (hasZ)
+                {
+                    Vector256<T> zA = tA[3 * chunk + j], zB = tB[3 * chunk + j];
+                    Vector256<T> sigA = Sigmoid(zA), sigB = Sigmoid(zB);
+                    tA[7 * chunk + j] = gyA * acc.GetLower().As<float, T>() * sigA * Fma(zA, one - sigA, one);
+                    tB[7 * chunk + j] = gyB * acc.GetUpper().As<float, T>() * sigB * Fma(zB, one - sigB, one);
+                    gyA = gyA * zA * sigA;
+                    gyB = gyB * zB * sigB;
+                }
+                var gy = Vector512.Create(gyA.As<T, float>(), gyB.As<T, float>());
+                tgy[j] = gy;
+                dDacc = Vector512.FusedMultiplyAdd(gy, uj, dDacc);
+            }
+
+            // Reverse scan over the chunk.
+            for (int j = tc - 1; j >= 0; j--)
+            {
+                var gy = tgy[j];
+                var uj = Vector512.Create(tA[j].As<T, float>(), tB[j].As<T, float>());
+                var dt = Vector512.Create(tA[chunk + j].As<T, float>(), tB[chunk + j].As<T, float>());
+                float* bj = bp + t0 + j, cj = cp + t0 + j;
+                var prev = j == 0 ? h0 : hs + (j - 1) * n;
+                var hj = hs + j * n;
+                var daj = das + j * n;
+                var sbj = sb + j * n;
+                var scj = sc + j * n;
+                var sumB = Vector512<float>.Zero;
+                var ddt = Vector512<float>.Zero;
+                var dtu = dt * uj;
+                for (int s = 0; s < n; s++)                                      // the terms of BackwardUnit's loop
+                {
+                    var bv = Vector512.Create(bj[(long)s * len]);
+                    var dh = Vector512.FusedMultiplyAdd(Vector512.Create(cj[(long)s * len]), gy, carry[s]);
+                    var hA = daj[s] * prev[s];                                   // exp(dt A) h_{t-1}
+                    sumB = Vector512.FusedMultiplyAdd(dh, bv, sumB);
+                    ddt = Vector512.FusedMultiplyAdd(dh, Vector512.FusedMultiplyAdd(bv, uj, a16[s] * hA), ddt);
+                    dAacc[s] = Vector512.FusedMultiplyAdd(dh * dt, hA, dAacc[s]);
+                    var tb = dh * dtu;
+                    var tcv = gy * hj[s];
+                    sbj[s] = (tb.GetLower() + tb.GetUpper()).As<float, T>();
+                    scj[s] = (tcv.GetLower() + tcv.GetUpper()).As<float, T>();
+                    carry[s] = daj[s] * dh;
+                }
+                var du = hasD ? Vector512.FusedMultiplyAdd(dSkip, gy, dt * sumB) : dt * sumB;
+                var dd = softplus ? ddt * Vector512.Create(tA[2 * chunk + j].As<T, float>(), tB[2 * chunk + j].As<T, float>()) : ddt;
+                tA[5 * chunk + j] = du.GetLower().As<float, T>();
+                tB[5 * chunk + j] = du.GetUpper().As<float, T>();
+                tA[6 * chunk + j] = dd.GetLower().As<float, T>();
+                tB[6 * chunk + j] = dd.GetUpper().As<float, T>();
+                dBiasAcc += dd;
+            }
+            StoreTile(tA + 5 * chunk, tc, W, DU + rowA, len, t0);
+            StoreTile(tB + 5 * chunk, tc, W, DU + rowB, len, t0);
+            StoreTile(tA + 6 * chunk, tc, W, DDelta + rowA, len, t0);
+            StoreTile(tB + 6 * chunk, tc, W, DDelta + rowB, len, t0);
+            if (hasZ)
+            {
+                StoreTile(tA + 7 * chunk, tc, W, DZ + rowA, len, t0);
+                StoreTile(tB + 7 * chunk, tc, W, DZ + rowB, len, t0);
+            }
+            AddLaneSums(sb, sc, n, tc, dB + bOff + t0, dC + cOff + t0, len);
+        }
+
+        for (int l = 0; l < W; l++)
+        {
+            long dA = (long)b * p.Channels + d0A + l, dB2 = (long)b * p.Channels + d0B + l;
+            for (int s = 0; s < n; s++)
+            {
+                DAPart[dA * n + s] = ((T*)(dAacc + s))[l];
+                DAPart[dB2 * n + s] = ((T*)(dAacc + s))[W + l];
+            }
+            DDPart[dA] = ((T*)&dDacc)[l];
+            DDPart[dB2] = ((T*)&dDacc)[W + l];
+            DBiasPart[dA] = ((T*)&dBiasAcc)[l];
+            DBiasPart[dB2] = ((T*)&dBiasAcc)[W + l];
         }
     }
 
@@ -482,7 +693,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             var acc2 = Vector512<float>.Zero;
             for (; s + 2 <= n; s += 2)
             {
-                var da = ExpF(dt2 * Vector512.Load((float*)(a + s)));
+                var da = Exp2F(dt2 * Vector512.Load((float*)(a2 + s)));
                 if (daOut != null) Vector512.Store(da, (float*)(daOut + s));
                 var hv = Vector512.FusedMultiplyAdd(da, Vector512.Load((float*)(hPrev + s)), dtu2 * Pair(bp, s, len));
                 Vector512.Store(hv, (float*)(hOut + s));

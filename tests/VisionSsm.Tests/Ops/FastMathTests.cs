@@ -71,6 +71,26 @@ public class FastMathTests
         }
     }
 
+    [SkippableFact]
+    public void Float512Exp2IsAccurateToAFewUlp()
+    {
+        // The 16-lane 2^x of the N ≥ 2 scan loops on A·log2 e; equal to the 8-lane one inside its clamp range.
+        Hardware.RequireAvx512();
+        foreach (double x in Grid(-125, 127, 20001).Concat(Grid(-1e-3, 1e-3, 101)).Concat(Grid(-0.5, 0.5, 1001)))
+        {
+            float got = FastMath.Exp2F(Vector512.Create((float)x)).GetElement(13);
+            double want = Math.Pow(2, (float)x);
+            Assert.True(Math.Abs(got - want) <= 3e-7 * want, $"2^{x} = {got}, expected {want}");
+        }
+        Assert.Equal(FastMath.Exp2F(Vector256.Create(-7.3f)).GetElement(0), FastMath.Exp2F(Vector512.Create(-7.3f)).GetElement(0));
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            // vscalefps: +∞ past the float range, 0 far below it (never a wrapped exponent).
+            Assert.Equal(float.PositiveInfinity, FastMath.Exp2F(Vector512.Create(200f)).GetElement(0));
+            Assert.Equal(0f, FastMath.Exp2F(Vector512.Create(-300f)).GetElement(0));
+        }
+    }
+
     [Fact]
     public void DoubleExpIsAccurateToRounding()
     {

@@ -275,7 +275,7 @@ public class SelectiveScanCpuTests
     }
 
     /// <summary>
-    /// The paired-block forward (two 8-channel blocks per 512-bit vector, AVX-512, N ≥ 2) against the Vector256
+    /// The paired-block forward and backward (two 8-channel blocks per 512-bit vector, AVX-512, N ≥ 2) against the Vector256
     /// step and the float64 reference: odd block counts (a single block left over), several groups, batch 2,
     /// several chunks (saved states for the backward), odd N; y, last state and all gradients.
     /// </summary>
@@ -283,7 +283,7 @@ public class SelectiveScanCpuTests
     [InlineData(2, 40, 100, 4, 0)]      // 5 blocks: 2 pairs + 1 single; 2 chunks
     [InlineData(2, 48, 40, 64, 2)]      // 3 blocks per group: a pair and a single per group; 3 chunks
     [InlineData(1, 32, 37, 7, 1)]       // odd N, 2 pairs
-    public void PairedBlockForwardMatchesVector256StepAndReference(int batch, int channels, int length, int states, int groups)
+    public void PairedBlocksMatchVector256StepAndReference(int batch, int channels, int length, int states, int groups)
     {
         Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
