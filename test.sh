@@ -3,12 +3,16 @@
 # the plain closing line "N passed, N failed".
 # If the test host dies (a native crash aborts the run), the .NET runtime writes a crash report (createdump) and
 # --blame names the test that was running; both are printed before the closing line.
+# The tests' temporary files (run folders, checkpoints, data sets: about 1 GB per run) go to a folder of this run
+# (TMPDIR), removed at the end, so repeated runs do not fill the disk.
 set -uo pipefail
 cd "$(dirname "$0")"
 log=$(mktemp)
 crash=$(mktemp -d)
 trap 'rm -rf "$log" "$crash"' EXIT
-DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_DbgMiniDumpName="$crash/host-%p" DOTNET_EnableCrashReport=1 \
+mkdir -p "$crash/tmp"
+TMPDIR="$crash/tmp" DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_DbgMiniDumpName="$crash/host-%p" \
+  DOTNET_EnableCrashReport=1 \
   dotnet test tests/VisionSsm.Tests/VisionSsm.Tests.csproj -c Release --logger "console;verbosity=normal" \
   --blame --results-directory "$crash/results" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
