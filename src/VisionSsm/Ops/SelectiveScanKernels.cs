@@ -296,21 +296,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var dBiasAcc = Vector256<T>.Zero;
         var one = Splat<T>(1.0);
 
-        if (Sse.IsSupported)
-        {
-            // The chunks below read the unit's rows of u, Δ, g and z from the end backwards, which the hardware
-            // prefetcher does not follow: request them in forward order first (into L2).
-            long bytes = (long)len * sizeof(T);
-            for (int l = 0; l < cw; l++)
-                for (long off = 0; off < bytes; off += 64)
-                {
-                    long at = (row + (long)l * len) * sizeof(T) + off;
-                    Sse.Prefetch1((byte*)U + at);
-                    Sse.Prefetch1((byte*)Delta + at);
-                    Sse.Prefetch1((byte*)G + at);
-                    if (hasZ) Sse.Prefetch1((byte*)Z + at);
-                }
-        }
+        PrefetchRows(row, cw);
         for (int c = p.Chunks - 1; c >= 0; c--)
         {
             int t0 = c * chunk;
@@ -405,6 +391,26 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     }
 
     /// <summary>
+    /// The backward's chunks read a unit's rows of u, Δ, g and z from the end backwards, which the hardware prefetcher
+    /// does not follow: request the <paramref name="rows"/> rows from <paramref name="row"/> in forward order first (into L2).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void PrefetchRows(long row, int rows)
+    {
+        if (!Sse.IsSupported) return;
+        long bytes = (long)p.Length * sizeof(T);
+        for (int l = 0; l < rows; l++)
+            for (long off = 0; off < bytes; off += 64)
+            {
+                long at = (row + (long)l * p.Length) * sizeof(T) + off;
+                Sse.Prefetch1((byte*)U + at);
+                Sse.Prefetch1((byte*)Delta + at);
+                Sse.Prefetch1((byte*)G + at);
+                if (p.HasZ) Sse.Prefetch1((byte*)Z + at);
+            }
+    }
+
+    /// <summary>
     /// Adds the lane sums of a chunk's per-lane dB and dC terms (<paramref name="sb"/>, <paramref name="sc"/>: (tc, N)
     /// vectors) into rows of dB and dC (state s at <paramref name="dbAt"/> + s·len, the chunk's first step at offset 0).
     /// </summary>
@@ -474,20 +480,8 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var dBiasAcc = Vector512<float>.Zero;
         var one = Splat<T>(1.0);
 
-        if (Sse.IsSupported)
-        {
-            long bytes = (long)len * sizeof(T);                 // forward-order prefetch, as in BackwardUnit
-            for (int half = 0; half < 2; half++)
-                for (int l = 0; l < W; l++)
-                    for (long off = 0; off < bytes; off += 64)
-                    {
-                        long at = ((half == 0 ? rowA : rowB) + (long)l * len) * sizeof(T) + off;
-                        Sse.Prefetch1((byte*)U + at);
-                        Sse.Prefetch1((byte*)Delta + at);
-                        Sse.Prefetch1((byte*)G + at);
-                        if (hasZ) Sse.Prefetch1((byte*)Z + at);
-                    }
-        }
+        PrefetchRows(rowA, W);
+        PrefetchRows(rowB, W);
         for (int c = p.Chunks - 1; c >= 0; c--)
         {
             int t0 = c * chunk;
