@@ -10,9 +10,9 @@ namespace VisionSsm.Ops;
 /// k0 row-major (index h·W + w), k1 column-major (index w·H + h), k2 = k0 reversed, k3 = k1 reversed.
 /// The merge sums the four routes back onto the map. The two are adjoint linear maps, so each is the other's
 /// backward (<c>CrossScanF</c> / <c>CrossMergeF</c>); merge(scan(x)) = 4x.
-/// The fast paths are a handful of whole-tensor copies (strided copy, transpose, flip) that libtorch vectorises; a
-/// tiled C# transpose kernel was measured slower at all but the largest stage (BENCHMARKS.md "VMamba"). The index-list
-/// twins are the slow references.
+/// Channels-last float32 maps (SS2D's layout) run <see cref="CrossScanCpu"/>'s one-pass kernels, whose merge returns
+/// a channels-last map; every other input runs a handful of whole-tensor libtorch copies (strided copy, transpose,
+/// flip). The index-list twins are the slow references.
 /// </summary>
 public static class CrossScan
 {
@@ -33,6 +33,7 @@ public static class CrossScan
     /// <summary>The fast forward of the scan, without autograd bookkeeping.</summary>
     internal static Tensor ScanKernel(Tensor x)
     {
+        if (CrossScanCpu.SupportsMap(x)) return CrossScanCpu.Scan(x);
         long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3], l = h * w;
         var xs = empty(new[] { b, 4, c, l }, dtype: x.dtype, device: x.device);
         using var scope = NewDisposeScope();
@@ -46,6 +47,7 @@ public static class CrossScan
     /// <summary>The fast forward of the merge, without autograd bookkeeping.</summary>
     internal static Tensor MergeKernel(Tensor ys, long height, long width)
     {
+        if (CrossScanCpu.SupportsRoutes(ys)) return CrossScanCpu.Merge(ys, height, width);
         using var scope = NewDisposeScope();
         long b = ys.shape[0], c = ys.shape[2];
         // (k0 + flip k2) is already row-major; (k1 + flip k3) is column-major and is read transposed once.

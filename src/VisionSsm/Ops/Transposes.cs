@@ -107,8 +107,9 @@ internal static unsafe class Transposes
         }
     }
 
+    /// <summary>The 8×8 float transpose in registers: output j holds lane j of every input, input i in lane i.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+    public static void Transpose8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
         Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
         out Vector256<float> o0, out Vector256<float> o1, out Vector256<float> o2, out Vector256<float> o3,
         out Vector256<float> o4, out Vector256<float> o5, out Vector256<float> o6, out Vector256<float> o7)
