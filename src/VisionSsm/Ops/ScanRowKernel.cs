@@ -120,7 +120,7 @@ internal sealed unsafe class ScanRowKernel
         var buf = stackalloc float[6 * 2 * W];
         var h = ForwardBlock(Pad(u, n, buf), Pad(dl, n, buf + 2 * W), Pad(bp, n, buf + 4 * W), Pad(cp, n, buf + 6 * W),
             hasZ ? Pad(z, n, buf + 8 * W) : null, buf + 10 * W, false, ref carry, k);
-        for (int i = 0; i < n; i++) y[i] = buf[10 * W + i];
+        CopyFirst(buf + 10 * W, y, n);
         carry = Vector512.Create(n > W ? h.Hi.GetElement(n - W - 1) : h.Lo.GetElement(n - 1));
     }
 
@@ -228,7 +228,7 @@ internal sealed unsafe class ScanRowKernel
         var buf = stackalloc float[7 * 2 * W];
         RecomputeBlock(t, Pad(u, n, buf), Pad(dl, n, buf + 2 * W), Pad(bp, n, buf + 4 * W), Pad(cp, n, buf + 6 * W),
             Pad(g, n, buf + 8 * W), hasZ ? Pad(z, n, buf + 10 * W) : null, hasZ ? buf + 12 * W : null, sv, ref carry, ref dDacc, k);
-        if (hasZ) for (int i = 0; i < n; i++) dz[i] = buf[12 * W + i];
+        if (hasZ) CopyFirst(buf + 12 * W, dz, n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -275,13 +275,10 @@ internal sealed unsafe class ScanRowKernel
         var buf = stackalloc float[7 * W];
         float* odu = buf + 3 * W, odd = buf + 4 * W, odb = Pad(dbp, n, buf + 5 * W, W), odc = Pad(dcp, n, buf + 6 * W, W);
         ReverseBlock(t, Pad(u, n, buf, W), Pad(bp, n, buf + W, W), Pad(cp, n, buf + 2 * W, W), odu, odd, odb, odc, sv, ref rs, k);
-        for (int i = 0; i < n; i++)
-        {
-            du[i] = odu[i];
-            ddl[i] = odd[i];
-            dbp[i] = odb[i];
-            dcp[i] = odc[i];
-        }
+        CopyFirst(odu, du, n, W);
+        CopyFirst(odd, ddl, n, W);
+        CopyFirst(odb, dbp, n, W);
+        CopyFirst(odc, dcp, n, W);
     }
 
     /// <summary>16 steps of the reverse scan and the input gradients (docs/selective-scan.md §3).</summary>
@@ -370,10 +367,26 @@ internal sealed unsafe class ScanRowKernel
     }
 
     /// <summary>The first <paramref name="n"/> values of <paramref name="src"/> then zeros, in <paramref name="buf"/>
-    /// (<paramref name="size"/> floats; only the first <paramref name="n"/> &lt; size source values are read).</summary>
+    /// (<paramref name="size"/> floats, W or 2W). Masked loads read only the first <paramref name="n"/> values: masked-off
+    /// lanes are neither read nor able to fault.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float* Pad(float* src, int n, float* buf, int size = 2 * W)
     {
-        for (int i = 0; i < size; i++) buf[i] = i < n ? src[i] : 0f;
+        Vector512.Store(Avx512F.MaskLoad(src, FirstLanes(n), Vector512<float>.Zero), buf);
+        if (size > W) Vector512.Store(Avx512F.MaskLoad(src + W, FirstLanes(n - W), Vector512<float>.Zero), buf + W);
         return buf;
     }
+
+    /// <summary>The first <paramref name="n"/> values of a block buffer <paramref name="src"/> (<paramref name="size"/>
+    /// floats) to <paramref name="dst"/>, writing nothing after them (masked stores).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void CopyFirst(float* src, float* dst, int n, int size = 2 * W)
+    {
+        Avx512F.MaskStore(dst, FirstLanes(n), Vector512.Load(src));
+        if (size > W) Avx512F.MaskStore(dst + W, FirstLanes(n - W), Vector512.Load(src + W));
+    }
+
+    /// <summary>All-ones in lanes 0..n−1, zeros after (none for n ≤ 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> FirstLanes(int n) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n)).AsSingle();
 }
