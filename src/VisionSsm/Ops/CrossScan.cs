@@ -20,15 +20,19 @@ public static class CrossScan
     public static Tensor Scan(Tensor x)
     {
         CheckMap(x);
-        return ScanFunction.apply(x);
+        return NeedsGrad(x) ? ScanFunction.apply(x) : ScanKernel(x);
     }
 
     /// <summary>(B, 4, C, H·W) → (B, C, H, W), differentiable (its backward is <see cref="Scan"/>).</summary>
     public static Tensor Merge(Tensor ys, long height, long width)
     {
         CheckRoutes(ys, height, width);
-        return MergeFunction.apply(ys, height, width);
+        return NeedsGrad(ys) ? MergeFunction.apply(ys, height, width) : MergeKernel(ys, height, width);
     }
+
+    /// <summary>Whether autograd must record the call; otherwise the kernels run without a Function (its apply costs
+    /// tens of µs per call, a visible share of a small map's SS2D).</summary>
+    static bool NeedsGrad(Tensor t) => is_grad_enabled() && t.requires_grad;
 
     /// <summary>The fast forward of the scan, without autograd bookkeeping.</summary>
     internal static Tensor ScanKernel(Tensor x)
