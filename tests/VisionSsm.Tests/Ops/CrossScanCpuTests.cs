@@ -48,6 +48,18 @@ public class CrossScanCpuTests
     }
 
     [Fact]
+    public void A_view_into_a_larger_batch_reads_its_own_images()
+    {
+        Hardware.RequireAvx2();
+        using var scope = NewDisposeScope();
+        var x = ChannelsLast.To(randn(4, 8, 5, 6)).narrow(0, 1, 2);             // storage offset of one image
+        Assert.True(CrossScanCpu.SupportsMap(x));
+        Assert.True(CrossScan.Scan(x).equal(CrossScan.ScanReference(x)).all().item<bool>());
+        var ys = randn(3, 4, 8, 30).narrow(0, 1, 2);
+        Assert.True(allclose(CrossScan.Merge(ys, 5, 6), CrossScan.MergeReference(ys, 5, 6), rtol: 1e-6, atol: 1e-6));
+    }
+
+    [Fact]
     public void Other_layouts_and_channel_counts_stay_on_the_libtorch_copies()
     {
         using var scope = NewDisposeScope();
