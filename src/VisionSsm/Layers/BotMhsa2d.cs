@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using VisionSsm.Runtime;
 using static TorchSharp.torch;
@@ -64,17 +65,33 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
         var q = Ops.PointwiseConv.Apply(Q, x).view(b, Heads, d, np);
         var k = Ops.PointwiseConv.Apply(K, x).view(b, Heads, d, np);
         var v = Ops.PointwiseConv.Apply(V, x).view(b, Heads, d, np);
-        var r = rel_h.Plus(rel_w).view(1, Heads, d, np).expand(b, -1, -1, -1);
-        // energy[i, j] = q_i·k_j + r_i·q_j as ONE product [q; r]ᵀ[k; q] over 2d rows: the same MACs as the two
-        // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).
-        var left = cat([q, r], dim: 2);
-        if (ScaleLogits) left = left.Times(1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
-        var right = cat([k, q], dim: 2);
         var kernels = Runtime.KernelOptions.Current;
         bool blocked = kernels.MhsaRowBlocks ?? (np > kernels.MhsaRowBlock && get_num_threads() == 1);
-        var o = blocked
-            ? AttendByRowBlocks(left, right, v, Ops.Gemm.WideMatMulApplies(left, right), kernels.MhsaRowBlock)
-            : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(left.transpose(-2, -1), right)).transpose(-2, -1));   // (B, h, d, Np)
+        Tensor o;
+        if (Factorised(q))
+        {
+            // r_i·q_j = rel_w[i / S]·q_j + rel_h[i % S]·q_j: the position logits are 2S rows pos = [rel_w; rel_h]ᵀ·q added
+            // in the softmax (Ops/RowSoftmax), so the logits' product is qᵀk over d rows instead of [q; r]ᵀ[k; q] over 2d.
+            var scale = ScaleLogits ? 1.0 / Math.Sqrt(d) : 1.0;
+            var rel = cat([rel_w.view(1, Heads, d, Side), rel_h.view(1, Heads, d, Side)], dim: 3).transpose(-2, -1);   // (1, h, 2S, d)
+            var pos = matmul(ScaleLogits ? rel.Times(scale) : rel, q).contiguous();                                  // (b, h, 2S, Np)
+            var qs = ScaleLogits ? q.Times(scale) : q;
+            o = blocked
+                ? AttendByRowBlocks(qs, k, v, pos, Side, Ops.Gemm.WideMatMulApplies(q, k), kernels.MhsaRowBlock)
+                : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(qs.transpose(-2, -1), k), pos, Side).transpose(-2, -1));
+        }
+        else
+        {
+            var r = rel_h.Plus(rel_w).view(1, Heads, d, np).expand(b, -1, -1, -1);
+            // energy[i, j] = q_i·k_j + r_i·q_j as ONE product [q; r]ᵀ[k; q] over 2d rows: the same MACs as the two
+            // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).
+            var left = cat([q, r], dim: 2);
+            if (ScaleLogits) left = left.Times(1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
+            var right = cat([k, q], dim: 2);
+            o = blocked
+                ? AttendByRowBlocks(left, right, v, null, Side, gemm: false, kernels.MhsaRowBlock)
+                : matmul(v, nn.functional.softmax(matmul(left.transpose(-2, -1), right), -1).transpose(-2, -1));   // (B, h, d, Np)
+        }
         return o.reshape(b, Dim, Side, Side).MoveToOuterDisposeScope();
     }
 
@@ -84,14 +101,14 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
     /// Each output column is computed from exactly the same products and softmax row as in the batched path. Used on a
     /// single libtorch thread (e.g. the inter-op workers; the extra ops would each wake the OpenMP workers otherwise) and
     /// only when Np &gt; <see cref="Runtime.KernelOptions.MhsaRowBlock"/> (at side 14 the per-head ops cost more than the cache saves).
-    /// With <paramref name="gemm"/> (float32 inference) the products run on <see cref="Ops.Gemm"/> (AVX-512; libtorch's
-    /// MKL takes its AVX2 path on this CPU): energy = Gemm.MatMul(rows of [q; r]ᵀ, [k; q]), softmax in place
-    /// (<see cref="Ops.RowSoftmax"/>) and out = Gemm.Linear(v, attn) = v·attnᵀ, the same sums in another order (parity
-    /// tests, not bitwise). vGamba-B's side-28 MHSA on one thread:
-    /// 9.9 → 6.9 ms (`vgamba-profile`, MHSA branch). Not at side ≤ 14 or on 2 threads, where the per-head calls cost
+    /// energy = rows of leftᵀ · right, plus the position logits of <paramref name="pos"/> when given (the factorised
+    /// form, <see cref="Ops.RowSoftmax.ApplyInPlace(Tensor, Tensor, int, long)"/>). With <paramref name="gemm"/> (float32
+    /// inference on AVX-512) the products run on <see cref="Ops.Gemm"/> (libtorch's MKL takes its AVX2 path on this
+    /// CPU): energy = Gemm.MatMul(rows, right), softmax in place and out = Gemm.Linear(v, attn) = v·attnᵀ, the same sums
+    /// in another order (parity tests, not bitwise). Not at side ≤ 14 or on 2 threads, where the per-head calls cost
     /// more than the faster products save (measured: batched libtorch 1.6 vs 2.5 ms at side 14 on 2 threads).
     /// </summary>
-    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v, bool gemm, long rowBlock)
+    static Tensor AttendByRowBlocks(Tensor left, Tensor right, Tensor v, Tensor? pos, int side, bool gemm, long rowBlock)
     {
         long b = left.shape[0], h = left.shape[1], d = v.shape[2], np = v.shape[3];
         var o = empty(b, h, d, np, dtype: v.dtype, device: v.device);
@@ -99,7 +116,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
         for (long j = 0; j < h; j++)
         {
             using var scope = NewDisposeScope();
-            var lt = left[i, j].transpose(0, 1);                                       // (Np, 2d)
+            var lt = left[i, j].transpose(0, 1);                                       // (Np, d or 2d)
             if (gemm) lt = lt.contiguous();                                            // dense rows: Gemm.MatMul's weight
             var kj = right[i, j];
             var vj = v[i, j];
@@ -108,10 +125,17 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
             {
                 long n = Math.Min(rowBlock, np - r0);
                 var rows = lt.narrow(0, r0, n);
-                var attn = gemm ? Ops.RowSoftmax.ApplyInPlace(Ops.Gemm.MatMul(rows, kj)) : functional.softmax(matmul(rows, kj), -1);   // (n, Np)
+                var energy = gemm ? Ops.Gemm.MatMul(rows, kj) : matmul(rows, kj);      // (n, Np)
+                var attn = pos is null ? functional.softmax(energy, -1) : Ops.RowSoftmax.ApplyInPlace(energy, pos[i, j], side, r0);
                 oj.narrow(1, r0, n).copy_(gemm ? Ops.Gemm.Linear(vj, attn) : matmul(vj, attn.transpose(0, 1)));   // (d, n)
             }
         }
         return o;
     }
+
+    /// <summary>The factorised position logits apply: float32 inference with the softmax kernel on this CPU (else the
+    /// [q; r]ᵀ[k; q] product, the twin, which autograd also differentiates).</summary>
+    bool Factorised(Tensor q) => Runtime.KernelOptions.Current.MhsaFactorisedPositions && Ops.RowSoftmax.KernelSupported
+        && q.device_type == DeviceType.CPU && q.dtype == ScalarType.Float32
+        && !(is_grad_enabled() && (q.requires_grad || rel_h.requires_grad || rel_w.requires_grad));
 }

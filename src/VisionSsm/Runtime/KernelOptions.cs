@@ -63,6 +63,11 @@ public sealed record KernelOptions
     /// with more than that many positions, true = always, false = never (one batched product).</summary>
     public bool? MhsaRowBlocks { get; init; }
 
+    /// <summary>BoTNet MHSA inference (float32, AVX-512 or AVX2 + FMA) with the position logits factorised: r_i·q_j =
+    /// rel_w[i / S]·q_j + rel_h[i % S]·q_j as 2S rows added in the softmax (Ops/RowSoftmax), so the logits' product runs
+    /// over d rows instead of 2d; off: upstream's product [q; r]ᵀ[k; q].</summary>
+    public bool MhsaFactorisedPositions { get; init; } = true;
+
     /// <summary>Query rows per block of the row-blocked MHSA (392: half of vGamba-B's side-28 map).</summary>
     public int MhsaRowBlock { get; init; } = 392;
 
@@ -78,6 +83,7 @@ public sealed record KernelOptions
     {
         Gemm = false, Choice = KernelChoice.Libtorch, FusedMamba = false, MambaChannelMajorInProjection = false,
         OpenMp = false, InterOp = false, DataParallel = false, ScanRowKernel = false, ScanVector512 = false, ScanStreamingBytes = long.MaxValue, MhsaRowBlocks = false,
+        MhsaFactorisedPositions = false,
         RoiAlignKernel = false,
     };
 

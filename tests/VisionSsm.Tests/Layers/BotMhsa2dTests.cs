@@ -112,6 +112,49 @@ public class BotMhsa2dTests
         Assert.True(allclose(gemm, batched, rtol: 1e-4, atol: 1e-5), $"Gemm vs batched: {(gemm - batched).abs().max().item<float>()}");
     }
 
+    /// <summary>The factorised position logits (float32 inference: pos = [rel_w; rel_h]ᵀq added in the softmax) against
+    /// the [q; r]ᵀ[k; q] twin and against the elementwise slow twin in float64 on the same weights, batched and
+    /// row-blocked (blocks that do and do not divide Np), with the products on libtorch and on Ops.Gemm.</summary>
+    [SkippableTheory]
+    [InlineData(false, false, 0)]
+    [InlineData(true, false, 4)]
+    [InlineData(false, true, 5)]
+    [InlineData(true, true, 9)]
+    [InlineData(false, true, 0)]
+    public void FactorisedPositionsMatchBothTwins(bool scale, bool gemm, int rows)
+    {
+        Hardware.RequireAvx2();
+        using var scope = NewDisposeScope();
+        random.manual_seed(rows * 10 + (scale ? 1 : 0));
+        var m = new BotMhsa2d(16, 3, heads: 2, registerTokens: 1, scaleLogits: scale);
+        var x = randn(2, 16, 3, 3) * 0.5;
+        var on = KernelOptions.Current with { MhsaFactorisedPositions = true, Gemm = gemm, MhsaRowBlocks = rows > 0, MhsaRowBlock = Math.Max(1, rows) };
+        Tensor factorised, twin;
+        using (no_grad())
+        {
+            using (KernelOptions.Use(on)) factorised = m.call(x);
+            using (KernelOptions.Use(on with { MhsaFactorisedPositions = false })) twin = m.call(x);
+        }
+        Assert.True(allclose(factorised, twin, rtol: 1e-4, atol: 1e-5), $"vs [q; r]ᵀ[k; q]: {(factorised - twin).abs().max().item<float>()}");
+        var m64 = new BotMhsa2d(16, 3, heads: 2, registerTokens: 1, scaleLogits: scale);
+        m64.load_state_dict(m.state_dict());
+        m64.to(ScalarType.Float64);
+        var slow = SlowTwin(m64, x.to(ScalarType.Float64), scale);
+        Assert.True(allclose(factorised.to(ScalarType.Float64), slow, rtol: 1e-4, atol: 1e-5), $"vs slow twin: {(factorised.to(ScalarType.Float64) - slow).abs().max().item<double>()}");
+    }
+
+    /// <summary>With gradients on, the MHSA stays on the differentiable twin (the factorised form has no backward).</summary>
+    [Fact]
+    public void TrainingKeepsTheDifferentiableTwin()
+    {
+        var m = new BotMhsa2d(8, 3, heads: 2);
+        var x = randn(1, 8, 3, 3, requires_grad: true);
+        m.call(x).sum().backward();
+        Assert.NotNull(x.grad);
+        Assert.NotNull(m.get_parameter("rel_h")!.grad);
+        Assert.True(m.get_parameter("rel_h")!.grad!.abs().sum().item<float>() > 0, "rel_h gets a gradient");
+    }
+
     [Fact]
     public void RegisterHeadDoesNotChangeOutputAndGetsNoGradient()
     {
