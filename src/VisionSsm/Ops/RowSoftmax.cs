@@ -13,7 +13,7 @@ namespace VisionSsm.Ops;
 /// <see cref="FastMath.ExpF(Vector512{float})"/> on AVX-512, 8-lane ones on AVX2 + FMA.
 /// libtorch's softmax took 0.14–0.17 ms for vGamba-B's 392 × 784 side-28 row blocks on one thread (`vgamba-mhsa`);
 /// this pass is several times faster. Optionally adds BoTNet's relative-position logits first (the factorised form
-/// of <see cref="Layers.BotMhsa2d"/>): row i gets pos[i / side] + pos[side + i % side], read in the max pass.
+/// of Layers/BotMhsa2d): row i gets pos[i / side] + pos[side + i % side], read in the max pass.
 /// Float32 CPU tensors with dense rows and no autograd; anything else goes to <see cref="Reference"/> (libtorch's
 /// softmax, the twin).
 /// </summary>
