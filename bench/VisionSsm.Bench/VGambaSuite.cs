@@ -159,7 +159,8 @@ public static class VGambaSuite
         return res.Select(x => x.CpuMin).ToArray();
     }
 
-    /// <summary>One (image, head) of the MHSA's row-blocked attention at each site: energy (n × 2d)·(2d × Np), softmax, and
+    /// <summary>One (image, head) of the MHSA's row-blocked attention at each site: energy (n × 2d)·(2d × Np) as upstream
+    /// or (n × d)·(d × Np) with the position logits factorised, softmax (with the position rows added), and
     /// v (d × Np)·attnᵀ, with libtorch's ops and with <see cref="Ops.Gemm"/> / <see cref="Ops.RowSoftmax"/> (copies included).
     /// Options: --rounds 15</summary>
     static int RunMhsa(string[] args)
@@ -167,7 +168,8 @@ public static class VGambaSuite
         int rounds = Measure.IntOption(args, "--rounds", 15);
         TorchRuntime.SetThreads(1);
         TableHeader($"threads 1, thread-CPU min ms of {rounds} round-robin rounds; {DateTime.UtcNow:u}",
-            "Np, d, rows", "energy matmul", "energy Gemm", "softmax", "v·attnᵀ matmul", "v·attnᵀ Gemm", "RowSoftmax (incl. a clone)", "the clone");
+            "Np, d, rows", "energy matmul (2d)", "energy Gemm (2d)", "energy Gemm (d)", "softmax", "v·attnᵀ matmul", "v·attnᵀ Gemm",
+            "RowSoftmax (incl. a clone)", "RowSoftmax + positions (incl. a clone)", "the clone");
         using var noGrad = TorchSharp.torch.no_grad();
         foreach (var (np, d, rows) in new[] { (784L, 32L, 392L), (196L, 32L, 196L), (196L, 64L, 196L), (49L, 64L, 49L) })
         {
@@ -176,19 +178,23 @@ public static class VGambaSuite
             var right = TorchSharp.torch.randn(2 * d, np);
             var v = TorchSharp.torch.randn(d, np);
             var lt = left.transpose(0, 1);
+            int side = (int)Math.Round(Math.Sqrt(np));
+            var pos = TorchSharp.torch.randn(2 * side, np);
             var attn = TorchSharp.torch.nn.functional.softmax(TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right), -1);
             var res = Measure.RoundRobin(rounds,
                 () => TorchSharp.torch.matmul(lt.narrow(0, 0, rows), right).Dispose(),
                 () => { using var a = lt.narrow(0, 0, rows).contiguous(); Ops.Gemm.MatMul(a, right).Dispose(); },
+                () => { using var a = lt.narrow(0, 0, rows).narrow(1, 0, d).contiguous(); using var k = right.narrow(0, 0, d); Ops.Gemm.MatMul(a, k).Dispose(); },
                 () => TorchSharp.torch.nn.functional.softmax(attn, -1).Dispose(),
                 () => TorchSharp.torch.matmul(v, attn.transpose(0, 1)).Dispose(),
                 () => Ops.Gemm.Linear(v, attn).Dispose(),
                 () => { using var e = attn.clone(); Ops.RowSoftmax.ApplyInPlace(e); },
+                () => { using var e = attn.clone(); Ops.RowSoftmax.ApplyInPlace(e, pos, side); },
                 () => attn.clone().Dispose());
             Console.WriteLine($"| {np}, {d}, {rows} | " + string.Join(" | ", res.Select(x => x.CpuMin.ToString("F3", CultureInfo.InvariantCulture))) + " |");
         }
         Console.WriteLine();
-        TableHeader("the whole MHSA branch's ops at batch 1, one thread (thread-CPU min ms)", "c, side", "MHSA", "MHSA, 1×1 convs on libtorch",
+        TableHeader("the whole MHSA branch's ops at batch 1, one thread (thread-CPU min ms)", "c, side", "MHSA", "MHSA, twin (upstream's [q; r]ᵀ[k; q], libtorch products)", "MHSA, 1×1 convs on libtorch",
             "GatedB", "GatedB, 1×1 conv on libtorch", "Q conv", "r + 2 cats", "energy bmm", "softmax",
             "AV bmm", "proj_b conv", "gate (ChannelGate)", "context mask");
         foreach (var (c, side) in new[] { (128, 28), (128, 14), (256, 14), (256, 7) })
@@ -211,6 +217,7 @@ public static class VGambaSuite
             var fusion = (Layers.GatedFusion)parts["gating"];
             var res = Measure.RoundRobin(rounds,
                 () => mhsa.call(x),
+                () => { using (KernelOptions.Use(KernelOptions.Current with { MhsaFactorisedPositions = false })) mhsa.call(x); },
                 () => { using (KernelOptions.Use(KernelOptions.Current with { Gemm = false })) mhsa.call(x); },
                 () => fusion.GatedB(x),
                 () => { using (KernelOptions.Use(KernelOptions.Current with { Gemm = false })) fusion.GatedB(x); },
