@@ -116,18 +116,21 @@ public class BotMhsa2dTests
     /// the [q; r]ᵀ[k; q] twin and against the elementwise slow twin in float64 on the same weights, batched and
     /// row-blocked (blocks that do and do not divide Np), with the products on libtorch and on Ops.Gemm.</summary>
     [SkippableTheory]
-    [InlineData(false, false, 0)]
-    [InlineData(true, false, 4)]
-    [InlineData(false, true, 5)]
-    [InlineData(true, true, 9)]
-    [InlineData(false, true, 0)]
-    public void FactorisedPositionsMatchBothTwins(bool scale, bool gemm, int rows)
+    [InlineData(false, false, 0, 3)]
+    [InlineData(true, false, 4, 3)]
+    [InlineData(false, true, 5, 3)]
+    [InlineData(true, true, 9, 3)]
+    [InlineData(false, true, 0, 3)]
+    [InlineData(false, true, 1, 1)]
+    [InlineData(true, false, 3, 2)]
+    [InlineData(false, true, 7, 5)]
+    public void FactorisedPositionsMatchBothTwins(bool scale, bool gemm, int rows, int side)
     {
         Hardware.RequireAvx2();
         using var scope = NewDisposeScope();
-        random.manual_seed(rows * 10 + (scale ? 1 : 0));
-        var m = new BotMhsa2d(16, 3, heads: 2, registerTokens: 1, scaleLogits: scale);
-        var x = randn(2, 16, 3, 3) * 0.5;
+        random.manual_seed(rows * 10 + side * 100 + (scale ? 1 : 0));
+        var m = new BotMhsa2d(16, side, heads: 2, registerTokens: 1, scaleLogits: scale);
+        var x = randn(2, 16, side, side) * 0.5;
         var on = KernelOptions.Current with { MhsaFactorisedPositions = true, Gemm = gemm, MhsaRowBlocks = rows > 0, MhsaRowBlock = Math.Max(1, rows) };
         Tensor factorised, twin;
         using (no_grad())
@@ -136,11 +139,23 @@ public class BotMhsa2dTests
             using (KernelOptions.Use(on with { MhsaFactorisedPositions = false })) twin = m.call(x);
         }
         Assert.True(allclose(factorised, twin, rtol: 1e-4, atol: 1e-5), $"vs [q; r]ᵀ[k; q]: {(factorised - twin).abs().max().item<float>()}");
-        var m64 = new BotMhsa2d(16, 3, heads: 2, registerTokens: 1, scaleLogits: scale);
+        var m64 = new BotMhsa2d(16, side, heads: 2, registerTokens: 1, scaleLogits: scale);
         m64.load_state_dict(m.state_dict());
         m64.to(ScalarType.Float64);
         var slow = SlowTwin(m64, x.to(ScalarType.Float64), scale);
         Assert.True(allclose(factorised.to(ScalarType.Float64), slow, rtol: 1e-4, atol: 1e-5), $"vs slow twin: {(factorised.to(ScalarType.Float64) - slow).abs().max().item<double>()}");
+    }
+
+    /// <summary>An empty batch gives an empty output on both forms.</summary>
+    [Fact]
+    public void EmptyBatchGivesAnEmptyOutput()
+    {
+        using var scope = NewDisposeScope();
+        var m = new BotMhsa2d(8, 3, heads: 2);
+        using var _ = no_grad();
+        foreach (var factorised in new[] { true, false })
+            using (KernelOptions.Use(KernelOptions.Current with { MhsaFactorisedPositions = factorised }))
+                Assert.Equal(new long[] { 0, 8, 3, 3 }, m.call(zeros(0, 8, 3, 3)).shape);
     }
 
     /// <summary>With gradients on, the MHSA stays on the differentiable twin (the factorised form has no backward).</summary>
