@@ -67,12 +67,12 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
         var v = Ops.PointwiseConv.Apply(V, x).view(b, Heads, d, np);
         var kernels = Runtime.KernelOptions.Current;
         bool blocked = kernels.MhsaRowBlocks ?? (np > kernels.MhsaRowBlock && get_num_threads() == 1);
+        double scale = 1.0 / Math.Sqrt(d);                                              // only with ScaleLogits
         Tensor o;
         if (Factorised(q))
         {
             // r_i·q_j = rel_w[i / S]·q_j + rel_h[i % S]·q_j: the position logits are 2S rows pos = [rel_w; rel_h]ᵀ·q added
             // in the softmax (Ops/RowSoftmax), so the logits' product is qᵀk over d rows instead of [q; r]ᵀ[k; q] over 2d.
-            var scale = ScaleLogits ? 1.0 / Math.Sqrt(d) : 1.0;
             var rel = cat([rel_w.view(1, Heads, d, Side), rel_h.view(1, Heads, d, Side)], dim: 3).transpose(-2, -1);   // (1, h, 2S, d)
             var pos = matmul(ScaleLogits ? rel.Times(scale) : rel, q).contiguous();                                  // (b, h, 2S, Np)
             var qs = ScaleLogits ? q.Times(scale) : q;
@@ -86,7 +86,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
             // energy[i, j] = q_i·k_j + r_i·q_j as ONE product [q; r]ᵀ[k; q] over 2d rows: the same MACs as the two
             // matmuls of upstream, without a second Np×Np product and the add (memory-bound at Np = 784).
             var left = cat([q, r], dim: 2);
-            if (ScaleLogits) left = left.Times(1.0 / Math.Sqrt(d));                            // scale the small factor, not Np×Np
+            if (ScaleLogits) left = left.Times(scale);                                          // scale the small factor, not Np×Np
             var right = cat([k, q], dim: 2);
             o = blocked
                 ? AttendByRowBlocks(left, right, v, null, Side, gemm: false, kernels.MhsaRowBlock)
@@ -121,12 +121,13 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
             var kj = right[i, j];
             var vj = v[i, j];
             var oj = o[i, j];
+            var pj = pos?[i, j];                                                       // (2S, Np)
             for (long r0 = 0; r0 < np; r0 += rowBlock)
             {
                 long n = Math.Min(rowBlock, np - r0);
                 var rows = lt.narrow(0, r0, n);
                 var energy = gemm ? Ops.Gemm.MatMul(rows, kj) : matmul(rows, kj);      // (n, Np)
-                var attn = pos is null ? functional.softmax(energy, -1) : Ops.RowSoftmax.ApplyInPlace(energy, pos[i, j], side, r0);
+                var attn = pj is null ? functional.softmax(energy, -1) : Ops.RowSoftmax.ApplyInPlace(energy, pj, side, r0);
                 oj.narrow(1, r0, n).copy_(gemm ? Ops.Gemm.Linear(vj, attn) : matmul(vj, attn.transpose(0, 1)));   // (d, n)
             }
         }
