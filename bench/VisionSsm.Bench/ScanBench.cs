@@ -13,7 +13,7 @@ namespace VisionSsm.Bench;
 /// (BENCHMARKS.md, "Machines": ~135 GFLOP/s f32 matmul on 2 threads; `--detail` measures the streaming ceiling itself, ~40 GB/s
 /// per core — libtorch's ~11 GB/s `add` is not the machine's limit).
 /// Also the vGamba stage-3 cell (N = 64, batch 1 and 8) without a target.
-/// Options: --threads N (default 2), --runs N (default 20), --no-reference, --detail (kernel alone vs the lane kernel
+/// Options: --threads N (default 2), --runs N (default 20), --case TEXT (only the cases whose name contains it), --no-reference, --detail (kernel alone vs the lane kernel
 /// and a streaming pass moving the same bytes), --no-malloc-tuning (by default, as the
 /// VMamba bench, <see cref="MallocTuning.KeepLargeBlocksInHeap"/> keeps freed multi-MB buffers in the heap so every
 /// call does not page-fault fresh mmap'd memory).
@@ -26,6 +26,8 @@ public static class ScanBench
     static readonly Case[] Cases =
     [
         new("Vim-S layer (B1 D768 N16 L197 G1 z)", 1, 768, 16, 197, 1, true, 1.0, 4.0),
+        // One direction of a Vim-S layer in a training shard (batch 8 on two one-thread workers).
+        new("Vim-S layer (B4 D768 N16 L197 G1 z)", 4, 768, 16, 197, 1, true, double.NaN, double.NaN),
         new("VMamba-T stage 1 (B1 D384=4x96 N1 L3136)", 1, 384, 1, 3136, 4, false, 1.5, 6.0),
         new("VMamba 512 px (B1 D384=4x96 N1 L16384)", 1, 384, 1, 16384, 4, false, 8.0, double.NaN),
         // VMamba-T stage 3 at batch 8: rows of 196 = 6·32 + 4 steps end in a partial block (the row kernel's masked tail).
@@ -48,9 +50,10 @@ public static class ScanBench
         Console.WriteLine($"## Selective scan — {threads} thread(s), median/min of {runs} runs after warm-up, float32, malloc tuning {(malloc ? "on" : "off")}");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
         Console.WriteLine();
+        var cases = Selected(args);
         Console.WriteLine("| case | pass | kernel median ms | min ms | thread-CPU min ms | target ms | GFLOP/s (at min) | GB moved | GB/s | reference median ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var c in Cases)
+        foreach (var c in cases)
         {
             using var scope = NewDisposeScope();
             var x = Inputs(c);
@@ -72,7 +75,7 @@ public static class ScanBench
             // Backward ≈ 2× the forward's FLOPs (recompute + reverse scan) in this convention.
             Row(c.Name, "fwd+bwd", fbMed, fbMin, threads == 1 ? fbCpu : double.NaN, c.TargetFwdBwdMs, 3 * flops, fwdBytes + bwdBytes, refFb);
         }
-        if (args.Contains("--detail")) Detail(runs);
+        if (args.Contains("--detail")) Detail(runs, cases);
         return 0;
     }
 
@@ -82,12 +85,12 @@ public static class ScanBench
     /// streaming ceiling: a plain SIMD pass over the same buffers that moves the same bytes (forward: read u, Δ,
     /// write y; backward: read u, Δ, g, write du, dΔ) with the same thread split.
     /// </summary>
-    static void Detail(int runs)
+    static void Detail(int runs, Case[] cases)
     {
         Console.WriteLine();
         Console.WriteLine("| case | pass | dispatch median (min) ms | lane kernel median (min) ms | streaming pass median (min) ms | dispatch GB/s at min | ceiling GB/s at min |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
-        foreach (var c in Cases)
+        foreach (var c in cases)
         {
             using var scope = NewDisposeScope();
             var x = Inputs(c);
@@ -216,6 +219,13 @@ public static class ScanBench
     static void Row(string name, string pass, double med, double min, double cpu, double target, double flops, double bytes, double refMs) =>
         Console.WriteLine($"| {name} | {pass} | {med:F3} | {min:F3} | {(double.IsNaN(cpu) ? "–" : cpu.ToString("F3"))} | {(double.IsNaN(target) ? "–" : $"≤ {target:F1}")} | " +
                           $"{flops / (min * 1e6):F1} | {bytes / 1e9:F4} | {bytes / (min * 1e6):F1} | {(double.IsNaN(refMs) ? "–" : refMs.ToString("F1"))} |");
+
+    /// <summary>The cases whose name contains the text after `--case` (all without it).</summary>
+    static Case[] Selected(string[] args)
+    {
+        string? only = args.SkipWhile(a => a != "--case").Skip(1).FirstOrDefault();
+        return [.. Cases.Where(c => only is null || c.Name.Contains(only, StringComparison.OrdinalIgnoreCase))];
+    }
 
     static int Option(string[] args, string name, int fallback)
     {

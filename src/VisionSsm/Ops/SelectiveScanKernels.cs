@@ -140,19 +140,18 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         int n = p.States, len = p.Length, chunk = p.Chunk;
         var (b, kA, d0A, _, rowA, bOff, cOff) = Locate(unitA);
         var (_, kB, d0B, _, rowB, _, _) = Locate(unitB);
-        var h = (Vector512<float>*)scratch;                // n states × 16 channels
-        var a16 = h + n;                                   // A·log2 e of the 16 channels per state (Exp2F)
-        var tu = (Vector256<T>*)(a16 + n);
+        var h = (Vector512<float>*)scratch;                // per state: h and A·log2 e (Exp2F) of the 16 channels
+        var tu = (Vector256<T>*)(h + 2 * n);
         Vector256<T>* tdt = tu + chunk, tz = tdt + chunk, ty = tz + chunk;
         Vector256<T>* tu2 = ty + chunk, tdt2 = tu2 + chunk, tz2 = tdt2 + chunk, ty2 = tz2 + chunk;
         for (int s = 0; s < n; s++)
         {
-            h[s] = Vector512<float>.Zero;
-            a16[s] = Vector512.Create(a2V[kA * n + s].As<T, float>(), a2V[kB * n + s].As<T, float>());
+            h[2 * s] = Vector512<float>.Zero;
+            h[2 * s + 1] = Join(a2V[kA * n + s], a2V[kB * n + s]);
         }
         var bp = (float*)(B + bOff);
-        var cp = (float*)(C + cOff);
-        var dSkip = Vector512.Create(dV[kA].As<T, float>(), dV[kB].As<T, float>());
+        long cDiff = (long)((float*)(C + cOff) - bp);       // C_t's state s lies cDiff floats after B_t's
+        var dSkip = Join(dV[kA], dV[kB]);
         Vector256<T> biasA = biasV[kA], biasB = biasV[kB];
         bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
 
@@ -163,48 +162,26 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             LoadTile(U + rowB, len, t0, tc, W, tu2);
             LoadTile(Delta + rowA, len, t0, tc, W, tdt);
             LoadTile(Delta + rowB, len, t0, tc, W, tdt2);
-            for (int j = 0; j < tc; j++)
-            {
-                tdt[j] = softplus ? Softplus(tdt[j] + biasA) : tdt[j] + biasA;
-                tdt2[j] = softplus ? Softplus(tdt2[j] + biasB) : tdt2[j] + biasB;
-            }
+            PrepareDeltaPair(tdt, tdt2, null, null, tc, biasA, biasB, softplus);
             if (hasZ)
             {
                 LoadTile(Z + rowA, len, t0, tc, W, tz);
                 LoadTile(Z + rowB, len, t0, tc, W, tz2);
+                PrepareGatePair(tz, tz2, null, null, tc);
             }
 
             for (int j = 0; j < tc; j++)
             {
-                var dt = Vector512.Create(tdt[j].As<T, float>(), tdt2[j].As<T, float>());
-                var uj = Vector512.Create(tu[j].As<T, float>(), tu2[j].As<T, float>());
+                var dt = Join(tdt[j], tdt2[j]);
+                var uj = Join(tu[j], tu2[j]);
                 var dtu = dt * uj;
-                float* bj = bp + t0 + j, cj = cp + t0 + j;
-                var acc0 = Vector512<float>.Zero;
-                var acc1 = Vector512<float>.Zero;
-                int s = 0;
-                for (; s + 2 <= n; s += 2)          // two accumulators: the Σ_n C_n h_n chain is not the bottleneck
-                {
-                    var h0 = Vector512.FusedMultiplyAdd(Exp2F(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
-                    var h1 = Vector512.FusedMultiplyAdd(Exp2F(dt * a16[s + 1]), h[s + 1], dtu * Vector512.Create(bj[(long)(s + 1) * len]));
-                    h[s] = h0;
-                    h[s + 1] = h1;
-                    acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(cj[(long)s * len]), acc0);
-                    acc1 = Vector512.FusedMultiplyAdd(h1, Vector512.Create(cj[(long)(s + 1) * len]), acc1);
-                }
-                if (s < n)
-                {
-                    var h0 = Vector512.FusedMultiplyAdd(Exp2F(dt * a16[s]), h[s], dtu * Vector512.Create(bj[(long)s * len]));
-                    h[s] = h0;
-                    acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(cj[(long)s * len]), acc0);
-                }
-                var acc = acc0 + acc1;
+                var acc = ForwardStep(dt, dtu, h, bp + t0 + j, cDiff, len, n);
                 if (hasD) acc = Vector512.FusedMultiplyAdd(dSkip, uj, acc);
                 Vector256<T> lo = acc.GetLower().As<float, T>(), hi = acc.GetUpper().As<float, T>();
                 if (hasZ)
                 {
-                    lo *= tz[j] * Sigmoid(tz[j]);
-                    hi *= tz2[j] * Sigmoid(tz2[j]);
+                    lo *= tz[j];                             // silu(z) (PrepareGatePair)
+                    hi *= tz2[j];
                 }
                 ty[j] = lo;
                 ty2[j] = hi;
@@ -217,15 +194,15 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 var dstB = (Vector256<T>*)Saved + ((long)unitB * (p.Chunks - 1) + c) * n;
                 for (int s = 0; s < n; s++)
                 {
-                    dstA[s] = h[s].GetLower().As<float, T>();
-                    dstB[s] = h[s].GetUpper().As<float, T>();
+                    dstA[s] = h[2 * s].GetLower().As<float, T>();
+                    dstB[s] = h[2 * s].GetUpper().As<float, T>();
                 }
             }
         }
         if (StreamY) System.Runtime.Intrinsics.X86.Sse.StoreFence();
         for (int s = 0; s < n; s++)
         {
-            Vector256<T> lo = h[s].GetLower().As<float, T>(), hi = h[s].GetUpper().As<float, T>();
+            Vector256<T> lo = h[2 * s].GetLower().As<float, T>(), hi = h[2 * s].GetUpper().As<float, T>();
             for (int l = 0; l < W; l++)
             {
                 Last[((long)b * p.Channels + d0A + l) * n + s] = lo.GetElement(l);
@@ -297,6 +274,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         var one = Splat<T>(1.0);
 
         PrefetchRows(row, cw);
+        PrefetchSaved(unit, 1);
         for (int c = p.Chunks - 1; c >= 0; c--)
         {
             int t0 = c * chunk;
@@ -378,7 +356,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             if (hasZ) StoreTile(tdz, tc, cw, DZ + row, len, t0);
 
             // Sum the lanes (channels of this block) into dB, dC; padded lanes hold zeros (u = 0, g = 0).
-            AddLaneSums(sb, sc, n, tc, dB + bOff + t0, dC + cOff + t0, len);
+            AddLaneSums(sb, sc, 1, n, n, tc, dB + bOff + t0, dC + cOff + t0, len);
         }
 
         for (int l = 0; l < cw; l++)
@@ -410,40 +388,56 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             }
     }
 
+    /// <summary>The backward reads a unit's saved chunk-end states, written by the forward long before (out of cache), from
+    /// the last chunk back: request the states of <paramref name="units"/> adjacent units from <paramref name="unit"/> into L2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void PrefetchSaved(int unit, int units)
+    {
+        if (!Sse.IsSupported || Saved == null) return;
+        long perUnit = (long)(p.Chunks - 1) * p.States * sizeof(Vector256<T>);
+        byte* at = (byte*)Saved + unit * perUnit;
+        for (long off = 0; off < units * perUnit; off += 64) Sse.Prefetch1(at + off);
+    }
+
     /// <summary>
-    /// Adds the lane sums of a chunk's per-lane dB and dC terms (<paramref name="sb"/>, <paramref name="sc"/>: (tc, N)
-    /// vectors) into rows of dB and dC (state s at <paramref name="dbAt"/> + s·len, the chunk's first step at offset 0).
+    /// Adds the lane sums of a chunk's per-lane dB and dC terms (element (step j, state s) at j·<paramref name="stepStride"/>
+    /// + s·<paramref name="stateStride"/> vectors from <paramref name="sb"/>, <paramref name="sc"/>) into rows of dB and dC
+    /// (state s at <paramref name="dbAt"/> + s·len, the chunk's first step at offset 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void AddLaneSums(Vector256<T>* sb, Vector256<T>* sc, int n, int tc, T* dbAt, T* dcAt, int len)
+    static void AddLaneSums(Vector256<T>* sb, Vector256<T>* sc, int stateStride, int stepStride, int n, int tc, T* dbAt, T* dcAt, int len)
     {
         for (int s = 0; s < n; s++)
         {
             T* dbRow = dbAt + (long)s * len;
             T* dcRow = dcAt + (long)s * len;
+            var sbS = sb + s * stateStride;
+            var scS = sc + s * stateStride;
             int j = 0;
             if (Transposes.Supported)
                 for (; j + W <= tc; j += W)
                 {
-                    Vector256.Store(Vector256.Load(dbRow + j) + Transposes.LaneSums(sb + j * n + s, n), dbRow + j);
-                    Vector256.Store(Vector256.Load(dcRow + j) + Transposes.LaneSums(sc + j * n + s, n), dcRow + j);
+                    Vector256.Store(Vector256.Load(dbRow + j) + Transposes.LaneSums(sbS + j * stepStride, stepStride), dbRow + j);
+                    Vector256.Store(Vector256.Load(dcRow + j) + Transposes.LaneSums(scS + j * stepStride, stepStride), dcRow + j);
                 }
             for (; j < tc; j++)
             {
-                dbRow[j] = Add(dbRow[j], Vector256.Sum(sb[j * n + s]));
-                dcRow[j] = Add(dcRow[j], Vector256.Sum(sc[j * n + s]));
+                dbRow[j] = Add(dbRow[j], Vector256.Sum(sbS[j * stepStride]));
+                dcRow[j] = Add(dcRow[j], Vector256.Sum(scS[j * stepStride]));
             }
         }
     }
 
     /// <summary>Scratch vectors one thread needs for <see cref="BackwardPair"/>.</summary>
-    public int PairScratchVectors => 10 * p.States + 6 * p.Chunk * p.States + 18 * p.Chunk;
+    public int PairScratchVectors => 12 * p.States + 6 * p.Chunk * p.States + 20 * p.Chunk;
 
     /// <summary>
     /// Backward of two full blocks of one batch that share their B and C groups (the pairs of <see cref="WorkItems"/>),
     /// side by side in 512-bit vectors as in <see cref="ForwardPair"/>: B_t and C_t are single broadcasts serving 16
     /// channels, and the two blocks' per-lane dB, dC terms are added before the lane sums (both feed the same group
     /// rows). Same math as <see cref="BackwardUnit"/> on each block; the recomputation matches <see cref="ForwardPair"/>.
+    /// The per-state loops walk interleaved buffers with one pointer each (what a state's step reads and writes lies
+    /// side by side), so the loop keeps its few addresses in registers instead of recomputing one per array.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void BackwardPair(int unitA, int unitB, Vector256<T>* scratch, T* dB, T* dC)
@@ -451,111 +445,74 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
         int n = p.States, len = p.Length, chunk = p.Chunk;
         var (b, kA, d0A, _, rowA, bOff, cOff) = Locate(unitA);
         var (_, kB, d0B, _, rowB, _, _) = Locate(unitB);
-        var h0 = (Vector512<float>*)scratch;
-        var carry = h0 + n;
-        var dAacc = carry + n;
-        var a16 = dAacc + n;                                // A of the 16 channels
-        var a2 = a16 + n;                                   // A·log2 e (Exp2F)
-        var hs = a2 + n;                                    // (chunk, N): h_t of the 16 channels
-        var das = hs + chunk * n;                           // (chunk, N): exp(dt_t A)
-        var tgy = das + chunk * n;                          // (chunk): gy of the 16 channels
-        var sb = (Vector256<T>*)(tgy + chunk);              // (chunk, N): both blocks' dh·dt·u, summed over lanes into dB
-        var sc = sb + chunk * n;                            // (chunk, N): both blocks' gy·h, summed over lanes into dC
-        // Per block (A, then B): u, dt, softplus', z, g, du, dΔ, dz tiles of the chunk.
-        var tA = sc + chunk * n;
-        var tB = tA + 8 * chunk;
+        // Per state s: carry (dh_{t+1}·exp(dt_{t+1}A)), dA accumulator, A, A·log2 e (Exp2F) of the 16 channels.
+        var st = (Vector512<float>*)scratch;
+        // Rows 0..chunk of (h, exp(dt·A)) per state: row j + 1 is step j of the chunk, row 0 holds the chunk's start state.
+        var hd = st + 4 * n;
+        var tgy = hd + 2 * (chunk + 1) * n;                 // (chunk): gy of the 16 channels
+        // (chunk, N) pairs: both blocks' dh·dt·u and gy·h, summed over lanes into dB and dC.
+        var sbc = (Vector256<T>*)(tgy + chunk);
+        // Per block (A, then B): u, dt, softplus', silu(z), g, du, dΔ, dz, silu'(z) tiles of the chunk.
+        var tA = sbc + 2 * chunk * n;
+        var tB = tA + 9 * chunk;
         for (int s = 0; s < n; s++)
         {
-            carry[s] = Vector512<float>.Zero;
-            dAacc[s] = Vector512<float>.Zero;
-            a16[s] = Vector512.Create(aV[kA * n + s].As<T, float>(), aV[kB * n + s].As<T, float>());
-            a2[s] = Vector512.Create(a2V[kA * n + s].As<T, float>(), a2V[kB * n + s].As<T, float>());
+            st[4 * s] = Vector512<float>.Zero;
+            st[4 * s + 1] = Vector512<float>.Zero;
+            st[4 * s + 2] = Join(aV[kA * n + s], aV[kB * n + s]);
+            st[4 * s + 3] = Join(a2V[kA * n + s], a2V[kB * n + s]);
         }
         var bp = (float*)(B + bOff);
-        var cp = (float*)(C + cOff);
-        var dSkip = Vector512.Create(dV[kA].As<T, float>(), dV[kB].As<T, float>());
+        long cDiff = (long)((float*)(C + cOff) - bp);       // C_t's state s lies cDiff floats after B_t's
+        var dSkip = Join(dV[kA], dV[kB]);
         Vector256<T> biasA = biasV[kA], biasB = biasV[kB];
         bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
         var dDacc = Vector512<float>.Zero;
         var dBiasAcc = Vector512<float>.Zero;
-        var one = Splat<T>(1.0);
 
         PrefetchRows(rowA, W);
         PrefetchRows(rowB, W);
+        PrefetchSaved(unitA, 2);                             // unitB = unitA + 1 (WorkItems)
         for (int c = p.Chunks - 1; c >= 0; c--)
         {
             int t0 = c * chunk;
             int tc = Math.Min(chunk, len - t0);
             if (tc <= 0) continue;
-            if (c == 0) for (int s = 0; s < n; s++) h0[s] = Vector512<float>.Zero;
+            if (c == 0) for (int s = 0; s < n; s++) hd[2 * s] = Vector512<float>.Zero;
             else
             {
                 var srcA = (Vector256<T>*)Saved + ((long)unitA * (p.Chunks - 1) + c - 1) * n;
                 var srcB = (Vector256<T>*)Saved + ((long)unitB * (p.Chunks - 1) + c - 1) * n;
-                for (int s = 0; s < n; s++) h0[s] = Vector512.Create(srcA[s].As<T, float>(), srcB[s].As<T, float>());
+                for (int s = 0; s < n; s++) hd[2 * s] = Join(srcA[s], srcB[s]);
             }
             for (int half = 0; half < 2; half++)
             {
                 var t = half == 0 ? tA : tB;
                 long row = half == 0 ? rowA : rowB;
-                var bias = half == 0 ? biasA : biasB;
                 LoadTile(U + row, len, t0, tc, W, t);
                 LoadTile(Delta + row, len, t0, tc, W, t + chunk);
                 LoadTile(G + row, len, t0, tc, W, t + 4 * chunk);
                 if (hasZ) LoadTile(Z + row, len, t0, tc, W, t + 3 * chunk);
-                for (int j = 0; j < tc; j++)
-                {
-                    var x = t[chunk + j] + bias;
-                    if (softplus) { t[chunk + j] = SoftplusWithGrad(x, out var grad); t[2 * chunk + j] = grad; }
-                    else t[chunk + j] = x;
-                }
             }
+            PrepareDeltaPair(tA + chunk, tB + chunk, tA + 2 * chunk, tB + 2 * chunk, tc, biasA, biasB, softplus);
+            if (hasZ) PrepareGatePair(tA + 3 * chunk, tB + 3 * chunk, tA + 8 * chunk, tB + 8 * chunk, tc);
 
             // Recompute the forward inside the chunk (as ForwardPair), keeping h_t and exp(dt_t A) for every step.
             for (int j = 0; j < tc; j++)
             {
-                var uj = Vector512.Create(tA[j].As<T, float>(), tB[j].As<T, float>());
-                var dt = Vector512.Create(tA[chunk + j].As<T, float>(), tB[chunk + j].As<T, float>());
-                var dtu = dt * uj;
-                float* bj = bp + t0 + j, cj = cp + t0 + j;
-                var prev = j == 0 ? h0 : hs + (j - 1) * n;
-                var hj = hs + j * n;
-                var daj = das + j * n;
-                var acc0 = Vector512<float>.Zero;
-                var acc1 = Vector512<float>.Zero;
-                int s = 0;
-                for (; s + 2 <= n; s += 2)
-                {
-                    var da0 = Exp2F(dt * a2[s]);
-                    var da1 = Exp2F(dt * a2[s + 1]);
-                    var v0 = Vector512.FusedMultiplyAdd(da0, prev[s], dtu * Vector512.Create(bj[(long)s * len]));
-                    var v1 = Vector512.FusedMultiplyAdd(da1, prev[s + 1], dtu * Vector512.Create(bj[(long)(s + 1) * len]));
-                    daj[s] = da0; daj[s + 1] = da1;
-                    hj[s] = v0; hj[s + 1] = v1;
-                    acc0 = Vector512.FusedMultiplyAdd(v0, Vector512.Create(cj[(long)s * len]), acc0);
-                    acc1 = Vector512.FusedMultiplyAdd(v1, Vector512.Create(cj[(long)(s + 1) * len]), acc1);
-                }
-                if (s < n)
-                {
-                    var da0 = Exp2F(dt * a2[s]);
-                    var v0 = Vector512.FusedMultiplyAdd(da0, prev[s], dtu * Vector512.Create(bj[(long)s * len]));
-                    daj[s] = da0;
-                    hj[s] = v0;
-                    acc0 = Vector512.FusedMultiplyAdd(v0, Vector512.Create(cj[(long)s * len]), acc0);
-                }
-                var acc = acc0 + acc1;
+                var uj = Join(tA[j], tB[j]);
+                var dt = Join(tA[chunk + j], tB[chunk + j]);
+                var acc = RecomputeStep(dt, dt * uj, st, hd + 2 * (j + 1) * n, bp + t0 + j, cDiff, len, n);
                 if (hasD) acc = Vector512.FusedMultiplyAdd(dSkip, uj, acc);           // y before the gate
                 Vector256<T> gyA = tA[4 * chunk + j], gyB = tB[4 * chunk + j];
                 if (hasZ)
                 {
-                    Vector256<T> zA = tA[3 * chunk + j], zB = tB[3 * chunk + j];
-                    Vector256<T> sigA = Sigmoid(zA), sigB = Sigmoid(zB);
-                    tA[7 * chunk + j] = gyA * acc.GetLower().As<float, T>() * sigA * Fma(zA, one - sigA, one);
-                    tB[7 * chunk + j] = gyB * acc.GetUpper().As<float, T>() * sigB * Fma(zB, one - sigB, one);
-                    gyA = gyA * zA * sigA;
-                    gyB = gyB * zB * sigB;
+                    tA[7 * chunk + j] = gyA * acc.GetLower().As<float, T>() * tA[8 * chunk + j];     // g·y·silu'(z)
+                    tB[7 * chunk + j] = gyB * acc.GetUpper().As<float, T>() * tB[8 * chunk + j];
+                    gyA *= tA[3 * chunk + j];                                                        // g·silu(z)
+                    gyB *= tB[3 * chunk + j];
                 }
-                var gy = Vector512.Create(gyA.As<T, float>(), gyB.As<T, float>());
+                var gy = Join(gyA, gyB);
                 tgy[j] = gy;
                 dDacc = Vector512.FusedMultiplyAdd(gy, uj, dDacc);
             }
@@ -563,38 +520,13 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             // Reverse scan over the chunk.
             for (int j = tc - 1; j >= 0; j--)
             {
-                var gy = tgy[j];
-                var uj = Vector512.Create(tA[j].As<T, float>(), tB[j].As<T, float>());
-                var dt = Vector512.Create(tA[chunk + j].As<T, float>(), tB[chunk + j].As<T, float>());
-                float* bj = bp + t0 + j, cj = cp + t0 + j;
-                var prev = j == 0 ? h0 : hs + (j - 1) * n;
-                var hj = hs + j * n;
-                var daj = das + j * n;
-                var sbj = sb + j * n;
-                var scj = sc + j * n;
-                var sumB = Vector512<float>.Zero;
-                var ddt = Vector512<float>.Zero;
-                var dtu = dt * uj;
-                for (int s = 0; s < n; s++)                                      // the terms of BackwardUnit's loop
-                {
-                    var bv = Vector512.Create(bj[(long)s * len]);
-                    var dh = Vector512.FusedMultiplyAdd(Vector512.Create(cj[(long)s * len]), gy, carry[s]);
-                    var hA = daj[s] * prev[s];                                   // exp(dt A) h_{t-1}
-                    sumB = Vector512.FusedMultiplyAdd(dh, bv, sumB);
-                    ddt = Vector512.FusedMultiplyAdd(dh, Vector512.FusedMultiplyAdd(bv, uj, a16[s] * hA), ddt);
-                    dAacc[s] = Vector512.FusedMultiplyAdd(dh * dt, hA, dAacc[s]);
-                    var tb = dh * dtu;
-                    var tcv = gy * hj[s];
-                    sbj[s] = (tb.GetLower() + tb.GetUpper()).As<float, T>();
-                    scj[s] = (tcv.GetLower() + tcv.GetUpper()).As<float, T>();
-                    carry[s] = daj[s] * dh;
-                }
-                var du = hasD ? Vector512.FusedMultiplyAdd(dSkip, gy, dt * sumB) : dt * sumB;
-                var dd = softplus ? ddt * Vector512.Create(tA[2 * chunk + j].As<T, float>(), tB[2 * chunk + j].As<T, float>()) : ddt;
-                tA[5 * chunk + j] = du.GetLower().As<float, T>();
-                tB[5 * chunk + j] = du.GetUpper().As<float, T>();
-                tA[6 * chunk + j] = dd.GetLower().As<float, T>();
-                tB[6 * chunk + j] = dd.GetUpper().As<float, T>();
+                var uj = Join(tA[j], tB[j]);
+                var dt = Join(tA[chunk + j], tB[chunk + j]);
+                var (sumB, ddt) = ReverseStep(tgy[j], uj, dt, st, hd + 2 * (j + 1) * n, sbc + 2 * j * n, bp + t0 + j, cDiff, len, n);
+                var du = hasD ? Vector512.FusedMultiplyAdd(dSkip, tgy[j], dt * sumB) : dt * sumB;
+                var dd = softplus ? ddt * Join(tA[2 * chunk + j], tB[2 * chunk + j]) : ddt;
+                Split(du, tA + 5 * chunk, tB + 5 * chunk, j);
+                Split(dd, tA + 6 * chunk, tB + 6 * chunk, j);
                 dBiasAcc += dd;
             }
             StoreTile(tA + 5 * chunk, tc, W, DU + rowA, len, t0);
@@ -606,7 +538,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
                 StoreTile(tA + 7 * chunk, tc, W, DZ + rowA, len, t0);
                 StoreTile(tB + 7 * chunk, tc, W, DZ + rowB, len, t0);
             }
-            AddLaneSums(sb, sc, n, tc, dB + bOff + t0, dC + cOff + t0, len);
+            AddLaneSums(sbc, sbc + 1, 2, 2 * n, n, tc, dB + bOff + t0, dC + cOff + t0, len);
         }
 
         for (int l = 0; l < W; l++)
@@ -614,14 +546,108 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             long dA = (long)b * p.Channels + d0A + l, dB2 = (long)b * p.Channels + d0B + l;
             for (int s = 0; s < n; s++)
             {
-                DAPart[dA * n + s] = ((T*)(dAacc + s))[l];
-                DAPart[dB2 * n + s] = ((T*)(dAacc + s))[W + l];
+                DAPart[dA * n + s] = ((T*)(st + 4 * s + 1))[l];
+                DAPart[dB2 * n + s] = ((T*)(st + 4 * s + 1))[W + l];
             }
             DDPart[dA] = ((T*)&dDacc)[l];
             DDPart[dB2] = ((T*)&dDacc)[W + l];
             DBiasPart[dA] = ((T*)&dBiasAcc)[l];
             DBiasPart[dB2] = ((T*)&dBiasAcc)[W + l];
         }
+    }
+
+    /// <summary>
+    /// <see cref="ForwardPair"/>'s step for all N states, in place: h = exp(dt·A)·h + dt·u·B with <paramref name="h"/>
+    /// holding (h, A·log2 e) per state, B_t's state s at <paramref name="bc"/>[s·len] and C_t's <paramref name="cDiff"/>
+    /// floats after it; returns Σ_n C_n·h_n.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> ForwardStep(Vector512<float> dt, Vector512<float> dtu, Vector512<float>* h, float* bc, long cDiff, int len, int n)
+    {
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        int s = 0;
+        for (; s + 2 <= n; s += 2, h += 4, bc += 2L * len)      // two accumulators: the Σ_n chain is not the bottleneck
+        {
+            var h0 = Vector512.FusedMultiplyAdd(Exp2F(dt * h[1]), h[0], dtu * Vector512.Create(bc[0]));
+            var h1 = Vector512.FusedMultiplyAdd(Exp2F(dt * h[3]), h[2], dtu * Vector512.Create(bc[len]));
+            h[0] = h0;
+            h[2] = h1;
+            acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(bc[cDiff]), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(h1, Vector512.Create(bc[cDiff + len]), acc1);
+        }
+        if (s < n)
+        {
+            var h0 = Vector512.FusedMultiplyAdd(Exp2F(dt * h[1]), h[0], dtu * Vector512.Create(bc[0]));
+            h[0] = h0;
+            acc0 = Vector512.FusedMultiplyAdd(h0, Vector512.Create(bc[cDiff]), acc0);
+        }
+        return acc0 + acc1;
+    }
+
+    /// <summary>
+    /// <see cref="BackwardPair"/>'s recomputation of one step for all N states: h = exp(dt·A)·h_prev + dt·u·B (the
+    /// state layout of BackwardPair: <paramref name="st"/> [.., .., A, A·log2 e] per state, <paramref name="row"/> this
+    /// step's (h, exp(dt·A)) pairs with the previous step's 2N vectors before it); returns Σ_n C_n·h_n.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> RecomputeStep(Vector512<float> dt, Vector512<float> dtu, Vector512<float>* st, Vector512<float>* row,
+        float* bc, long cDiff, int len, int n)
+    {
+        long back = -2L * n;
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        int s = 0;
+        for (; s + 2 <= n; s += 2, st += 8, row += 4, bc += 2L * len)   // two accumulators: the Σ_n chain is not the bottleneck
+        {
+            var da0 = Exp2F(dt * st[3]);
+            var da1 = Exp2F(dt * st[7]);
+            var v0 = Vector512.FusedMultiplyAdd(da0, row[back], dtu * Vector512.Create(bc[0]));
+            var v1 = Vector512.FusedMultiplyAdd(da1, row[back + 2], dtu * Vector512.Create(bc[len]));
+            row[0] = v0; row[1] = da0;
+            row[2] = v1; row[3] = da1;
+            acc0 = Vector512.FusedMultiplyAdd(v0, Vector512.Create(bc[cDiff]), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(v1, Vector512.Create(bc[cDiff + len]), acc1);
+        }
+        if (s < n)
+        {
+            var da0 = Exp2F(dt * st[3]);
+            var v0 = Vector512.FusedMultiplyAdd(da0, row[back], dtu * Vector512.Create(bc[0]));
+            row[0] = v0; row[1] = da0;
+            acc0 = Vector512.FusedMultiplyAdd(v0, Vector512.Create(bc[cDiff]), acc0);
+        }
+        return acc0 + acc1;
+    }
+
+    /// <summary>
+    /// <see cref="BackwardPair"/>'s reverse step for all N states, the terms of <see cref="BackwardUnit"/>'s loop:
+    /// dh = C·gy + carry; carry ← exp(dt·A)·dh; dA += dh·dt·exp(dt·A)·h_prev; the per-lane dB, dC terms into
+    /// <paramref name="sbc"/>. Returns (Σ_n dh·B, Σ_n dh·(B·u + A·exp(dt·A)·h_prev)), the sums du and dΔ need.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (Vector512<float> sumB, Vector512<float> ddt) ReverseStep(Vector512<float> gy, Vector512<float> uj, Vector512<float> dt,
+        Vector512<float>* st, Vector512<float>* row, Vector256<T>* sbc, float* bc, long cDiff, int len, int n)
+    {
+        long back = -2L * n;
+        var sumB = Vector512<float>.Zero;
+        var ddt = Vector512<float>.Zero;
+        var dtu = dt * uj;
+        for (int s = 0; s < n; s++, st += 4, row += 2, sbc += 2, bc += len)
+        {
+            var bv = Vector512.Create(bc[0]);
+            var dh = Vector512.FusedMultiplyAdd(Vector512.Create(bc[cDiff]), gy, st[0]);
+            var da = row[1];
+            var hA = da * row[back];                                         // exp(dt A) h_{t-1}
+            sumB = Vector512.FusedMultiplyAdd(dh, bv, sumB);
+            ddt = Vector512.FusedMultiplyAdd(dh, Vector512.FusedMultiplyAdd(bv, uj, st[2] * hA), ddt);
+            st[1] = Vector512.FusedMultiplyAdd(dh * dt, hA, st[1]);
+            var tb = dh * dtu;
+            var tcv = gy * row[0];
+            sbc[0] = (tb.GetLower() + tb.GetUpper()).As<float, T>();
+            sbc[1] = (tcv.GetLower() + tcv.GetUpper()).As<float, T>();
+            st[0] = da * dh;
+        }
+        return (sumB, ddt);
     }
 
     /// <summary>dt = softplus(Δ + bias) (or Δ + bias) over a tile of <paramref name="tc"/> step vectors in place, two
@@ -639,6 +665,66 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             if (softplus) x = Softplus(x);
             d[j] = x.Lo;
             d[j1] = x.Hi;
+        }
+    }
+
+    /// <summary>The 16 channels of blocks A and B (lanes of <paramref name="a"/>, then <paramref name="b"/>) in one vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Join(Vector256<T> a, Vector256<T> b) =>
+        Avx512F.InsertVector256(a.As<T, float>().ToVector512Unsafe(), b.As<T, float>(), 1);
+
+    /// <summary>The inverse of <see cref="Join"/>: the halves back into slot j of two block tiles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Split(Vector512<float> v, Vector256<T>* a, Vector256<T>* b, int j)
+    {
+        a[j] = v.GetLower().As<float, T>();
+        b[j] = v.GetUpper().As<float, T>();
+    }
+
+    /// <summary>dt = softplus(Δ + bias) (or Δ + bias) over the tiles of two paired blocks in place, two steps of 16
+    /// channels at a time (<see cref="VectorPair"/>); softplus' (σ(Δ + bias)) into <paramref name="gradA"/>,
+    /// <paramref name="gradB"/> unless null. Float on AVX-512 only (<see cref="PairsBlocks"/>).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static void PrepareDeltaPair(Vector256<T>* a, Vector256<T>* b, Vector256<T>* gradA, Vector256<T>* gradB, int tc,
+        Vector256<T> biasA, Vector256<T> biasB, bool softplus)
+    {
+        var bias = VectorPair.Splat(Join(biasA, biasB));
+        for (int j = 0; j < tc; j += 2)                    // odd tail: as in PrepareDelta
+        {
+            int j1 = Math.Min(j + 1, tc - 1);
+            var x = new VectorPair(Join(a[j], b[j]), Join(a[j1], b[j1])) + bias;
+            if (softplus && gradA != null)
+            {
+                x = SoftplusWithGrad(x, out var grad);
+                Split(grad.Lo, gradA, gradB, j);
+                Split(grad.Hi, gradA, gradB, j1);
+            }
+            else if (softplus) x = Softplus(x);
+            Split(x.Lo, a, b, j);
+            Split(x.Hi, a, b, j1);
+        }
+    }
+
+    /// <summary>silu(z) = z·σ(z) over the z tiles of two paired blocks in place, two steps of 16 channels at a time;
+    /// silu'(z) = σ(z)(1 + z(1 − σ(z))) into <paramref name="gradA"/>, <paramref name="gradB"/> unless null.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static void PrepareGatePair(Vector256<T>* a, Vector256<T>* b, Vector256<T>* gradA, Vector256<T>* gradB, int tc)
+    {
+        var one = VectorPair.One;
+        for (int j = 0; j < tc; j += 2)
+        {
+            int j1 = Math.Min(j + 1, tc - 1);
+            var z = new VectorPair(Join(a[j], b[j]), Join(a[j1], b[j1]));
+            var sig = Sigmoid(z);
+            if (gradA != null)
+            {
+                var grad = sig * VectorPair.Fma(z, one - sig, one);
+                Split(grad.Lo, gradA, gradB, j);
+                Split(grad.Hi, gradA, gradB, j1);
+            }
+            var silu = z * sig;
+            Split(silu.Lo, a, b, j);
+            Split(silu.Hi, a, b, j1);
         }
     }
 
