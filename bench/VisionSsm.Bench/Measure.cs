@@ -50,6 +50,12 @@ public static class Measure
     }
 
     /// <summary>Peak resident set size of this process so far (VmHWM), in MiB; NaN where /proc is unavailable.</summary>
+    /// <summary>The vector width .NET accelerates in this process: 512-bit unless AVX-512 is missing or switched off
+    /// (<c>DOTNET_EnableAVX512=0</c> on .NET 10; the older <c>DOTNET_EnableAVX512F</c> is no longer read).</summary>
+    public static string SimdWidth =>
+        System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "512-bit (AVX-512)"
+        : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "256-bit (AVX2)" : "128-bit";
+
     public static double PeakRssMiB() => StatusMiB("VmHWM:");
 
     /// <summary>Current resident set size of this process (VmRSS), in MiB; NaN where /proc is unavailable.</summary>

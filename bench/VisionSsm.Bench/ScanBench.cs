@@ -47,7 +47,7 @@ public static class ScanBench
         bool wantReference = !args.Contains("--no-reference"), reference;
         bool malloc = !args.Contains("--no-malloc-tuning") && MallocTuning.KeepLargeBlocksInHeap();
         TorchRuntime.SetThreads(threads);
-        Console.WriteLine($"## Selective scan — {threads} thread(s), median/min of {runs} runs after warm-up, float32, malloc tuning {(malloc ? "on" : "off")}");
+        Console.WriteLine($"## Selective scan — {threads} thread(s), median/min of {runs} runs after warm-up, float32, .NET SIMD {Measure.SimdWidth}, malloc tuning {(malloc ? "on" : "off")}");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
         Console.WriteLine();
         var cases = Selected(args);

@@ -7,7 +7,7 @@ namespace VisionSsm.Tests;
 public static class Hardware
 {
     /// <summary>The AVX-512 kernels exist only where .NET accelerates Vector512 (not on AVX2-only CPUs, nor with
-    /// <c>DOTNET_EnableAVX512F=0</c>).</summary>
+    /// <c>DOTNET_EnableAVX512=0</c>).</summary>
     public static void RequireAvx512() =>
         Skip.IfNot(Vector512.IsHardwareAccelerated && Avx512F.IsSupported, "needs AVX-512 (Vector512), which this CPU or runtime lacks");
 

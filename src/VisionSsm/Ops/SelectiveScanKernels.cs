@@ -24,14 +24,13 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public T* Y, Last, Saved;
     /// <summary>Write y with non-temporal stores (set for outputs much larger than the cache, rows 32-byte aligned).</summary>
     public bool StreamY;
-    /// <summary>Pairs of states in Vector512 registers and pairs of blocks (<see cref="ForwardPair"/>) in the forward:
-    /// float, AVX-512 and <see cref="Runtime.KernelOptions.ScanVector512"/> (read here, on the calling thread).</summary>
+    /// <summary>Pairs of blocks in Vector512 registers (<see cref="ForwardPair"/>, <see cref="BackwardPair"/>): float,
+    /// AVX-512 and <see cref="Runtime.KernelOptions.ScanVector512"/> (read here, on the calling thread).</summary>
     readonly bool v512 = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && Runtime.KernelOptions.Current.ScanVector512;
     /// <summary>Float on AVX: the forward's per-step elementwise math (softplus of Δ, the SiLU gate) of a tile runs two
     /// vectors at a time on <see cref="VectorPair256"/> before the recurrence (<see cref="PrepareDelta"/>,
-    /// <see cref="PrepareGate"/>); otherwise (double) and in the backward's recomputation, one vector at a time inside the
-    /// step loops (the pairs there made the default training run slower, BENCHMARKS.md "Elementwise math of the lane
-    /// scan in pairs").</summary>
+    /// <see cref="PrepareGate"/>); otherwise (double) one vector at a time. The backward's runs one vector at a time in
+    /// <see cref="PrepareBackwardTiles"/>.</summary>
     readonly bool pairMath = typeof(T) == typeof(float) && Avx.IsSupported;
     // backward: grad of y in, gradients out; dA/dD/dBias as per-batch partial sums (batch, D, N) / (batch, D)
     public T* G, DU, DDelta, DZ, DAPart, DDPart, DBiasPart;
@@ -66,7 +65,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     public void Free() => NativeMemory.AlignedFree(prepared);
 
     /// <summary>Scratch vectors one thread needs for <see cref="ForwardUnit"/> and <see cref="BackwardUnit"/>.</summary>
-    public int ScratchVectors => 3 * p.States + 12 * p.Chunk + 4 * p.Chunk * p.States;
+    public int ScratchVectors => 6 * p.States + 12 * p.Chunk + 4 * p.Chunk * p.States;
 
     /// <summary>
     /// Forward of one (batch, block) unit, docs/selective-scan.md §2: dt = softplus(Δ + bias); h_t = exp(dt·A)·h_{t-1} +
@@ -77,16 +76,19 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     {
         int n = p.States, len = p.Length, chunk = p.Chunk;
         var (b, k, d0, cw, row, bOff, cOff) = Locate(unit);
-        var h = scratch;
-        var tu = h + n;
+        var h = scratch;                   // per state: h and its exp coefficient (ExpCoefficient)
+        var tu = h + 2 * n;
         var tdt = tu + chunk;
         var tz = tdt + chunk;
         var ty = tz + chunk;
-        for (int s = 0; s < n; s++) h[s] = Vector256<T>.Zero;
+        for (int s = 0; s < n; s++)
+        {
+            h[2 * s] = Vector256<T>.Zero;
+            h[2 * s + 1] = ExpCoefficient(k * n + s);
+        }
 
-        T* bBase = B + bOff;
-        T* cBase = C + cOff;
-        Vector256<T>* a = aV + k * n;
+        T* bp = B + bOff;
+        long cDiff = C + cOff - bp;         // C_t's state s lies cDiff elements after B_t's
         var dSkip = dV[k];
         var bias = biasV[k];
         bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
@@ -110,7 +112,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             for (int j = 0; j < tc; j++)
             {
                 var uj = tu[j];
-                var acc = Step(v512, tdt[j], uj, a, a2V + k * n, bBase + t0 + j, cBase + t0 + j, len, n, h, h, null);
+                var acc = ForwardStep(tdt[j], tdt[j] * uj, h, bp + t0 + j, cDiff, len, n);
                 if (hasD) acc = Fma(dSkip, uj, acc);
                 if (hasZ) acc *= pairs ? tz[j] : tz[j] * Sigmoid(tz[j]);      // tz holds silu(z) with pairs
                 ty[j] = acc;
@@ -119,20 +121,19 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             if (Saved != null && t0 + chunk < len)
             {
                 var dst = (Vector256<T>*)Saved + ((long)unit * (p.Chunks - 1) + c) * n;
-                for (int s = 0; s < n; s++) dst[s] = h[s];
+                for (int s = 0; s < n; s++) dst[s] = h[2 * s];
             }
         }
         if (StreamY) System.Runtime.Intrinsics.X86.Sse.StoreFence();
         for (int s = 0; s < n; s++)
             for (int l = 0; l < cw; l++)
-                Last[((long)b * p.Channels + d0 + l) * n + s] = ((T*)(h + s))[l];
+                Last[((long)b * p.Channels + d0 + l) * n + s] = ((T*)(h + 2 * s))[l];
     }
 
     /// <summary>
     /// Forward of two full blocks of one batch that share their B and C groups, side by side in 512-bit vectors
-    /// (float, AVX-512, N ≥ 2): 16 channels per state, so B_t and C_t are single broadcasts (the state-pair step of
-    /// <see cref="Step"/> pays a shuffle per pair to build them). Same math, same outputs and chunk-end states as
-    /// <see cref="ForwardUnit"/> on each block.
+    /// (float, AVX-512, N ≥ 2): 16 channels per state, so B_t and C_t are single broadcasts serving both blocks. Same
+    /// math, same outputs and chunk-end states as <see cref="ForwardUnit"/> on each block.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void ForwardPair(int unitA, int unitB, Vector256<T>* scratch)
@@ -239,39 +240,41 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     /// Backward of one unit, docs/selective-scan.md §3, chunk by chunk from the end: recompute h and exp(dt·A) inside
     /// the chunk from the saved state at its start, then the reverse scan dh_t = C_t·gy_t + exp(dt_{t+1}A)·dh_{t+1}
     /// and the input gradients. dB, dC go to this thread's accumulators <paramref name="dB"/>, <paramref name="dC"/>.
+    /// The buffers are laid out as <see cref="BackwardPair"/>'s (interleaved per state, walked by one pointer each).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void BackwardUnit(int unit, Vector256<T>* scratch, T* dB, T* dC)
     {
         int n = p.States, len = p.Length, chunk = p.Chunk;
         var (b, k, d0, cw, row, bOff, cOff) = Locate(unit);
-        var h0 = scratch;
-        var carry = h0 + n;
-        var dAacc = carry + n;
-        var tu = dAacc + n;
+        var st = scratch;                   // per state: carry, dA accumulator, A, ExpCoefficient
+        var hd = st + 4 * n;                // rows 0..chunk of (h, exp(dt·A)) per state; row 0: the chunk's start state
+        var sbc = hd + 2 * (chunk + 1) * n; // (chunk, N) pairs: dh·dt·u and gy·h per lane, summed over lanes into dB, dC
+        var tu = sbc + 2 * chunk * n;
         var tdt = tu + chunk;
-        var tsp = tdt + chunk;
-        var tz = tsp + chunk;
-        var tg = tz + chunk;
+        var tsp = tdt + chunk;              // softplus'(Δ + bias)
+        var tz = tsp + chunk;               // silu(z)
+        var tzg = tz + chunk;               // silu'(z)
+        var tg = tzg + chunk;
         var tgy = tg + chunk;
         var tdu = tgy + chunk;
         var tdd = tdu + chunk;
         var tdz = tdd + chunk;
-        var hs = tdz + chunk;          // (chunk, N): h_t
-        var das = hs + chunk * n;      // (chunk, N): exp(dt_t A)
-        var sb = das + chunk * n;      // (chunk, N): dh·dt·u per lane, summed over lanes into dB
-        var sc = sb + chunk * n;       // (chunk, N): gy·h per lane, summed over lanes into dC
-        for (int s = 0; s < n; s++) { carry[s] = Vector256<T>.Zero; dAacc[s] = Vector256<T>.Zero; }
+        for (int s = 0; s < n; s++)
+        {
+            st[4 * s] = Vector256<T>.Zero;
+            st[4 * s + 1] = Vector256<T>.Zero;
+            st[4 * s + 2] = aV[k * n + s];
+            st[4 * s + 3] = ExpCoefficient(k * n + s);
+        }
 
-        T* bBase = B + bOff;
-        T* cBase = C + cOff;
-        Vector256<T>* a = aV + k * n;
+        T* bp = B + bOff;
+        long cDiff = C + cOff - bp;         // C_t's state s lies cDiff elements after B_t's
         var dSkip = dV[k];
         var bias = biasV[k];
         bool hasD = p.HasD, hasZ = p.HasZ, softplus = p.Softplus;
         var dDacc = Vector256<T>.Zero;
         var dBiasAcc = Vector256<T>.Zero;
-        var one = Splat<T>(1.0);
 
         PrefetchRows(row, cw);
         PrefetchSaved(unit, 1);
@@ -280,40 +283,31 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             int t0 = c * chunk;
             int tc = Math.Min(chunk, len - t0);
             if (tc <= 0) continue;
-            if (c == 0) for (int s = 0; s < n; s++) h0[s] = Vector256<T>.Zero;
+            if (c == 0) for (int s = 0; s < n; s++) hd[2 * s] = Vector256<T>.Zero;
             else
             {
                 var src = (Vector256<T>*)Saved + ((long)unit * (p.Chunks - 1) + c - 1) * n;
-                for (int s = 0; s < n; s++) h0[s] = src[s];
+                for (int s = 0; s < n; s++) hd[2 * s] = src[s];
             }
             LoadTile(U + row, len, t0, tc, cw, tu);
             LoadTile(Delta + row, len, t0, tc, cw, tdt);
             LoadTile(G + row, len, t0, tc, cw, tg);
             if (hasZ) LoadTile(Z + row, len, t0, tc, cw, tz);
-            for (int j = 0; j < tc; j++)
-            {
-                var x = tdt[j] + bias;
-                if (softplus) { tdt[j] = SoftplusWithGrad(x, out var grad); tsp[j] = grad; }
-                else tdt[j] = x;
-            }
+            PrepareBackwardTiles(tdt, tsp, hasZ ? tz : null, tzg, tc, bias, softplus);
 
             // Recompute the forward inside the chunk, keeping h_t and exp(dt_t A) for every step.
             for (int j = 0; j < tc; j++)
             {
                 var uj = tu[j];
-                var acc = Step(v512, tdt[j], uj, a, a2V + k * n, bBase + t0 + j, cBase + t0 + j, len, n,
-                    j == 0 ? h0 : hs + (j - 1) * n, hs + j * n, das + j * n);
+                var acc = RecomputeStep(tdt[j], tdt[j] * uj, st, hd + 2 * (j + 1) * n, bp + t0 + j, cDiff, len, n);
                 if (hasD) acc = Fma(dSkip, uj, acc);           // y before the gate
                 var g = tg[j];
-                Vector256<T> gy;
+                Vector256<T> gy = g;
                 if (hasZ)
                 {
-                    var z = tz[j];
-                    var sig = Sigmoid(z);
-                    gy = g * z * sig;                                            // g·silu(z)
-                    tdz[j] = g * acc * sig * Fma(z, one - sig, one);             // g·y·σ(z)(1 + z(1 − σ(z)))
+                    tdz[j] = g * acc * tzg[j];                  // g·y·silu'(z)
+                    gy = g * tz[j];                             // g·silu(z)
                 }
-                else gy = g;
                 tgy[j] = gy;
                 dDacc = Fma(gy, uj, dDacc);
             }
@@ -323,29 +317,7 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             {
                 var gy = tgy[j];
                 var dt = tdt[j];
-                var uj = tu[j];
-                T* bp = bBase + t0 + j;
-                T* cp = cBase + t0 + j;
-                var prev = j == 0 ? h0 : hs + (j - 1) * n;
-                var hj = hs + j * n;
-                var daj = das + j * n;
-                var sbj = sb + j * n;
-                var scj = sc + j * n;
-                var sumB = Vector256<T>.Zero;
-                var ddt = Vector256<T>.Zero;
-                var dtu = dt * uj;
-                for (int s = 0; s < n; s++)
-                {
-                    var bv = Vector256.Create(bp[(long)s * len]);
-                    var dh = Fma(Vector256.Create(cp[(long)s * len]), gy, carry[s]);
-                    var hA = daj[s] * prev[s];                                   // exp(dt A) h_{t-1}
-                    sumB = Fma(dh, bv, sumB);
-                    ddt = Fma(dh, Fma(bv, uj, a[s] * hA), ddt);
-                    dAacc[s] = Fma(dh * dt, hA, dAacc[s]);
-                    sbj[s] = dh * dtu;
-                    scj[s] = gy * hj[s];
-                    carry[s] = daj[s] * dh;
-                }
+                var (sumB, ddt) = ReverseStep(gy, tu[j], dt, st, hd + 2 * (j + 1) * n, sbc + 2 * j * n, bp + t0 + j, cDiff, len, n);
                 tdu[j] = hasD ? Fma(dSkip, gy, dt * sumB) : dt * sumB;
                 var dd = softplus ? ddt * tsp[j] : ddt;
                 tdd[j] = dd;
@@ -356,16 +328,96 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
             if (hasZ) StoreTile(tdz, tc, cw, DZ + row, len, t0);
 
             // Sum the lanes (channels of this block) into dB, dC; padded lanes hold zeros (u = 0, g = 0).
-            AddLaneSums(sb, sc, 1, n, n, tc, dB + bOff + t0, dC + cOff + t0, len);
+            AddLaneSums(sbc, sbc + 1, 2, 2 * n, n, tc, dB + bOff + t0, dC + cOff + t0, len);
         }
 
         for (int l = 0; l < cw; l++)
         {
             long d = (long)b * p.Channels + d0 + l;
-            for (int s = 0; s < n; s++) DAPart[d * n + s] = ((T*)(dAacc + s))[l];
+            for (int s = 0; s < n; s++) DAPart[d * n + s] = ((T*)(st + 4 * s + 1))[l];
             DDPart[d] = ((T*)&dDacc)[l];
             DBiasPart[d] = ((T*)&dBiasAcc)[l];
         }
+    }
+
+    /// <summary><see cref="BackwardUnit"/>'s elementwise math of a chunk, in place: dt = softplus(Δ + bias) (or Δ + bias)
+    /// and softplus' into <paramref name="grad"/>; with z, silu(z) in place and silu'(z) = σ(z)(1 + z(1 − σ(z))) into
+    /// <paramref name="zGrad"/>. Its own method so the kernel's inlining budget goes to the loops.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static void PrepareBackwardTiles(Vector256<T>* dt, Vector256<T>* grad, Vector256<T>* z, Vector256<T>* zGrad, int tc,
+        Vector256<T> bias, bool softplus)
+    {
+        var one = Splat<T>(1.0);
+        for (int j = 0; j < tc; j++)
+        {
+            var x = dt[j] + bias;
+            if (softplus) { dt[j] = SoftplusWithGrad(x, out var g); grad[j] = g; }
+            else dt[j] = x;
+            if (z != null)
+            {
+                var zv = z[j];
+                var sig = Sigmoid(zv);
+                zGrad[j] = sig * Fma(zv, one - sig, one);
+                z[j] = zv * sig;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="BackwardUnit"/>'s recomputation of one step for all N states (<see cref="RecomputeStep(Vector512{float}, Vector512{float}, Vector512{float}*, Vector512{float}*, float*, long, int, int)"/>
+    /// on W-lane vectors): h = exp(dt·A)·h_prev + dt·u·B into this step's (h, exp(dt·A)) row; returns Σ_n C_n·h_n.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<T> RecomputeStep(Vector256<T> dt, Vector256<T> dtu, Vector256<T>* st, Vector256<T>* row, T* bc, long cDiff, int len, int n)
+    {
+        long back = -2L * n;
+        Vector256<T> acc0 = Vector256<T>.Zero, acc1 = Vector256<T>.Zero;
+        int s = 0;
+        for (; s + 2 <= n; s += 2, st += 8, row += 4, bc += 2L * len)
+        {
+            var da0 = ExpOf(dt, st[3]);
+            var da1 = ExpOf(dt, st[7]);
+            var v0 = Fma(da0, row[back], dtu * Vector256.Create(bc[0]));
+            var v1 = Fma(da1, row[back + 2], dtu * Vector256.Create(bc[len]));
+            row[0] = v0; row[1] = da0;
+            row[2] = v1; row[3] = da1;
+            acc0 = Fma(v0, Vector256.Create(bc[cDiff]), acc0);
+            acc1 = Fma(v1, Vector256.Create(bc[cDiff + len]), acc1);
+        }
+        if (s < n)
+        {
+            var da0 = ExpOf(dt, st[3]);
+            var v0 = Fma(da0, row[back], dtu * Vector256.Create(bc[0]));
+            row[0] = v0; row[1] = da0;
+            acc0 = Fma(v0, Vector256.Create(bc[cDiff]), acc0);
+        }
+        return acc0 + acc1;
+    }
+
+    /// <summary><see cref="BackwardUnit"/>'s reverse step for all N states, <see cref="ReverseStep(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float}*, Vector512{float}*, Vector256{T}*, float*, long, int, int)"/>
+    /// on W-lane vectors: returns (Σ_n dh·B, Σ_n dh·(B·u + A·exp(dt·A)·h_prev)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (Vector256<T> sumB, Vector256<T> ddt) ReverseStep(Vector256<T> gy, Vector256<T> uj, Vector256<T> dt,
+        Vector256<T>* st, Vector256<T>* row, Vector256<T>* sbc, T* bc, long cDiff, int len, int n)
+    {
+        long back = -2L * n;
+        var sumB = Vector256<T>.Zero;
+        var ddt = Vector256<T>.Zero;
+        var dtu = dt * uj;
+        for (int s = 0; s < n; s++, st += 4, row += 2, sbc += 2, bc += len)
+        {
+            var bv = Vector256.Create(bc[0]);
+            var dh = Fma(Vector256.Create(bc[cDiff]), gy, st[0]);
+            var da = row[1];
+            var hA = da * row[back];                                         // exp(dt A) h_{t-1}
+            sumB = Fma(dh, bv, sumB);
+            ddt = Fma(dh, Fma(bv, uj, st[2] * hA), ddt);
+            st[1] = Fma(dh * dt, hA, st[1]);
+            sbc[0] = dh * dtu;
+            sbc[1] = gy * row[0];
+            st[0] = da * dh;
+        }
+        return (sumB, ddt);
     }
 
     /// <summary>
@@ -754,84 +806,45 @@ internal sealed unsafe class ScanKernel<T> where T : unmanaged
     }
 
     /// <summary>
-    /// One time step for all N states (docs/selective-scan.md §2 steps 2–4 without D): h = exp(dt·A_n)·hPrev + dt·u·B_n,
-    /// returns Σ_n C_n·h_n. <paramref name="hOut"/> may equal <paramref name="hPrev"/>; exp(dt·A) is kept in
-    /// <paramref name="daOut"/> unless it is null (the backward's recomputation keeps it).
+    /// <see cref="ForwardUnit"/>'s step for all N states, in place (docs/selective-scan.md §2 steps 2–4 without D):
+    /// h = exp(dt·A)·h + dt·u·B with <paramref name="h"/> holding (h, <see cref="ExpCoefficient"/>) per state, B_t's
+    /// state s at <paramref name="bc"/>[s·len] and C_t's <paramref name="cDiff"/> elements after it; returns Σ_n C_n·h_n.
+    /// Two states per iteration on two accumulators: with four, AVX2's 16 registers spill.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<T> Step(bool v512, Vector256<T> dt, Vector256<T> u, Vector256<T>* a, Vector256<T>* a2, T* bp, T* cp, int len, int n,
-        Vector256<T>* hPrev, Vector256<T>* hOut, Vector256<T>* daOut)
+    static Vector256<T> ForwardStep(Vector256<T> dt, Vector256<T> dtu, Vector256<T>* h, T* bc, long cDiff, int len, int n)
     {
-        var dtu = dt * u;
-        var acc = Vector256<T>.Zero;
+        Vector256<T> acc0 = Vector256<T>.Zero, acc1 = Vector256<T>.Zero;
         int s = 0;
-        if (typeof(T) == typeof(float) && v512 && n >= 2)
+        for (; s + 2 <= n; s += 2, h += 4, bc += 2L * len)
         {
-            // States in pairs (n, n+1) fill one 512-bit register: twice the exp throughput on full-width AVX-512.
-            var dt2 = Dup(dt);
-            var dtu2 = Dup(dtu);
-            var acc2 = Vector512<float>.Zero;
-            for (; s + 2 <= n; s += 2)
-            {
-                var da = Exp2F(dt2 * Vector512.Load((float*)(a2 + s)));
-                if (daOut != null) Vector512.Store(da, (float*)(daOut + s));
-                var hv = Vector512.FusedMultiplyAdd(da, Vector512.Load((float*)(hPrev + s)), dtu2 * Pair(bp, s, len));
-                Vector512.Store(hv, (float*)(hOut + s));
-                acc2 = Vector512.FusedMultiplyAdd(hv, Pair(cp, s, len), acc2);
-            }
-            acc = (acc2.GetLower() + acc2.GetUpper()).As<float, T>();
+            var h0 = Fma(ExpOf(dt, h[1]), h[0], dtu * Vector256.Create(bc[0]));
+            var h1 = Fma(ExpOf(dt, h[3]), h[2], dtu * Vector256.Create(bc[len]));
+            h[0] = h0;
+            h[2] = h1;
+            acc0 = Fma(h0, Vector256.Create(bc[cDiff]), acc0);
+            acc1 = Fma(h1, Vector256.Create(bc[cDiff + len]), acc1);
         }
-        if (n >= 4)
+        if (s < n)
         {
-            // Four states per iteration on four accumulators: the Σ_n C_n h_n chain would otherwise serialise the step.
-            Vector256<T> acc0 = Vector256<T>.Zero, acc1 = Vector256<T>.Zero, acc2 = Vector256<T>.Zero, acc3 = Vector256<T>.Zero;
-            for (; s + 4 <= n; s += 4)
-            {
-                var da0 = ExpDtA(dt, a, a2, s);
-                var da1 = ExpDtA(dt, a, a2, s + 1);
-                var da2 = ExpDtA(dt, a, a2, s + 2);
-                var da3 = ExpDtA(dt, a, a2, s + 3);
-                if (daOut != null) { daOut[s] = da0; daOut[s + 1] = da1; daOut[s + 2] = da2; daOut[s + 3] = da3; }
-                var h0 = Fma(da0, hPrev[s], dtu * Vector256.Create(bp[(long)s * len]));
-                var h1 = Fma(da1, hPrev[s + 1], dtu * Vector256.Create(bp[(long)(s + 1) * len]));
-                var h2 = Fma(da2, hPrev[s + 2], dtu * Vector256.Create(bp[(long)(s + 2) * len]));
-                var h3 = Fma(da3, hPrev[s + 3], dtu * Vector256.Create(bp[(long)(s + 3) * len]));
-                hOut[s] = h0; hOut[s + 1] = h1; hOut[s + 2] = h2; hOut[s + 3] = h3;
-                acc0 = Fma(h0, Vector256.Create(cp[(long)s * len]), acc0);
-                acc1 = Fma(h1, Vector256.Create(cp[(long)(s + 1) * len]), acc1);
-                acc2 = Fma(h2, Vector256.Create(cp[(long)(s + 2) * len]), acc2);
-                acc3 = Fma(h3, Vector256.Create(cp[(long)(s + 3) * len]), acc3);
-            }
-            acc += (acc0 + acc1) + (acc2 + acc3);
+            var h0 = Fma(ExpOf(dt, h[1]), h[0], dtu * Vector256.Create(bc[0]));
+            h[0] = h0;
+            acc0 = Fma(h0, Vector256.Create(bc[cDiff]), acc0);
         }
-        for (; s < n; s++)
-        {
-            var da = ExpDtA(dt, a, a2, s);
-            if (daOut != null) daOut[s] = da;
-            var hv = Fma(da, hPrev[s], dtu * Vector256.Create(bp[(long)s * len]));
-            hOut[s] = hv;
-            acc = Fma(hv, Vector256.Create(cp[(long)s * len]), acc);
-        }
-        return acc;
+        return acc0 + acc1;
     }
 
-    /// <summary>A·log2 e for the float lanes (<see cref="ExpDtA"/>); double lanes keep A.</summary>
+    /// <summary>What <see cref="ExpOf"/> multiplies dt by for state entry i (block·N + s): A·log2 e for float, A for double.</summary>
+    Vector256<T> ExpCoefficient(int i) => typeof(T) == typeof(float) ? a2V[i] : aV[i];
+
+    /// <summary>exp(dt·A) from <see cref="ExpCoefficient"/>: 2^(dt·A·log2 e) by <see cref="Exp2F(Vector256{float})"/>
+    /// for float (half the multiply-pipe work of <see cref="Exp{T}"/>), e^(dt·A) for double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<T> ExpOf(Vector256<T> dt, Vector256<T> coefficient) =>
+        typeof(T) == typeof(float) ? Exp2F((dt * coefficient).As<T, float>()).As<float, T>() : Exp(dt * coefficient);
+
+    /// <summary>A·log2 e for the float lanes (<see cref="ExpOf"/>); double lanes keep A.</summary>
     static T Log2E(T v) => typeof(T) == typeof(float) ? Const<T>(Unsafe.As<T, float>(ref v) * 1.4426950408889634) : v;
-
-    /// <summary>exp(dt·A_s): for float 2^(dt·(A_s·log2 e)) by <see cref="Exp2F"/> on the prepared A·log2 e (half the
-    /// multiply-pipe work of <see cref="Exp{T}"/>, which bounds the N ≥ 2 scan on 256-bit CPUs); for double e^(dt·A_s).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<T> ExpDtA(Vector256<T> dt, Vector256<T>* a, Vector256<T>* a2, int s) =>
-        typeof(T) == typeof(float) ? Exp2F((dt * a2[s]).As<T, float>()).As<float, T>() : Exp(dt * a[s]);
-
-    /// <summary>(v, v) as one 512-bit float vector (T is float on the Vector512 paths).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Dup(Vector256<T> v) => Vector512.Create(v, v).As<T, float>();
-
-    /// <summary>Broadcasts of states s and s+1 of a B or C column (rows <paramref name="len"/> apart) in the two halves.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Pair(T* p, int s, int len) =>
-        Vector512.Create(Vector256.Create(((float*)p)[(long)s * len]), Vector256.Create(((float*)p)[(long)(s + 1) * len]));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static T Add(T x, T y) => typeof(T) == typeof(float) ? AddF(x, y) : AddD(x, y);

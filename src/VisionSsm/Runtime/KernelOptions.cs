@@ -51,8 +51,8 @@ public sealed record KernelOptions
     /// steps on, true = every length, false = never (the lane kernel).</summary>
     public bool? ScanRowKernel { get; init; }
 
-    /// <summary>The lane scan kernel steps pairs of states in 512-bit registers and pairs blocks (AVX-512, float, N ≥ 2);
-    /// off: 256-bit steps only.</summary>
+    /// <summary>The lane scan kernel runs pairs of channel blocks in 512-bit vectors (AVX-512, float, N ≥ 2); off: one
+    /// block per 256-bit vector.</summary>
     public bool ScanVector512 { get; init; } = true;
 
     /// <summary>Scan outputs of at least this many bytes are written with non-temporal stores (they would only evict

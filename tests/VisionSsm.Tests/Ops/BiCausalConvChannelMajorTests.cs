@@ -51,6 +51,24 @@ public class BiCausalConvChannelMajorTests
         Assert.True(u.eq(u2.narrow(1, 0, di)).all().item<bool>());
     }
 
+    [SkippableTheory]
+    [InlineData(1, 197, 64, 4)]   // 24 eight-step vectors + a 5-step tail
+    [InlineData(2, 13, 24, 4)]
+    [InlineData(1, 8, 8, 4)]      // L exactly one 8-step vector
+    [InlineData(1, 3, 8, 6)]      // kernel longer than the sequence
+    public void EightStepVectorsEqualTheTokenMajorTwin(int batch, int length, int di, int k)
+    {
+        Hardware.RequireAvx2();
+        using var scope = NewDisposeScope();
+        random.manual_seed(batch * 1000 + length * 10 + di + k + 7);
+        var xzT = randn(batch, 2 * di, length);
+        var (w, b, wb, bb) = (randn(di, 1, k), randn(di), randn(di, 1, k), randn(di));
+        var (u, z) = BiCausalConvChannelMajor.Prepare(xzT, w, b, wb, bb, wide: false);
+        var (uRef, zRef) = BiCausalConv.PrepareReference(xzT.transpose(1, 2), w, b, wb, bb);
+        Assert.True(allclose(u, uRef, 1e-5, 1e-5), $"u differs by {(u - uRef).abs().max().item<float>()}");
+        Assert.True(z.eq(zRef).all().item<bool>());
+    }
+
     [Fact]
     public void PrepareMatchesTheConvolutionWrittenOut()
     {

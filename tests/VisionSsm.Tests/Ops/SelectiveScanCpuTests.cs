@@ -252,9 +252,9 @@ public class SelectiveScanCpuTests
         Assert.Equal(0.0, ScanInputs.RelErr(streamed, plain));
     }
 
-    /// <summary>The Vector512 state-pair step (used on AVX-512 machines) and the Vector256 step agree.</summary>
+    /// <summary>The 512-bit block pairs (used on AVX-512 machines) and the one-block 256-bit kernel agree.</summary>
     [SkippableFact]
-    public void Vector512StepMatchesVector256Step()
+    public void Vector512PairsMatchVector256Blocks()
     {
         Hardware.RequireAvx512();
         using var scope = NewDisposeScope();
