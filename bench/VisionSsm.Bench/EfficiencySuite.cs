@@ -39,7 +39,7 @@ public static class EfficiencySuite
         // new memory) until the allocation pattern settles, which takes 15–30 steps for VMamba-T and Vim-S at 224²
         // (docs/threads.md §5); a long run is timed in the settled state.
         int warmup = Measure.IntOption(args, "--warmup", 0);
-        Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW; data-parallel where the trainers take it)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, .NET SIMD {Measure.SimdWidth}, kernels: {Runtime.KernelOptions.Current}; {warmup} warm-up passes, {rounds} interleaved rounds, median wall ms");
+        Console.WriteLine($"{(train ? "training step (fwd + CE + bwd + AdamW; data-parallel where the trainers take it)" : "inference (eval, no_grad)")}, {Runtime.TorchRuntime.Threads} threads, .NET SIMD {Measure.SimdWidth}, libtorch ISA caps: {Measure.LibtorchIsaCaps}, kernels: {Runtime.KernelOptions.Current}; {warmup} warm-up passes, {rounds} interleaved rounds, median wall ms");
         Console.WriteLine("| ours | baseline | size | batch | ours ms | baseline ms | ours img/s | baseline img/s | ratio | ratio by calling thread's CPU min (1 thread) |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var spec in pairs.Split(',', StringSplitOptions.RemoveEmptyEntries))

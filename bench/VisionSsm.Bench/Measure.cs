@@ -56,6 +56,20 @@ public static class Measure
         System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "512-bit (AVX-512)"
         : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "256-bit (AVX2)" : "128-bit";
 
+    /// <summary>The settings that cap libtorch's own instruction set (oneDNN, ATen's kernels, MKL), as "name=value"
+    /// pairs, or "none": with <c>DOTNET_EnableAVX512=0</c> they make a machine with AVX-512 stand in for an AVX2-only CPU
+    /// on both sides of a comparison (BENCHMARKS.md, "The same table on the Zen 5 VM").</summary>
+    public static string LibtorchIsaCaps
+    {
+        get
+        {
+            var set = new[] { "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS" }
+                .Where(n => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n)))
+                .Select(n => $"{n}={Environment.GetEnvironmentVariable(n)}").ToArray();
+            return set.Length == 0 ? "none" : string.Join(" ", set);
+        }
+    }
+
     public static double PeakRssMiB() => StatusMiB("VmHWM:");
 
     /// <summary>Current resident set size of this process (VmRSS), in MiB; NaN where /proc is unavailable.</summary>

@@ -114,9 +114,9 @@ public sealed class BiMamba : Module<Tensor, Tensor>
         long batch = x.shape[0], length = x.shape[1];
         int di = Config.DInner, r = Config.Rank, n = Config.DState;
         Tensor u, z;
-        if (channelMajorInProj && KernelOptions.Current.MambaChannelMajorInProjection && Gemm.WideMatMulApplies(in_proj.weight!, x))
+        if (channelMajorInProj && KernelOptions.Current.MambaChannelMajorInProjection && Gemm.MatMulApplies(in_proj.weight!, x))
         {
-            // AVX-512: in_proj channel-major, xzᵀ (B, 2Di, L) = W·xᵀ, so the conv runs along contiguous time rows.
+            // On the C# GEMM: in_proj channel-major, xzᵀ (B, 2Di, L) = W·xᵀ, so the conv runs along contiguous time rows.
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));
             if (in_proj.bias is not null) xzT = xzT.Plus(in_proj.bias.unsqueeze(-1));
             (u, z) = BiCausalConvChannelMajor.Prepare(xzT, conv1d.weight!, conv1d.bias, conv1d_b.weight!, conv1d_b.bias);

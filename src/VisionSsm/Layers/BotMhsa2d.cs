@@ -77,7 +77,7 @@ public sealed class BotMhsa2d : Module<Tensor, Tensor>
             var pos = matmul(ScaleLogits ? rel.Times(scale) : rel, q).contiguous();                                  // (b, h, 2S, Np)
             var qs = ScaleLogits ? q.Times(scale) : q;
             o = blocked
-                ? AttendByRowBlocks(qs, k, v, pos, Side, Ops.Gemm.WideMatMulApplies(q, k), kernels.MhsaRowBlock)
+                ? AttendByRowBlocks(qs, k, v, pos, Side, Ops.Gemm.MatMulApplies(q, k), kernels.MhsaRowBlock)
                 : matmul(v, Ops.RowSoftmax.ApplyInPlace(matmul(qs.transpose(-2, -1), k), pos, Side).transpose(-2, -1));
         }
         else

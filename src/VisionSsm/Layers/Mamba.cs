@@ -77,7 +77,7 @@ public sealed class Mamba : Module<Tensor, Tensor>
         Tensor u, z;                                                                  // (B, Di, L) each
         // Channel-major from L = 64 on (`vgamba-mamba`, 1 thread: 4.71 → 4.40 ms at L 784, 2.86 → 2.70 at L 196 and
         // Di 512, but 0.91 → 0.98 at L 49, where each time row is only three vectors long).
-        if (KernelOptions.Current.MambaChannelMajorInProjection && x.shape[1] >= 64 && Gemm.WideMatMulApplies(in_proj.weight!, x))
+        if (KernelOptions.Current.MambaChannelMajorInProjection && x.shape[1] >= 64 && Gemm.MatMulApplies(in_proj.weight!, x))
         {
             var xzT = Gemm.MatMul(in_proj.weight!, x.transpose(1, 2));                // (B, 2Di, L)
             if (in_proj.bias is not null) xzT = xzT.Plus(in_proj.bias.unsqueeze(-1));

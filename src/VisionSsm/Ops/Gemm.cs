@@ -342,11 +342,6 @@ public static class Gemm
         return !(is_grad_enabled() && (x.requires_grad || weight.requires_grad));
     }
 
-    /// <summary><see cref="MatMulApplies"/> with the 512-bit tiles (AVX-512). Layers pick a layout around the product on
-    /// this (Mamba's channel-major in_proj, <see cref="PointwiseConv"/>, BoTNet's row-blocked MHSA): those layouts were
-    /// measured against libtorch's only with the 512-bit kernel, so CPUs without AVX-512 keep libtorch's layout.</summary>
-    public static bool WideMatMulApplies(Tensor weight, Tensor x) => MatMulApplies(weight, x);
-
     static void CheckMatMulShapes(Tensor weight, Tensor x)
     {
         ArgumentNullException.ThrowIfNull(weight);

@@ -9,7 +9,7 @@ namespace VisionSsm.Ops;
 /// A 1×1 <see cref="Conv2d"/> (stride 1, no padding, one group) on a channel-first map as the channel-major product
 /// W (C_out, C_in) · x (batch, C_in, H·W) on <see cref="Gemm.MatMul"/> plus the bias, in float32 inference: libtorch's
 /// oneDNN convolution ran these at ~85 GFLOP/s on one thread at vGamba's sizes (`vgamba-mhsa`), the AVX-512 kernel
-/// about twice that. Everything else — autograd, other dtypes or conv
+/// about twice that (on AVX2 the two tie, docs/gemm.md §3). Everything else — autograd, other dtypes or conv
 /// settings — calls the module itself (the twin).
 /// </summary>
 public static class PointwiseConv
@@ -34,6 +34,6 @@ public static class PointwiseConv
         if (w is null || w.dim() != 4 || w.shape[2] != 1 || w.shape[3] != 1 || x.dim() != 4 || x.shape[1] != w.shape[1]) return false;
         if (conv.stride.Any(s => s != 1) || (conv.padding ?? []).Any(p => p != 0) || conv.groups != 1 || conv.dilation.Any(d => d != 1)) return false;
         if (conv.bias is not null && (conv.bias.dtype != ScalarType.Float32 || conv.bias.device_type != DeviceType.CPU || (is_grad_enabled() && conv.bias.requires_grad))) return false;
-        return Gemm.WideMatMulApplies(w, x);
+        return Gemm.MatMulApplies(w, x);
     }
 }

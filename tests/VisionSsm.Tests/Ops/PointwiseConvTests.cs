@@ -19,7 +19,7 @@ public class PointwiseConvTests
         // The input as GambaBlock passes it: one half of a channel split (a view, not contiguous at batch ≥ 2).
         var x = randn(batch, 2 * cin, side, side).narrow(1, cin, cin);
         using var _ = no_grad();
-        Assert.Equal(Gemm.KernelSupported, PointwiseConv.Applies(conv, x));
+        Assert.Equal(Gemm.MatMulSupported, PointwiseConv.Applies(conv, x));
         var y = PointwiseConv.Apply(conv, x);
         var expected = conv.call(x);
         Assert.Equal(expected.shape, y.shape);
