@@ -141,7 +141,7 @@ public static class EfficiencySuite
             if (opt is null)
             {
                 using var _ = no_grad();
-                model.call(x);
+                model.call(x).Dispose();
                 return;
             }
             using var scope = NewDisposeScope();

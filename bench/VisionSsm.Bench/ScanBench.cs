@@ -32,6 +32,9 @@ public static class ScanBench
         new("VMamba 512 px (B1 D384=4x96 N1 L16384)", 1, 384, 1, 16384, 4, false, 8.0, double.NaN),
         // VMamba-T stage 3 at batch 8: rows of 196 = 6·32 + 4 steps end in a partial block (the row kernel's masked tail).
         new("VMamba-T stage 3 (B8 D1536=4x384 N1 L196)", 8, 1536, 1, 196, 4, false, double.NaN, double.NaN),
+        // One thread's shard of a batch-8 training step (data-parallel, 2 threads): stages 2 and 3.
+        new("VMamba-T shard stage 2 (B4 D768=4x192 N1 L784)", 4, 768, 1, 784, 4, false, double.NaN, double.NaN),
+        new("VMamba-T shard stage 3 (B4 D1536=4x384 N1 L196)", 4, 1536, 1, 196, 4, false, double.NaN, double.NaN),
         // vGamba stage-3 Gamba cell: d_inner 256, d_state 64, 28×28 tokens; no target of its own.
         new("vGamba stage-3 cell (B1 D256 N64 L784 G1 z)", 1, 256, 64, 784, 1, true, double.NaN, double.NaN),
         new("vGamba stage-3 cell (B8 D256 N64 L784 G1 z)", 8, 256, 64, 784, 1, true, double.NaN, double.NaN),
