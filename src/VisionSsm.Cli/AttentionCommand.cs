@@ -40,6 +40,7 @@ static class AttentionCommand
                 foreach (var m in mixers) ctx.Out.WriteLine($"{m.Index,4}  {m.Name}  {m.Kind}");
                 return 0;
             }
+            ScanAttention.CheckBlock(loaded.Net, blockIndex);
             var q = p.GetValue(query) is { } qs ? ParseQuery(qs) : ((int, int)?)null;
             var (sample, source) = InputImage(p.GetValue(image), p.GetValue(data) ?? loaded.Info?.Config.Data, p.GetValue(index));
             var pre = loaded.Preprocessing with { ImageSize = side };

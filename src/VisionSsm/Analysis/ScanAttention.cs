@@ -74,6 +74,21 @@ public static class ScanAttention
         return MixerModules(model).Select((m, i) => new ScanMixer(i, m.Name, m.Kind)).ToList();
     }
 
+    /// <summary>
+    /// Throws unless <paramref name="model"/> has a selective-scan mixer numbered <paramref name="block"/>; callers
+    /// check this before loading an input so a bad <c>--block</c> is named first.
+    /// </summary>
+    public static void CheckBlock(nn.Module model, int block)
+    {
+        var mixers = Mixers(model);
+        if (mixers.Count == 0)
+            throw new ArgumentException($"model '{model.GetType().Name}' has no selective-scan mixer (SS2D, BiMamba or GambaCell); " +
+                                        "the scan's attention exists only for VMamba, Vim and vGamba.", nameof(model));
+        if (block < 0 || block >= mixers.Count)
+            throw new ArgumentOutOfRangeException(nameof(block), block, $"--block: expected a mixer index 0..{mixers.Count - 1} " +
+                $"(this model has {mixers.Count}: {string.Join(", ", mixers.Select(m => $"{m.Index} {m.Name}"))}).");
+    }
+
     static List<(string Name, string Kind, nn.Module<Tensor, Tensor> Module)> MixerModules(nn.Module model)
     {
         var list = new List<(string, string, nn.Module<Tensor, Tensor>)>();
@@ -96,13 +111,8 @@ public static class ScanAttention
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(image);
+        CheckBlock(model, block);
         var mixers = MixerModules(model);
-        if (mixers.Count == 0)
-            throw new ArgumentException($"model '{model.GetType().Name}' has no selective-scan mixer (SS2D, BiMamba or GambaCell); " +
-                                        "the scan's attention exists only for VMamba, Vim and vGamba.", nameof(model));
-        if (block < 0 || block >= mixers.Count)
-            throw new ArgumentOutOfRangeException(nameof(block), block, $"--block: expected a mixer index 0..{mixers.Count - 1} " +
-                $"(this model has {mixers.Count}: {string.Join(", ", mixers.Select((m, i) => $"{i} {m.Name}"))}).");
         if (image.dim() != 4 || image.shape[0] != 1)
             throw new ArgumentException($"image must be (1, C, H, W); got {ScanArguments.Fmt(image.shape)}.", nameof(image));
         var mixer = mixers[block];
