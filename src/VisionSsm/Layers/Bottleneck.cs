@@ -23,7 +23,8 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
     private readonly OwnedScalarBatchNorm2d bn2;
     private readonly Conv2d conv3;
     private readonly OwnedScalarBatchNorm2d bn3;
-    private readonly Sequential? projection;
+    private readonly Conv2d? projectionConv;
+    private readonly Module<Tensor, Tensor>? projectionNorm;
 
     /// <summary>The 3×3 conv2 of torchvision's Bottleneck (stride on the 3×3, ResNet v1.5), no bias.</summary>
     public static Conv2d Conv3x3(int planes, int stride) => Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
@@ -46,19 +47,20 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         register_module("bn3", bn3);
         if (stride != 1 || inPlanes != planes * Expansion)
         {
-            projection = Sequential(Conv2d(inPlanes, planes * Expansion, 1, stride: stride, bias: shortcutBias),
-                new OwnedScalarBatchNorm2d(planes * Expansion));
-            register_module(shortcutName, projection);
+            projectionConv = Conv2d(inPlanes, planes * Expansion, 1, stride: stride, bias: shortcutBias);
+            projectionNorm = new OwnedScalarBatchNorm2d(planes * Expansion);
+            register_module(shortcutName, Sequential(projectionConv, projectionNorm));   // keys <shortcut>.0 / .1
         }
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = functional.relu(bn1.call(conv1.call(x)));
+        // The 1×1 convs through the oneDNN guard (Ops/OneDnnPointwiseGuard): ResNet-50's channel pairs are the faulting ones.
+        var y = functional.relu(bn1.call(Ops.OneDnnPointwiseGuard.Call(conv1, x)));
         y = functional.relu(bn2.call(conv2.call(y)));
-        y = bn3.call(conv3.call(y));
-        var identity = projection is null ? x : projection.call(x);
+        y = bn3.call(Ops.OneDnnPointwiseGuard.Call(conv3, y));
+        var identity = projectionConv is null ? x : projectionNorm!.call(Ops.OneDnnPointwiseGuard.Call(projectionConv, x));
         if (!y.shape.SequenceEqual(identity.shape))
             throw new ArgumentException($"Bottleneck: residual branch gives {Ops.ScanArguments.Fmt(y.shape)} but the shortcut " +
                 $"gives {Ops.ScanArguments.Fmt(identity.shape)} (odd feature size before a stride-2 pooled block?).", nameof(x));

@@ -50,6 +50,7 @@ public sealed class Linear2d : Module<Tensor, Tensor>
 
     Tensor Conv(Tensor x, Tensor w, Tensor? b)
     {
+        if (Ops.OneDnnPointwiseGuard.Avoids(InFeatures, OutFeatures)) return Ops.OneDnnPointwiseGuard.AsGemm(x, w, b);
         using var w4 = w.view(OutFeatures, InFeatures, 1, 1);
         return nn.functional.conv2d(x, w4, b);
     }

@@ -19,7 +19,7 @@ public static class PointwiseConv
     {
         ArgumentNullException.ThrowIfNull(conv);
         ArgumentNullException.ThrowIfNull(x);
-        if (!Applies(conv, x)) return conv.call(x);
+        if (!Applies(conv, x)) return OneDnnPointwiseGuard.Call(conv, x);
         var w = conv.weight!;
         long batch = x.shape[0], cin = w.shape[1], cout = w.shape[0], h = x.shape[2], wd = x.shape[3];
         var y = Gemm.MatMul(w.view(cout, cin), x.reshape(batch, cin, h * wd));          // (B, C_out, H·W)

@@ -75,6 +75,11 @@ public sealed record KernelOptions
     /// off: the gather form in libtorch ops.</summary>
     public bool RoiAlignKernel { get; init; } = true;
 
+    /// <summary>1×1 convs with the channel pairs oneDNN's brgemm blocking divides by zero on when the CPU reports no
+    /// cache sizes (Ops/OneDnnPointwiseGuard, docs/reliability.md §9) run as GEMMs: null = on such CPUs, true = always,
+    /// false = never. A guard, not a fast path: the reference preset keeps it.</summary>
+    public bool? OneDnnPointwiseGuard { get; init; }
+
     /// <summary>Every fast path allowed (the defaults above).</summary>
     public static KernelOptions Default { get; } = new();
 

@@ -51,6 +51,6 @@ public sealed class FcnMaskHead : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         foreach (var c in convs) x = c.call(x);
         x = functional.relu(upsample.call(x));
-        return conv_logits.call(x).MoveToOuterDisposeScope();
+        return VisionSsm.Ops.OneDnnPointwiseGuard.Call(conv_logits, x).MoveToOuterDisposeScope();
     }
 }

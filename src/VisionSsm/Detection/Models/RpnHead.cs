@@ -63,8 +63,8 @@ public sealed class RpnHead : Module
             using var scope = NewDisposeScope();
             var x = functional.relu(rpn_conv.call(levels[l]));
             long b = x.shape[0];
-            var cls = rpn_cls.call(x).permute(0, 2, 3, 1).reshape(b, -1);
-            var reg = rpn_reg.call(x).permute(0, 2, 3, 1).reshape(b, -1, 4);
+            var cls = VisionSsm.Ops.OneDnnPointwiseGuard.Call(rpn_cls, x).permute(0, 2, 3, 1).reshape(b, -1);
+            var reg = VisionSsm.Ops.OneDnnPointwiseGuard.Call(rpn_reg, x).permute(0, 2, 3, 1).reshape(b, -1, 4);
             result[l] = (cls.MoveToOuterDisposeScope(), reg.MoveToOuterDisposeScope());
         }
         return result;

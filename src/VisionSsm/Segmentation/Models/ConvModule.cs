@@ -53,7 +53,7 @@ public sealed class ConvModule : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var y = conv.call(x);
+        var y = Ops.OneDnnPointwiseGuard.Call(conv, x);
         if (bn is not null) y = bn.call(y);
         return relu ? functional.relu(y) : y;
     }

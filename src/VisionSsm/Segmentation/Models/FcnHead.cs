@@ -42,6 +42,6 @@ public sealed class FcnHead : Module<Tensor, Tensor>
     {
         if (x.dim() != 4 || x.shape[1] != InChannels)
             throw new ArgumentException($"FCNHead expects (B, {InChannels}, H, W); got [{string.Join(", ", x.shape)}].", nameof(x));
-        return conv_seg.call(dropout.call(convs.call(x)));
+        return Ops.OneDnnPointwiseGuard.Call(conv_seg, dropout.call(convs.call(x)));
     }
 }

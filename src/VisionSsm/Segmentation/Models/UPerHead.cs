@@ -98,6 +98,6 @@ public sealed class UPerHead : Module<IReadOnlyList<Tensor>, Tensor>
         outs[^1] = laterals[^1];
         for (int i = 1; i < levels; i++) outs[i] = Resize.Like(outs[i], outs[0]);
         var feats = fpn_bottleneck.call(cat(outs, 1));
-        return conv_seg.call(dropout.call(feats)).MoveToOuterDisposeScope();
+        return Ops.OneDnnPointwiseGuard.Call(conv_seg, dropout.call(feats)).MoveToOuterDisposeScope();
     }
 }
