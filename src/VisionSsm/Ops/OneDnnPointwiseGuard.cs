@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace VisionSsm.Ops;
 
 /// <summary>
-/// Keeps 1×1 convolutions away from a oneDNN fault that kills the process with SIGFPE (docs/reliability.md §9).
+/// Keeps 1×1 convolutions away from a oneDNN fault that kills the process with SIGFPE (docs/reliability.md, "oneDNN's 1×1 convolutions on CPUs that report no cache sizes").
 /// <para>oneDNN's brgemm 1×1 convolution (libtorch 2.10's <c>mkldnn_convolution</c>, forward and backward) sizes its
 /// blocks from the per-core L1/L2 cache sizes it reads with <c>cpuid</c>; for five channel pairs of ResNet-50's
 /// bottlenecks its efficiency estimate (<c>brg_blocking_t::est_eff_1x1</c>, the "maskrcnn" heuristic) divides by a

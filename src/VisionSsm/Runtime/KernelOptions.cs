@@ -76,7 +76,7 @@ public sealed record KernelOptions
     public bool RoiAlignKernel { get; init; } = true;
 
     /// <summary>1×1 convs with the channel pairs oneDNN's brgemm blocking divides by zero on when the CPU reports no
-    /// cache sizes (Ops/OneDnnPointwiseGuard, docs/reliability.md §9) run as GEMMs: null = on such CPUs, true = always,
+    /// cache sizes (Ops/OneDnnPointwiseGuard, docs/reliability.md, "oneDNN's 1×1 convolutions on CPUs that report no cache sizes") run as GEMMs: null = on such CPUs, true = always,
     /// false = never. A guard, not a fast path: the reference preset keeps it.</summary>
     public bool? OneDnnPointwiseGuard { get; init; }
 
