@@ -54,8 +54,8 @@ public static class OneDnnPointwiseGuard
     public static bool IsFaultingPair(long inChannels, long outChannels) =>
         Pairs.Any(p => (p.Item1 == inChannels && p.Item2 == outChannels) || (p.Item1 == outChannels && p.Item2 == inChannels));
 
-    /// <summary><paramref name="conv"/>(<paramref name="x"/>): as <see cref="AsGemm"/> when it is a plain 1×1 conv the guard
-    /// keeps from oneDNN, else the module's own forward.</summary>
+    /// <summary><c>conv.call(x)</c>, computed as <see cref="AsGemm"/> (hooks included) when it is a plain 1×1 conv the
+    /// guard keeps from oneDNN, else the module's own call.</summary>
     public static Tensor Call(Conv2d conv, Tensor x)
     {
         ArgumentNullException.ThrowIfNull(conv);
@@ -64,7 +64,8 @@ public static class OneDnnPointwiseGuard
         bool plain1x1 = w.dim() == 4 && w.shape[2] == 1 && w.shape[3] == 1 && conv.groups == 1
             && (conv.padding ?? []).All(p => p == 0) && conv.dilation.All(d => d == 1) && conv.stride.Distinct().Count() == 1;
         if (!plain1x1 || !Avoids(w.shape[1], w.shape[0])) return conv.call(x);
-        return AsGemm(x, w, conv.bias, conv.stride[0]);
+        // The module's hooks still run, so observers (Analysis/FlopCounter) count the conv whichever way it ran.
+        return ModuleCall.WithForward(conv, x, input => AsGemm(input, w, conv.bias, conv.stride[0]));
     }
 
     /// <summary>

@@ -84,6 +84,26 @@ public class OneDnnPointwiseGuardTests
     }
 
     [Fact]
+    public void RoutedConvRunsTheModulesHooks()
+    {
+        using var scope = NewDisposeScope();
+        using var conv = nn.Conv2d(256, 1024, 1, bias: false);
+        var x = randn(1, 256, 3, 3);
+        var seen = new List<string>();
+        var pre = conv.register_forward_pre_hook((_, input) => { seen.Add("pre"); return input * 2; });
+        var post = conv.register_forward_hook((_, input, output) => { seen.Add($"post {input.shape[1]}"); return output + 1; });
+        using (KernelOptions.Use(KernelOptions.Parse("onednnpointwiseguard=on")))
+        using (no_grad())
+        {
+            var y = OneDnnPointwiseGuard.Call(conv, x);
+            Assert.Equal(["pre", "post 256"], seen);
+            Assert.True(allclose(y, Reference(x * 2, conv.weight!, null, 1) + 1, 1e-4, 1e-4));   // the hooks' replacements took effect
+        }
+        pre.remove();
+        post.remove();
+    }
+
+    [Fact]
     public void BadArgumentsAreNamed()
     {
         using var scope = NewDisposeScope();
