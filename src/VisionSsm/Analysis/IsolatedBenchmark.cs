@@ -133,9 +133,19 @@ public sealed class IsolatedBenchmark
         }
         string tail;
         lock (stderrTail) tail = string.Join(" | ", stderrTail.TakeLast(3));
-        string why = child.ExitCode is 137 or -9 ? " (killed: out of memory?)" : "";
-        return Failed(point, $"child exited with code {child.ExitCode}{why} without a result: {tail}");
+        return Failed(point, $"child exited with code {child.ExitCode}{ExitReason(child.ExitCode)} without a result" + (tail.Length > 0 ? $": {tail}" : ""));
     }
+
+    /// <summary>What a child's exit code says beyond the number: 128 + N is the shell's form of "killed by signal N".</summary>
+    public static string ExitReason(int exitCode) => exitCode switch
+    {
+        134 or -6 => " (SIGABRT: aborted in native code)",
+        136 or -8 => " (SIGFPE: an arithmetic fault in native code)",
+        137 or -9 => " (SIGKILL: out of memory?)",
+        139 or -11 => " (SIGSEGV: a memory fault in native code)",
+        > 128 and < 160 => $" (signal {exitCode - 128})",
+        _ => "",
+    };
 
     ThroughputResult Failed(BenchPoint p, string error) =>
         new(p.Model, p.ImageSize, p.Batch, Mode, double.NaN, double.NaN, double.NaN, double.NaN, 0, error, Runtime: p.Runtime, Width: p.Width);

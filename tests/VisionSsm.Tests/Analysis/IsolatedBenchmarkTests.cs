@@ -103,6 +103,20 @@ public class IsolatedBenchmarkTests
         Assert.Contains("without a result", r.Error);
     }
 
+    [Theory]
+    [InlineData(136, "SIGFPE")]
+    [InlineData(137, "SIGKILL")]
+    [InlineData(139, "SIGSEGV")]
+    [InlineData(134, "SIGABRT")]
+    [InlineData(143, "signal 15")]
+    [InlineData(1, "")]
+    public void SignalExitCodesAreNamed(int code, string expected)
+    {
+        string reason = IsolatedBenchmark.ExitReason(code);
+        if (expected.Length == 0) Assert.Equal("", reason);
+        else Assert.Contains(expected, reason);
+    }
+
     [Fact]
     public void PlotIsWritten()
     {
