@@ -77,9 +77,11 @@ public static class OneDnnPointwiseGuard
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
+        if (weight.dim() is not (2 or 4) || (weight.dim() == 4 && (weight.shape[2] != 1 || weight.shape[3] != 1)))
+            throw new ArgumentException($"AsGemm: expected a 1×1 weight (C_out, C_in[, 1, 1]); got {ScanArguments.Fmt(weight.shape)}.", nameof(weight));
         long cout = weight.shape[0], cin = weight.shape[1];
-        if (x.dim() != 4 || x.shape[1] != cin || (weight.dim() == 4 && (weight.shape[2] != 1 || weight.shape[3] != 1)) || weight.dim() is not (2 or 4))
-            throw new ArgumentException($"AsGemm: expected x (B, {cin}, H, W) and a 1×1 weight; got x {ScanArguments.Fmt(x.shape)}, weight {ScanArguments.Fmt(weight.shape)}.", nameof(x));
+        if (x.dim() != 4 || x.shape[1] != cin)
+            throw new ArgumentException($"AsGemm: expected x (B, {cin}, H, W) for a weight {ScanArguments.Fmt(weight.shape)}; got {ScanArguments.Fmt(x.shape)}.", nameof(x));
         if (stride < 1) throw new ArgumentOutOfRangeException(nameof(stride), stride, "expected a stride ≥ 1.");
         using var scope = NewDisposeScope();
         bool channelsLast = ChannelsLast.Is(x);

@@ -109,7 +109,8 @@ public class OneDnnPointwiseGuardTests
         using var scope = NewDisposeScope();
         var e = Assert.Throws<ArgumentException>(() => OneDnnPointwiseGuard.AsGemm(randn(1, 5, 4, 4), randn(4, 6, 1, 1), null));
         Assert.Contains("(B, 6, H, W)", e.Message);
-        Assert.Throws<ArgumentException>(() => OneDnnPointwiseGuard.AsGemm(randn(1, 6, 4, 4), randn(4, 6, 3, 3), null));
+        Assert.Contains("1×1 weight", Assert.Throws<ArgumentException>(() => OneDnnPointwiseGuard.AsGemm(randn(1, 6, 4, 4), randn(4, 6, 3, 3), null)).Message);
+        Assert.Throws<ArgumentException>(() => OneDnnPointwiseGuard.AsGemm(randn(1, 6, 4, 4), randn(6), null));
         Assert.Throws<ArgumentOutOfRangeException>(() => OneDnnPointwiseGuard.AsGemm(randn(1, 6, 4, 4), randn(4, 6, 1, 1), null, 0));
     }
 
