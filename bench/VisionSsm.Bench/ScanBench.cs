@@ -35,6 +35,10 @@ public static class ScanBench
         // One thread's shard of a batch-8 training step (data-parallel, 2 threads): stages 2 and 3.
         new("VMamba-T shard stage 2 (B4 D768=4x192 N1 L784)", 4, 768, 1, 784, 4, false, double.NaN, double.NaN),
         new("VMamba-T shard stage 3 (B4 D1536=4x384 N1 L196)", 4, 1536, 1, 196, 4, false, double.NaN, double.NaN),
+        // vmamba_nano in one shard of the default training step (batch 96 on two workers): the 7² and 2² stages, rows
+        // shorter than a transpose tile or ending in one.
+        new("VMamba-nano shard stage 2 (B48 D256=4x64 N1 L49)", 48, 256, 1, 49, 4, false, double.NaN, double.NaN),
+        new("VMamba-nano shard stage 4 (B48 D1024=4x256 N1 L4)", 48, 1024, 1, 4, 4, false, double.NaN, double.NaN),
         // vGamba stage-3 Gamba cell: d_inner 256, d_state 64, 28×28 tokens; no target of its own.
         new("vGamba stage-3 cell (B1 D256 N64 L784 G1 z)", 1, 256, 64, 784, 1, true, double.NaN, double.NaN),
         new("vGamba stage-3 cell (B8 D256 N64 L784 G1 z)", 8, 256, 64, 784, 1, true, double.NaN, double.NaN),
