@@ -61,9 +61,11 @@ public static class OneDnnPointwiseGuard
         ArgumentNullException.ThrowIfNull(conv);
         ArgumentNullException.ThrowIfNull(x);
         var w = conv.weight!;
-        bool plain1x1 = w.dim() == 4 && w.shape[2] == 1 && w.shape[3] == 1 && conv.groups == 1
+        // The cheap test first: elsewhere (the guard off, or other channels) every call goes straight to the module.
+        if (w.dim() != 4 || !Avoids(w.shape[1], w.shape[0])) return conv.call(x);
+        bool plain1x1 = w.shape[2] == 1 && w.shape[3] == 1 && conv.groups == 1
             && (conv.padding ?? []).All(p => p == 0) && conv.dilation.All(d => d == 1) && conv.stride.Distinct().Count() == 1;
-        if (!plain1x1 || !Avoids(w.shape[1], w.shape[0])) return conv.call(x);
+        if (!plain1x1) return conv.call(x);
         // The module's hooks still run, so observers (Analysis/FlopCounter) count the conv whichever way it ran.
         return ModuleCall.WithForward(conv, x, input => AsGemm(input, w, conv.bias, conv.stride[0]));
     }
